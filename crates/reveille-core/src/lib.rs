@@ -1,0 +1,11 @@
+//! Reveille's rules, as pure functions of `(state, event, now)` that return effects as data.
+//!
+//! Nothing here performs I/O, reads a clock or spawns a task: the store loads the state, asks the
+//! core what should happen, and persists the effects. That keeps every rule testable without a
+//! runtime and without waiting.
+
+pub mod incident;
+pub mod service;
+
+pub use incident::{Command, Effect, Refusal, apply, on_alert, on_command, on_wake};
+pub use service::{ServiceRules, UrgencyRule};
