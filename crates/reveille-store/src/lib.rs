@@ -1,1 +1,130 @@
-//! placeholder
+//! Reveille's durable storage.
+//!
+//! [`Store`] is what the server needs: apply alert events and people's commands to incidents
+//! atomically (the rules come from `reveille-core`), keep each user's feed as a durable ordered log,
+//! and keep credential hashes. [`Sqlite`] is the embedded implementation. A method that returns
+//! `Ok` has committed *and* synced its write: callers may promise durability on that basis.
+//!
+//! Committed feed entries are published to the store's [`Hub`] in commit order, so a subscriber
+//! that subscribes before reading its backlog sees every entry exactly once.
+
+mod hub;
+mod sqlite;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use reveille_core::{Command, ServiceRules};
+use reveille_protocol::{AlertEvent, FeedEvent, Incident, IncidentDetail, IncidentState};
+
+pub use hub::Hub;
+pub use sqlite::Sqlite;
+
+/// The one error type of this crate.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The rules refuse the command (e.g. snoozing a resolved incident).
+    #[error("{0}")]
+    Refused(String),
+    /// The database could not do its job; nothing was written. Callers should retry later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Unavailable(e.to_string())
+    }
+}
+
+/// Alert events from one request, all applied in one transaction.
+#[derive(Debug, Clone)]
+pub struct IngestBatch {
+    pub rules: ServiceRules,
+    /// Which adapter they came through: `pagerduty`, `alertmanager`, `grafana`, `opsgenie`, `api`.
+    pub source: String,
+    pub events: Vec<AlertEvent>,
+    pub received_at: Timestamp,
+}
+
+/// Where one ingested event landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Landed {
+    pub dedup_key: String,
+    /// None when an acknowledge or resolve matched no open incident.
+    pub incident_id: Option<i64>,
+}
+
+/// Which incidents to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    pub open_only: bool,
+    pub service: Option<String>,
+    /// Only incidents this user was paged for.
+    pub user: Option<String>,
+    pub limit: usize,
+}
+
+/// A stored API token, never with its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// The first characters of the token, enough to tell tokens apart in a list.
+    pub prefix: String,
+    pub user: String,
+    pub scopes: Vec<String>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked: bool,
+}
+
+/// A stored integration key of a service, never with its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    pub prefix: String,
+    pub service: String,
+    pub created_at: Timestamp,
+    pub revoked: bool,
+}
+
+/// Everything the server keeps.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Records the events and applies them to incidents. `Ok` means committed and synced.
+    async fn ingest(&self, batch: IngestBatch) -> Result<Vec<Landed>>;
+    /// Applies a person's command to an incident and returns it as it now is.
+    async fn command(
+        &self,
+        id: i64,
+        actor: &str,
+        command: Command,
+        now: Timestamp,
+    ) -> Result<Incident>;
+    /// Applies the passing of time (ended snoozes); returns how many incidents changed.
+    async fn wake_due(&self, now: Timestamp) -> Result<usize>;
+
+    async fn incident(&self, id: i64) -> Result<IncidentDetail>;
+    async fn incidents(&self, filter: IncidentFilter) -> Result<Vec<Incident>>;
+    async fn count_by_state(&self) -> Result<Vec<(IncidentState, u64)>>;
+
+    /// The user's feed entries with an id greater than `after`, oldest first.
+    async fn feed_since(&self, user: &str, after: i64, limit: usize) -> Result<Vec<FeedEvent>>;
+    /// The newest feed id of the whole store (0 when empty).
+    async fn feed_head(&self) -> Result<i64>;
+    /// Live feed entries, published after they are committed.
+    fn hub(&self) -> &Hub;
+
+    async fn add_token(&self, hash: &str, info: TokenInfo) -> Result<()>;
+    async fn token(&self, hash: &str) -> Result<Option<TokenInfo>>;
+    async fn tokens(&self) -> Result<Vec<TokenInfo>>;
+    /// Revokes every token whose prefix starts with `prefix`; refuses an ambiguous prefix.
+    async fn revoke_token(&self, prefix: &str) -> Result<TokenInfo>;
+    async fn touch_token(&self, hash: &str, now: Timestamp) -> Result<()>;
+
+    async fn add_key(&self, hash: &str, info: KeyInfo) -> Result<()>;
+    async fn key(&self, hash: &str) -> Result<Option<KeyInfo>>;
+    async fn keys(&self) -> Result<Vec<KeyInfo>>;
+    async fn revoke_key(&self, prefix: &str) -> Result<KeyInfo>;
+}

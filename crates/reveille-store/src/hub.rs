@@ -1,0 +1,49 @@
+//! In-process fan-out of committed feed entries to the feed connections of each user.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use reveille_protocol::FeedEvent;
+use tokio::sync::broadcast;
+
+/// Per-user broadcast channels. A receiver that falls behind gets `Lagged` and must resync from
+/// the store; a slow receiver never blocks the publisher or the other receivers.
+pub struct Hub {
+    capacity: usize,
+    users: Mutex<HashMap<String, broadcast::Sender<Arc<FeedEvent>>>>,
+}
+
+impl Hub {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            users: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn subscribe(&self, user: &str) -> broadcast::Receiver<Arc<FeedEvent>> {
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        users
+            .entry(user.to_owned())
+            .or_insert_with(|| broadcast::channel(self.capacity).0)
+            .subscribe()
+    }
+
+    /// Publishes entries in the order given; call only after they are committed.
+    pub fn publish(&self, entries: Vec<(String, FeedEvent)>) {
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        for (user, event) in entries {
+            if let Some(tx) = users.get(&user) {
+                if tx.send(Arc::new(event)).is_err() {
+                    users.remove(&user);
+                }
+            }
+        }
+    }
+
+    /// How many feed connections are listening, for metrics.
+    pub fn listeners(&self) -> usize {
+        let users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        users.values().map(|tx| tx.receiver_count()).sum()
+    }
+}

@@ -1,0 +1,133 @@
+//! API tokens and integration keys. Only hashes are stored; the secret is shown once at creation.
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::{Error, KeyInfo, Result, TokenInfo};
+
+fn time(text: String) -> rusqlite::Result<Timestamp> {
+    text.parse().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn token_row(row: &Row<'_>) -> rusqlite::Result<TokenInfo> {
+    let scopes: String = row.get("scopes")?;
+    Ok(TokenInfo {
+        prefix: row.get("prefix")?,
+        user: row.get("user")?,
+        scopes: scopes
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        created_at: time(row.get("created_at")?)?,
+        last_used_at: row
+            .get::<_, Option<String>>("last_used_at")?
+            .map(time)
+            .transpose()?,
+        revoked: row.get("revoked")?,
+    })
+}
+
+fn key_row(row: &Row<'_>) -> rusqlite::Result<KeyInfo> {
+    Ok(KeyInfo {
+        prefix: row.get("prefix")?,
+        service: row.get("service")?,
+        created_at: time(row.get("created_at")?)?,
+        revoked: row.get("revoked")?,
+    })
+}
+
+pub(super) fn add_token(conn: &Connection, hash: &str, t: &TokenInfo) -> Result<()> {
+    conn.execute(
+        "INSERT INTO tokens (hash, prefix, user, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            hash,
+            t.prefix,
+            t.user,
+            t.scopes.join(","),
+            t.created_at.to_string()
+        ],
+    )?;
+    Ok(())
+}
+
+pub(super) fn token(conn: &Connection, hash: &str) -> Result<Option<TokenInfo>> {
+    Ok(conn
+        .prepare_cached("SELECT * FROM tokens WHERE hash = ?1")?
+        .query_row([hash], token_row)
+        .optional()?)
+}
+
+pub(super) fn tokens(conn: &Connection) -> Result<Vec<TokenInfo>> {
+    let mut stmt = conn.prepare("SELECT * FROM tokens ORDER BY created_at, prefix")?;
+    Ok(stmt.query_map([], token_row)?.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn touch_token(conn: &Connection, hash: &str, now: Timestamp) -> Result<()> {
+    conn.prepare_cached("UPDATE tokens SET last_used_at = ?2 WHERE hash = ?1")?
+        .execute(params![hash, now.to_string()])?;
+    Ok(())
+}
+
+/// Finds the one row of `table` whose prefix starts with `prefix`, and marks it revoked.
+fn revoke<T>(
+    conn: &Connection,
+    table: &str,
+    prefix: &str,
+    map: fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<T> {
+    if prefix.is_empty() {
+        return Err(Error::Refused(
+            "give the prefix of the entry to revoke".into(),
+        ));
+    }
+    let matches = "substr(prefix, 1, length(?1)) = ?1";
+    let mut stmt = conn.prepare(&format!("SELECT * FROM {table} WHERE {matches}"))?;
+    let mut found = stmt
+        .query_map([prefix], map)?
+        .collect::<Result<Vec<_>, _>>()?;
+    if found.len() > 1 {
+        return Err(Error::Refused(format!(
+            "prefix {prefix} matches {} entries",
+            found.len()
+        )));
+    }
+    let item = found
+        .pop()
+        .ok_or_else(|| Error::NotFound(format!("{prefix}…")))?;
+    conn.execute(
+        &format!("UPDATE {table} SET revoked = 1 WHERE {matches}"),
+        [prefix],
+    )?;
+    Ok(item)
+}
+
+pub(super) fn revoke_token(conn: &Connection, prefix: &str) -> Result<TokenInfo> {
+    revoke(conn, "tokens", prefix, token_row).map(|t| TokenInfo { revoked: true, ..t })
+}
+
+pub(super) fn add_key(conn: &Connection, hash: &str, k: &KeyInfo) -> Result<()> {
+    conn.execute(
+        "INSERT INTO keys (hash, prefix, service, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![hash, k.prefix, k.service, k.created_at.to_string()],
+    )?;
+    Ok(())
+}
+
+pub(super) fn key(conn: &Connection, hash: &str) -> Result<Option<KeyInfo>> {
+    Ok(conn
+        .prepare_cached("SELECT * FROM keys WHERE hash = ?1")?
+        .query_row([hash], key_row)
+        .optional()?)
+}
+
+pub(super) fn keys(conn: &Connection) -> Result<Vec<KeyInfo>> {
+    let mut stmt = conn.prepare("SELECT * FROM keys ORDER BY created_at, prefix")?;
+    Ok(stmt.query_map([], key_row)?.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn revoke_key(conn: &Connection, prefix: &str) -> Result<KeyInfo> {
+    revoke(conn, "keys", prefix, key_row).map(|k| KeyInfo { revoked: true, ..k })
+}

@@ -1,0 +1,277 @@
+//! The embedded SQLite store: WAL mode, `synchronous=FULL`, one writer thread with group commit,
+//! and a small pool of read connections.
+//!
+//! Every write is a job sent to the writer thread. The writer takes all jobs waiting, runs each in
+//! its own savepoint inside one transaction, commits once (one fsync for the whole group), and
+//! only then answers the jobs and publishes their feed entries to the hub, in commit order.
+
+mod credentials;
+mod read;
+mod schema;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use reveille_core::Command;
+use reveille_protocol::{FeedEvent, Incident, IncidentDetail, IncidentState};
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use crate::{Error, Hub, IncidentFilter, IngestBatch, KeyInfo, Landed, Result, Store, TokenInfo};
+
+/// Feed entries a job wants published once its transaction commits.
+pub(crate) type Outbox = Vec<(String, FeedEvent)>;
+
+type Reply = Box<dyn FnOnce(Option<&Error>) + Send>;
+type Job = Box<dyn FnOnce(&Connection, &mut Outbox) -> (bool, Reply) + Send>;
+
+/// Most jobs committed together in one transaction.
+const MAX_GROUP: usize = 512;
+
+/// SQLite storage; cheap to clone.
+#[derive(Clone)]
+pub struct Sqlite {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<mpsc::Sender<Job>>,
+    readers: Mutex<Vec<Connection>>,
+    hub: Arc<Hub>,
+}
+
+fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "busy_timeout", 10_000)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+impl Sqlite {
+    /// Opens (creating and migrating if needed) the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = connect(&path)?;
+        schema::migrate(&mut conn)?;
+        let hub = Arc::new(Hub::new(1024));
+        let (tx, rx) = mpsc::channel::<Job>();
+        let writer_hub = hub.clone();
+        std::thread::Builder::new()
+            .name("reveille-sqlite-writer".into())
+            .spawn(move || write_loop(conn, rx, &writer_hub))
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(tx),
+                readers: Mutex::new(Vec::new()),
+                hub,
+            }),
+        })
+    }
+
+    /// Runs `f` on the writer thread inside a transaction; answers after the commit is synced.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Outbox) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn, outbox| {
+            let result = f(conn, outbox);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit_error| {
+                let _ = tx.send(match commit_error {
+                    Some(e) => Err(e.clone()),
+                    None => result,
+                });
+            });
+            (ok, reply)
+        });
+        let sent = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(job);
+        sent.map_err(|_| Error::Unavailable("the database writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Unavailable("the database writer has stopped".into()))?
+    }
+
+    /// Runs `f` on a pooled read connection on the blocking thread pool.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let pooled = inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => connect(&inner.path)?,
+            };
+            let result = f(&conn);
+            inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
+            result
+        });
+        task.await.map_err(|e| Error::Unavailable(e.to_string()))?
+    }
+}
+
+fn write_loop(conn: Connection, jobs: mpsc::Receiver<Job>, hub: &Hub) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut outbox = Outbox::new();
+        let mut replies = Vec::with_capacity(group.len());
+        let outcome = (|| -> Result<()> {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            for job in group.drain(..) {
+                let mark = outbox.len();
+                conn.execute_batch("SAVEPOINT job")?;
+                let (ok, reply) = job(&conn, &mut outbox);
+                replies.push(reply);
+                if !ok {
+                    outbox.truncate(mark);
+                    conn.execute_batch("ROLLBACK TO job")?;
+                }
+                conn.execute_batch("RELEASE job")?;
+            }
+            conn.execute_batch("COMMIT")?;
+            Ok(())
+        })();
+        match outcome {
+            Ok(()) => {
+                replies.into_iter().for_each(|reply| reply(None));
+                hub.publish(outbox);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "database transaction failed; nothing was written");
+                let _ = conn.execute_batch("ROLLBACK");
+                // Jobs never run still hold their repliers; dropping them answers "stopped".
+                drop(group);
+                replies.into_iter().for_each(|reply| reply(Some(&e)));
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for Sqlite {
+    async fn ingest(&self, batch: IngestBatch) -> Result<Vec<Landed>> {
+        self.write(move |conn, outbox| write::ingest(conn, outbox, &batch))
+            .await
+    }
+
+    async fn command(
+        &self,
+        id: i64,
+        actor: &str,
+        command: Command,
+        now: Timestamp,
+    ) -> Result<Incident> {
+        let actor = actor.to_owned();
+        self.write(move |conn, outbox| write::command(conn, outbox, id, &actor, &command, now))
+            .await
+    }
+
+    async fn wake_due(&self, now: Timestamp) -> Result<usize> {
+        self.write(move |conn, outbox| write::wake_due(conn, outbox, now))
+            .await
+    }
+
+    async fn incident(&self, id: i64) -> Result<IncidentDetail> {
+        self.read(move |conn| read::incident_detail(conn, id)).await
+    }
+
+    async fn incidents(&self, filter: IncidentFilter) -> Result<Vec<Incident>> {
+        self.read(move |conn| read::incidents(conn, &filter)).await
+    }
+
+    async fn count_by_state(&self) -> Result<Vec<(IncidentState, u64)>> {
+        self.read(read::count_by_state).await
+    }
+
+    async fn feed_since(&self, user: &str, after: i64, limit: usize) -> Result<Vec<FeedEvent>> {
+        let user = user.to_owned();
+        self.read(move |conn| read::feed_since(conn, &user, after, limit))
+            .await
+    }
+
+    async fn feed_head(&self) -> Result<i64> {
+        self.read(read::feed_head).await
+    }
+
+    fn hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    async fn add_token(&self, hash: &str, info: TokenInfo) -> Result<()> {
+        let hash = hash.to_owned();
+        self.write(move |conn, _| credentials::add_token(conn, &hash, &info))
+            .await
+    }
+
+    async fn token(&self, hash: &str) -> Result<Option<TokenInfo>> {
+        let hash = hash.to_owned();
+        self.read(move |conn| credentials::token(conn, &hash)).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenInfo>> {
+        self.read(credentials::tokens).await
+    }
+
+    async fn revoke_token(&self, prefix: &str) -> Result<TokenInfo> {
+        let prefix = prefix.to_owned();
+        self.write(move |conn, _| credentials::revoke_token(conn, &prefix))
+            .await
+    }
+
+    async fn touch_token(&self, hash: &str, now: Timestamp) -> Result<()> {
+        let hash = hash.to_owned();
+        self.write(move |conn, _| credentials::touch_token(conn, &hash, now))
+            .await
+    }
+
+    async fn add_key(&self, hash: &str, info: KeyInfo) -> Result<()> {
+        let hash = hash.to_owned();
+        self.write(move |conn, _| credentials::add_key(conn, &hash, &info))
+            .await
+    }
+
+    async fn key(&self, hash: &str) -> Result<Option<KeyInfo>> {
+        let hash = hash.to_owned();
+        self.read(move |conn| credentials::key(conn, &hash)).await
+    }
+
+    async fn keys(&self) -> Result<Vec<KeyInfo>> {
+        self.read(credentials::keys).await
+    }
+
+    async fn revoke_key(&self, prefix: &str) -> Result<KeyInfo> {
+        let prefix = prefix.to_owned();
+        self.write(move |conn, _| credentials::revoke_key(conn, &prefix))
+            .await
+    }
+}

@@ -1,0 +1,357 @@
+//! The store conformance suite: behaviour every `Store` implementation must have.
+//!
+//! Each backend's test file calls `conformance_suite!(async_fn_returning_a_fresh_store)`.
+
+use futures_util::future::join_all;
+use jiff::{SignedDuration, Timestamp};
+use reveille_core::{Command, ServiceRules, UrgencyRule};
+use reveille_protocol::{
+    Action, AlertEvent, FeedKind, IncidentState, Receipt, ReceiptKind, Severity, Urgency,
+};
+use reveille_store::{Error, IncidentFilter, IngestBatch, KeyInfo, Store, TokenInfo};
+
+pub fn t(secs: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + secs).unwrap()
+}
+
+pub fn rules(name: &str) -> ServiceRules {
+    ServiceRules {
+        name: name.into(),
+        page: vec!["alice".into(), "bob".into()],
+        urgency: UrgencyRule::FromSeverity,
+        runbook_url: None,
+    }
+}
+
+pub fn event(action: Action, key: &str) -> AlertEvent {
+    AlertEvent {
+        action,
+        dedup_key: key.into(),
+        summary: format!("{key} failing"),
+        severity: Severity::Critical,
+        source: "db-1".into(),
+        details: serde_json::json!({"k": "v"}),
+        links: vec![],
+        runbook_url: Some("https://runbooks.example/db".into()),
+        occurred_at: None,
+    }
+}
+
+pub async fn send(
+    store: &dyn Store,
+    service: &str,
+    action: Action,
+    key: &str,
+    at: i64,
+) -> Option<i64> {
+    let batch = IngestBatch {
+        rules: rules(service),
+        source: "test".into(),
+        events: vec![event(action, key)],
+        received_at: t(at),
+    };
+    store.ingest(batch).await.unwrap()[0].incident_id
+}
+
+pub async fn a_trigger_opens_an_incident_and_pages_each_user(store: &dyn Store) {
+    let id = send(store, "db", Action::Trigger, "k1", 0).await.unwrap();
+    let detail = store.incident(id).await.unwrap();
+    assert_eq!(detail.incident.state, IncidentState::Triggered);
+    assert_eq!(detail.incident.urgency, Urgency::High);
+    assert_eq!(detail.incident.summary, "k1 failing");
+    assert_eq!(
+        detail.incident.runbook_url.as_deref(),
+        Some("https://runbooks.example/db")
+    );
+    assert_eq!(detail.incident.paged, ["alice", "bob"]);
+    let kinds: Vec<_> = detail.timeline.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["triggered", "paged"]);
+    for user in ["alice", "bob"] {
+        let feed = store.feed_since(user, 0, 100).await.unwrap();
+        assert_eq!(feed.len(), 1, "{user}");
+        assert_eq!(feed[0].kind, FeedKind::Page);
+        assert_eq!(feed[0].incident.id, id);
+    }
+    assert!(store.feed_since("carol", 0, 100).await.unwrap().is_empty());
+}
+
+pub async fn a_repeated_trigger_lands_on_the_open_incident(store: &dyn Store) {
+    let first = send(store, "db", Action::Trigger, "k1", 0).await;
+    let second = send(store, "db", Action::Trigger, "k1", 5).await;
+    let other_service = send(store, "web", Action::Trigger, "k1", 6).await;
+    assert_eq!(first, second);
+    assert_ne!(first, other_service, "dedup is per service");
+    assert_eq!(store.feed_since("alice", 0, 100).await.unwrap().len(), 2);
+    let timeline = store.incident(first.unwrap()).await.unwrap().timeline;
+    assert_eq!(timeline.last().unwrap().kind, "deduplicated");
+}
+
+pub async fn a_trigger_after_resolve_opens_a_new_incident(store: &dyn Store) {
+    let first = send(store, "db", Action::Trigger, "k1", 0).await.unwrap();
+    assert_eq!(
+        send(store, "db", Action::Resolve, "k1", 1).await,
+        Some(first)
+    );
+    let second = send(store, "db", Action::Trigger, "k1", 2).await.unwrap();
+    assert_ne!(first, second);
+    assert_eq!(
+        store.incident(first).await.unwrap().incident.state,
+        IncidentState::Resolved
+    );
+    assert_eq!(
+        send(store, "db", Action::Acknowledge, "unknown", 3).await,
+        None
+    );
+}
+
+pub async fn ack_notifies_every_paged_user_once(store: &dyn Store) {
+    let id = send(store, "db", Action::Trigger, "k1", 0).await.unwrap();
+    let acked = store
+        .command(id, "alice", Command::Acknowledge, t(10))
+        .await
+        .unwrap();
+    assert_eq!(acked.state, IncidentState::Acknowledged);
+    assert_eq!(acked.acknowledged_by.as_deref(), Some("alice"));
+    let again = store
+        .command(id, "bob", Command::Acknowledge, t(11))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.acknowledged_by.as_deref(),
+        Some("alice"),
+        "idempotent"
+    );
+    for user in ["alice", "bob"] {
+        let feed = store.feed_since(user, 0, 100).await.unwrap();
+        let kinds: Vec<_> = feed.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [FeedKind::Page, FeedKind::Incident], "{user}");
+        assert_eq!(feed[1].incident.state, IncidentState::Acknowledged);
+    }
+}
+
+pub async fn commands_on_missing_or_resolved_incidents_are_refused(store: &dyn Store) {
+    assert!(matches!(
+        store.command(999, "a", Command::Acknowledge, t(0)).await,
+        Err(Error::NotFound(_))
+    ));
+    let id = send(store, "db", Action::Trigger, "k1", 0).await.unwrap();
+    store
+        .command(id, "alice", Command::Resolve, t(1))
+        .await
+        .unwrap();
+    let snooze = Command::Snooze { until: t(100) };
+    assert!(matches!(
+        store.command(id, "alice", snooze, t(2)).await,
+        Err(Error::Refused(_))
+    ));
+}
+
+pub async fn a_snooze_pages_again_when_it_ends(store: &dyn Store) {
+    let id = send(store, "db", Action::Trigger, "k1", 0).await.unwrap();
+    store
+        .command(id, "alice", Command::Snooze { until: t(300) }, t(10))
+        .await
+        .unwrap();
+    assert_eq!(store.wake_due(t(299)).await.unwrap(), 0);
+    assert_eq!(store.wake_due(t(300)).await.unwrap(), 1);
+    assert_eq!(store.wake_due(t(301)).await.unwrap(), 0);
+    let incident = store.incident(id).await.unwrap().incident;
+    assert_eq!(incident.state, IncidentState::Triggered);
+    let kinds: Vec<_> = store
+        .feed_since("bob", 0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, [FeedKind::Page, FeedKind::Incident, FeedKind::Page]);
+}
+
+pub async fn the_feed_resumes_after_any_id_with_no_gap(store: &dyn Store) {
+    for i in 0..10 {
+        send(store, "db", Action::Trigger, &format!("k{i}"), i).await;
+    }
+    let all = store.feed_since("alice", 0, 100).await.unwrap();
+    assert_eq!(all.len(), 10);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+    for cut in 0..all.len() {
+        let rest = store.feed_since("alice", all[cut].id, 100).await.unwrap();
+        assert_eq!(rest, all[cut + 1..]);
+    }
+    assert_eq!(store.feed_since("alice", 0, 3).await.unwrap(), all[..3]);
+    assert!(store.feed_head().await.unwrap() >= all.last().unwrap().id);
+}
+
+pub async fn committed_entries_reach_subscribers_in_order(store: &dyn Store) {
+    let mut rx = store.hub().subscribe("alice");
+    for i in 0..5 {
+        send(store, "db", Action::Trigger, &format!("k{i}"), i).await;
+    }
+    let mut last = 0;
+    for _ in 0..5 {
+        let event = rx.recv().await.unwrap();
+        assert!(event.id > last);
+        last = event.id;
+    }
+    assert_eq!(store.hub().listeners(), 1);
+}
+
+pub async fn incidents_can_be_listed_by_state_service_and_user(store: &dyn Store) {
+    let a = send(store, "db", Action::Trigger, "a", 0).await.unwrap();
+    let b = send(store, "web", Action::Trigger, "b", 1).await.unwrap();
+    send(store, "db", Action::Resolve, "a", 2).await;
+    let ids = |v: Vec<reveille_protocol::Incident>| v.iter().map(|i| i.id).collect::<Vec<_>>();
+    let all = store.incidents(IncidentFilter::default()).await.unwrap();
+    assert_eq!(ids(all), [b, a], "newest first");
+    let open = store
+        .incidents(IncidentFilter {
+            open_only: true,
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(ids(open.unwrap()), [b]);
+    let db = IncidentFilter {
+        service: Some("db".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(store.incidents(db).await.unwrap()), [a]);
+    let carol = IncidentFilter {
+        user: Some("carol".into()),
+        ..Default::default()
+    };
+    assert!(store.incidents(carol).await.unwrap().is_empty());
+    let counts = store.count_by_state().await.unwrap();
+    assert!(counts.contains(&(IncidentState::Triggered, 1)));
+    assert!(counts.contains(&(IncidentState::Resolved, 1)));
+}
+
+pub async fn receipts_go_on_the_timeline(store: &dyn Store) {
+    let id = send(store, "db", Action::Trigger, "k1", 0).await.unwrap();
+    let receipt = Receipt {
+        kind: ReceiptKind::Ringing,
+        device: "laptop".into(),
+        volume: Some(0.5),
+        muted: Some(false),
+        output: Some("speakers".into()),
+    };
+    store
+        .command(id, "alice", Command::Receipt(receipt.clone()), t(1))
+        .await
+        .unwrap();
+    let line = store.incident(id).await.unwrap().timeline.pop().unwrap();
+    assert_eq!(line.kind, "receipt");
+    assert_eq!(line.actor, "alice");
+    assert_eq!(
+        serde_json::from_value::<Receipt>(line.data).unwrap(),
+        receipt
+    );
+}
+
+pub async fn tokens_and_keys_are_found_by_hash_and_revoked_by_prefix(store: &dyn Store) {
+    let token = |prefix: &str| TokenInfo {
+        prefix: prefix.into(),
+        user: "alice".into(),
+        scopes: vec!["read".into(), "respond".into()],
+        created_at: t(0),
+        last_used_at: None,
+        revoked: false,
+    };
+    store.add_token("h1", token("rv_abc1")).await.unwrap();
+    store.add_token("h2", token("rv_abd2")).await.unwrap();
+    assert_eq!(store.token("h1").await.unwrap(), Some(token("rv_abc1")));
+    assert_eq!(store.token("nope").await.unwrap(), None);
+    store.touch_token("h1", t(5)).await.unwrap();
+    assert_eq!(
+        store.token("h1").await.unwrap().unwrap().last_used_at,
+        Some(t(5))
+    );
+    assert!(
+        matches!(store.revoke_token("rv_ab").await, Err(Error::Refused(_))),
+        "ambiguous"
+    );
+    assert!(matches!(
+        store.revoke_token("").await,
+        Err(Error::Refused(_))
+    ));
+    assert!(matches!(
+        store.revoke_token("zz").await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(store.revoke_token("rv_abd").await.unwrap().revoked);
+    assert!(store.token("h2").await.unwrap().unwrap().revoked);
+    assert!(!store.token("h1").await.unwrap().unwrap().revoked);
+    assert_eq!(store.tokens().await.unwrap().len(), 2);
+
+    let key = KeyInfo {
+        prefix: "rk_1234".into(),
+        service: "db".into(),
+        created_at: t(0),
+        revoked: false,
+    };
+    store.add_key("kh", key.clone()).await.unwrap();
+    assert_eq!(store.key("kh").await.unwrap(), Some(key));
+    assert!(store.revoke_key("rk_12").await.unwrap().revoked);
+    assert!(store.key("kh").await.unwrap().unwrap().revoked);
+    assert_eq!(store.keys().await.unwrap().len(), 1);
+}
+
+pub async fn concurrent_writes_all_land(store: &dyn Store) {
+    let keys: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();
+    let sends = keys
+        .iter()
+        .map(|key| send(store, "db", Action::Trigger, key, 0));
+    let mut ids: Vec<i64> = join_all(sends)
+        .await
+        .into_iter()
+        .map(Option::unwrap)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 200);
+    let feed = store.feed_since("bob", 0, 1000).await.unwrap();
+    assert_eq!(feed.len(), 200);
+    assert!(feed.windows(2).all(|w| w[0].id < w[1].id));
+    // A second snooze end far in the future must not wake early.
+    store
+        .command(
+            ids[0],
+            "bob",
+            Command::Snooze {
+                until: t(60) + SignedDuration::from_hours(1),
+            },
+            t(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.wake_due(t(3600)).await.unwrap(), 0);
+    assert_eq!(store.wake_due(t(3660)).await.unwrap(), 1);
+}
+
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:path) => {
+        $crate::conformance_suite!(@each $make;
+            a_trigger_opens_an_incident_and_pages_each_user,
+            a_repeated_trigger_lands_on_the_open_incident,
+            a_trigger_after_resolve_opens_a_new_incident,
+            ack_notifies_every_paged_user_once,
+            commands_on_missing_or_resolved_incidents_are_refused,
+            a_snooze_pages_again_when_it_ends,
+            the_feed_resumes_after_any_id_with_no_gap,
+            committed_entries_reach_subscribers_in_order,
+            incidents_can_be_listed_by_state_service_and_user,
+            receipts_go_on_the_timeline,
+            tokens_and_keys_are_found_by_hash_and_revoked_by_prefix,
+            concurrent_writes_all_land,
+        );
+    };
+    (@each $make:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let store = $make().await;
+                conformance::$name(&*store).await;
+            }
+        )*
+    };
+}

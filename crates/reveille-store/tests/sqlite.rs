@@ -1,0 +1,43 @@
+//! Runs the conformance suite against SQLite, plus what only a file-backed database can show.
+
+mod conformance;
+
+use std::sync::Arc;
+
+use conformance::{send, t};
+use reveille_protocol::{Action, IncidentState};
+use reveille_store::{Sqlite, Store};
+
+async fn fresh() -> Arc<dyn Store> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Sqlite::open(dir.path().join("reveille.db")).unwrap();
+    // The directory lives as long as the test process; each test has its own.
+    std::mem::forget(dir);
+    Arc::new(store)
+}
+
+conformance_suite!(fresh);
+
+#[tokio::test]
+async fn everything_committed_is_there_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reveille.db");
+    let id = {
+        let store = Sqlite::open(&path).unwrap();
+        let id = send(&store, "db", Action::Trigger, "k1", 0).await.unwrap();
+        store
+            .command(id, "alice", reveille_core::Command::Acknowledge, t(1))
+            .await
+            .unwrap();
+        id
+    };
+    let store = Sqlite::open(&path).unwrap();
+    let detail = store.incident(id).await.unwrap();
+    assert_eq!(detail.incident.state, IncidentState::Acknowledged);
+    assert_eq!(store.feed_since("alice", 0, 10).await.unwrap().len(), 2);
+    let mode: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
