@@ -10,6 +10,8 @@ pub enum ErrorCode {
     Unauthorized,
     Forbidden,
     NotFound,
+    /// The request is valid but the incident's state refuses it.
+    Conflict,
     PayloadTooLarge,
     RateLimited,
     Unavailable,

@@ -1,1 +1,101 @@
-//! placeholder
+//! Reveille's HTTP server as a library: [`router`] builds the whole API, [`serve`] runs it on a
+//! listener until a shutdown future completes, and [`worker`] wakes snoozed incidents.
+//!
+//! Handlers are thin: they authenticate, translate the wire format, and hand the work to the
+//! [`reveille_store::Store`], which applies `reveille-core`'s rules and commits before answering.
+
+pub mod api;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod feed;
+pub mod ingest;
+pub mod metrics;
+pub mod ratelimit;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+use reveille_store::Store;
+
+/// Everything a request handler may use; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub settings: Arc<Settings>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub limiter: Arc<RateLimiter>,
+    /// Poked when a snooze is set, so the worker looks again before its next tick.
+    pub wake: Arc<Notify>,
+    /// Set when the server is shutting down, so long-lived feed streams end.
+    pub closing: Arc<watch::Sender<bool>>,
+    touched: Arc<std::sync::Mutex<HashMap<String, jiff::Timestamp>>>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, settings: Settings, clock: Arc<dyn Clock>) -> Self {
+        let limiter = RateLimiter::new(settings.ingest.rate_per_minute);
+        Self {
+            store,
+            settings: Arc::new(settings),
+            clock,
+            metrics: Arc::new(Metrics::default()),
+            limiter: Arc::new(limiter),
+            wake: Arc::new(Notify::new()),
+            closing: Arc::new(watch::channel(false).0),
+            touched: Arc::default(),
+        }
+    }
+}
+
+/// The whole HTTP API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(metrics::scrape))
+        .merge(ingest::routes())
+        .route("/api/v1/feed", get(feed::subscribe))
+        .route("/api/v1/whoami", get(api::whoami))
+        .route("/api/v1/incidents", get(api::list_incidents))
+        .route("/api/v1/incidents/{id}", get(api::get_incident))
+        .route("/api/v1/incidents/{id}/ack", post(api::ack))
+        .route("/api/v1/incidents/{id}/resolve", post(api::resolve))
+        .route("/api/v1/incidents/{id}/snooze", post(api::snooze))
+        .route("/api/v1/incidents/{id}/receipts", post(api::receipt))
+        .route("/api/v1/runbooks/{service}", get(api::runbook))
+        .fallback(api::no_route)
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes, with the snooze worker alongside.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let worker = tokio::spawn(worker::run(state.clone()));
+    let closing = state.closing.clone();
+    let app = router(state);
+    let signal = async move {
+        shutdown.await;
+        closing.send_replace(true);
+    };
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(signal)
+        .await;
+    worker.abort();
+    result
+}

@@ -1,0 +1,226 @@
+//! Server-side commands that work on the configuration and the database directly:
+//! `serve`, `check-config`, `token …`, `key …`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use jiff::Timestamp;
+use reveille_server::auth::{Scope, mint_key, mint_token};
+use reveille_server::clock::SystemClock;
+use reveille_server::config::Settings;
+use reveille_server::{AppState, serve as serve_http};
+use reveille_store::{KeyInfo, Sqlite, Store, TokenInfo};
+
+use crate::ConfigPath;
+
+fn settings(path: &Path) -> Result<Settings> {
+    Settings::load(path).map_err(|e| anyhow::anyhow!("the configuration has mistakes:\n{e}"))
+}
+
+fn store(settings: &Settings) -> Result<Sqlite> {
+    let path = settings.database_path();
+    Sqlite::open(&path).with_context(|| format!("cannot open the database {}", path.display()))
+}
+
+pub async fn serve(config: &Path) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("REVEILLE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let settings = settings(config)?;
+    let store = store(&settings)?;
+    let listener = tokio::net::TcpListener::bind(&settings.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(database = %settings.database_path().display(), "database open");
+    let state = AppState::new(Arc::new(store), settings, Arc::new(SystemClock));
+    // Tests and scripts wait for this line.
+    println!("reveille listening on http://{address}");
+    serve_http(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("cannot listen for SIGTERM");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+pub fn check_config(config: &Path) -> Result<()> {
+    let settings = settings(config)?;
+    println!(
+        "{}: OK ({} users, {} services, database {})",
+        config.display(),
+        settings.users.len(),
+        settings.services.len(),
+        settings.database_path().display()
+    );
+    Ok(())
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for a user; it is printed once, alone on the last line.
+    Create {
+        #[command(flatten)]
+        config: ConfigPath,
+        #[arg(long)]
+        user: String,
+        /// Comma-separated: read, respond, ingest.
+        #[arg(long, value_delimiter = ',', default_value = "read,respond")]
+        scope: Vec<String>,
+    },
+    /// List tokens (prefix, user, scopes, last used).
+    List {
+        #[command(flatten)]
+        config: ConfigPath,
+    },
+    /// Revoke the token whose prefix starts with PREFIX.
+    Revoke {
+        #[command(flatten)]
+        config: ConfigPath,
+        prefix: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Create an integration key for a service; it is printed once, alone on the last line.
+    Create {
+        #[command(flatten)]
+        config: ConfigPath,
+        #[arg(long)]
+        service: String,
+    },
+    /// List integration keys.
+    List {
+        #[command(flatten)]
+        config: ConfigPath,
+    },
+    /// Revoke the key whose prefix starts with PREFIX.
+    Revoke {
+        #[command(flatten)]
+        config: ConfigPath,
+        prefix: String,
+    },
+}
+
+pub async fn token(command: TokenCommand) -> Result<()> {
+    match command {
+        TokenCommand::Create {
+            config,
+            user,
+            scope,
+        } => {
+            let settings = settings(&config.config)?;
+            if settings.users.iter().all(|u| u.name != user) {
+                bail!("no user {user:?} in {}", config.config.display());
+            }
+            let mut scopes = Vec::new();
+            for name in &scope {
+                let parsed = Scope::parse(name.trim()).with_context(|| {
+                    format!("unknown scope {name:?}: use read, respond, ingest")
+                })?;
+                scopes.push(parsed.as_str().to_owned());
+            }
+            let minted = mint_token();
+            let info = TokenInfo {
+                prefix: minted.prefix.clone(),
+                user: user.clone(),
+                scopes: scopes.clone(),
+                created_at: Timestamp::now(),
+                last_used_at: None,
+                revoked: false,
+            };
+            store(&settings)?.add_token(&minted.hash, info).await?;
+            println!(
+                "Token {} for {user} (scopes: {}). It is shown only this once:",
+                minted.prefix,
+                scopes.join(", ")
+            );
+            println!("{}", minted.secret);
+        }
+        TokenCommand::List { config } => {
+            let tokens = store(&settings(&config.config)?)?.tokens().await?;
+            println!(
+                "{:<12} {:<16} {:<22} {:<26} STATUS",
+                "PREFIX", "USER", "SCOPES", "LAST USED"
+            );
+            for t in tokens {
+                let used = t.last_used_at.map_or("never".into(), |at| at.to_string());
+                let status = if t.revoked { "revoked" } else { "active" };
+                println!(
+                    "{:<12} {:<16} {:<22} {:<26} {status}",
+                    t.prefix,
+                    t.user,
+                    t.scopes.join(","),
+                    used
+                );
+            }
+        }
+        TokenCommand::Revoke { config, prefix } => {
+            let revoked = store(&settings(&config.config)?)?
+                .revoke_token(&prefix)
+                .await?;
+            println!("Revoked token {} of {}", revoked.prefix, revoked.user);
+        }
+    }
+    Ok(())
+}
+
+pub async fn key(command: KeyCommand) -> Result<()> {
+    match command {
+        KeyCommand::Create { config, service } => {
+            let settings = settings(&config.config)?;
+            if settings.service(&service).is_none() {
+                bail!("no service {service:?} in {}", config.config.display());
+            }
+            let minted = mint_key();
+            let info = KeyInfo {
+                prefix: minted.prefix.clone(),
+                service: service.clone(),
+                created_at: Timestamp::now(),
+                revoked: false,
+            };
+            store(&settings)?.add_key(&minted.hash, info).await?;
+            println!(
+                "Integration key {} for service {service}. It is shown only this once:",
+                minted.prefix
+            );
+            println!("{}", minted.secret);
+        }
+        KeyCommand::List { config } => {
+            let keys = store(&settings(&config.config)?)?.keys().await?;
+            println!("{:<8} {:<20} {:<26} STATUS", "PREFIX", "SERVICE", "CREATED");
+            for k in keys {
+                let status = if k.revoked { "revoked" } else { "active" };
+                println!(
+                    "{:<8} {:<20} {:<26} {status}",
+                    k.prefix,
+                    k.service,
+                    k.created_at.to_string()
+                );
+            }
+        }
+        KeyCommand::Revoke { config, prefix } => {
+            let revoked = store(&settings(&config.config)?)?
+                .revoke_key(&prefix)
+                .await?;
+            println!(
+                "Revoked key {} of service {}",
+                revoked.prefix, revoked.service
+            );
+        }
+    }
+    Ok(())
+}

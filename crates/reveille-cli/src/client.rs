@@ -1,0 +1,256 @@
+//! Client commands against a running server: page, ack, resolve, snooze, incidents, incident.
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use jiff::{Timestamp, Unit};
+use reveille_protocol::api::{EventAccepted, GenericEvent, IncidentList, SnoozeRequest};
+use reveille_protocol::{ErrorBody, Incident, IncidentDetail, IncidentState};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::Remote;
+
+/// A thin HTTP client for Reveille's API.
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    pub fn new(remote: &Remote) -> Result<Self> {
+        let token = remote.token.clone().filter(|t| !t.is_empty()).context(
+            "no token: pass --token or set REVEILLE_TOKEN (create one with `reveille token create`)",
+        )?;
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .user_agent(concat!("reveille/", env!("CARGO_PKG_VERSION")))
+                .build()?,
+            base: remote.server.trim_end_matches('/').to_owned(),
+            token,
+        })
+    }
+
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        answer(self.request(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T> {
+        answer(self.request(reqwest::Method::POST, path).json(body)).await
+    }
+}
+
+/// Sends the request; turns Reveille's error body into a readable error.
+pub async fn answer<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T> {
+    let response = request.send().await.context("cannot reach the server")?;
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .context("the server's answer was cut off")?;
+    if status.is_success() {
+        return serde_json::from_slice(&bytes)
+            .context("the server's answer is not what this client expects");
+    }
+    match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(e) if status == reqwest::StatusCode::UNAUTHORIZED => {
+            bail!("the server refused the token: {}", e.message)
+        }
+        Ok(e) => bail!("{} ({status})", e.message),
+        Err(_) => bail!(
+            "the server answered {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        ),
+    }
+}
+
+fn print_json(value: &impl Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// One line per incident.
+pub fn line(i: &Incident) -> String {
+    let age = Timestamp::now()
+        .since(i.created_at)
+        .ok()
+        .and_then(|span| span.round(Unit::Second).ok())
+        .map_or(String::new(), |span| format!(" {span:#}"));
+    let who = match i.state {
+        IncidentState::Acknowledged => i.acknowledged_by.as_deref().map(|b| format!(" by {b}")),
+        IncidentState::Resolved => i.resolved_by.as_deref().map(|b| format!(" by {b}")),
+        IncidentState::Snoozed => i.snoozed_until.map(|t| format!(" until {t}")),
+        IncidentState::Triggered => None,
+    }
+    .unwrap_or_default();
+    format!(
+        "#{:<5} {:<12} {:<8} {:<14} {}{who} (age{age})",
+        i.id,
+        i.state.as_str(),
+        i.severity.as_str(),
+        i.service,
+        i.summary
+    )
+}
+
+#[derive(Args)]
+pub struct PageArgs {
+    #[arg(long)]
+    service: String,
+    #[arg(long)]
+    summary: String,
+    /// critical, error, warning or info (default: the service's default severity).
+    #[arg(long)]
+    severity: Option<String>,
+    /// A runbook URL for this page.
+    #[arg(long)]
+    runbook: Option<String>,
+    /// Pages with the same key merge into one open incident.
+    #[arg(long)]
+    dedup_key: Option<String>,
+    #[arg(long)]
+    source: Option<String>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+pub async fn page(args: PageArgs) -> Result<()> {
+    let api = Api::new(&args.remote)?;
+    let event = GenericEvent {
+        service: Some(args.service),
+        summary: Some(args.summary),
+        severity: args.severity,
+        runbook: args.runbook,
+        dedup_key: args.dedup_key,
+        source: args.source.or_else(|| Some("reveille-cli".into())),
+        ..GenericEvent::default()
+    };
+    let accepted: EventAccepted = api.post("/api/v1/events", &event).await?;
+    if args.remote.json {
+        return print_json(&accepted);
+    }
+    match accepted.incident_id {
+        Some(id) => println!("Paged: incident #{id} (dedup key {})", accepted.dedup_key),
+        None => println!("Accepted (dedup key {})", accepted.dedup_key),
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct IdArgs {
+    /// The incident's number.
+    id: i64,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+pub async fn command(args: IdArgs, verb: &str) -> Result<()> {
+    let api = Api::new(&args.remote)?;
+    let incident: Incident = api
+        .post(&format!("/api/v1/incidents/{}/{verb}", args.id), &())
+        .await?;
+    if args.remote.json {
+        print_json(&incident)
+    } else {
+        Ok(println!("{}", line(&incident)))
+    }
+}
+
+#[derive(Args)]
+pub struct SnoozeArgs {
+    id: i64,
+    /// How long to stay quiet.
+    #[arg(long, default_value_t = 15)]
+    minutes: u64,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+pub async fn snooze(args: SnoozeArgs) -> Result<()> {
+    let api = Api::new(&args.remote)?;
+    let body = SnoozeRequest {
+        seconds: args.minutes * 60,
+    };
+    let incident: Incident = api
+        .post(&format!("/api/v1/incidents/{}/snooze", args.id), &body)
+        .await?;
+    if args.remote.json {
+        print_json(&incident)
+    } else {
+        Ok(println!("{}", line(&incident)))
+    }
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// Include resolved incidents.
+    #[arg(long)]
+    all: bool,
+    /// Only incidents you were paged for.
+    #[arg(long)]
+    mine: bool,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+pub async fn list(args: ListArgs) -> Result<()> {
+    let api = Api::new(&args.remote)?;
+    let list: IncidentList = api
+        .get(&format!(
+            "/api/v1/incidents?all={}&mine={}",
+            args.all, args.mine
+        ))
+        .await?;
+    if args.remote.json {
+        return print_json(&list);
+    }
+    if list.incidents.is_empty() {
+        println!("No {}incidents.", if args.all { "" } else { "open " });
+    }
+    for incident in &list.incidents {
+        println!("{}", line(incident));
+    }
+    Ok(())
+}
+
+pub async fn show(args: IdArgs) -> Result<()> {
+    let api = Api::new(&args.remote)?;
+    let detail: IncidentDetail = api.get(&format!("/api/v1/incidents/{}", args.id)).await?;
+    if args.remote.json {
+        return print_json(&detail);
+    }
+    let i = &detail.incident;
+    println!("{}", line(i));
+    println!(
+        "  urgency {}, source {}, paged {}",
+        i.urgency.as_str(),
+        i.source,
+        i.paged.join(", ")
+    );
+    if let Some(runbook) = &i.runbook_url {
+        println!("  runbook {runbook}");
+    }
+    for link in &i.links {
+        println!(
+            "  link {} {}",
+            link.text.as_deref().unwrap_or(""),
+            link.href
+        );
+    }
+    for entry in &detail.timeline {
+        println!(
+            "  {}  {:<14} {:<12} {}",
+            entry.at.round(Unit::Second).unwrap_or(entry.at),
+            entry.kind,
+            entry.actor,
+            entry.message
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! Reveille's REST API for people and devices: incidents, commands, receipts, runbooks.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use jiff::SignedDuration;
+use reveille_core::Command;
+use reveille_protocol::api::{Health, IncidentList, SnoozeRequest};
+use reveille_protocol::{Incident, IncidentDetail, Receipt};
+use reveille_store::IncidentFilter;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::{Caller, Scope};
+use crate::error::{ApiError, ApiResult};
+
+/// `GET /healthz`: the server answers and its database can be read.
+pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
+    state.store.feed_head().await?;
+    Ok(Json(Health {
+        status: "ok".into(),
+        time: state.clock.now(),
+    }))
+}
+
+/// `GET /api/v1/whoami`: who a token belongs to; clients use it to check a token.
+pub async fn whoami(caller: Caller) -> Json<serde_json::Value> {
+    let scopes: Vec<&str> = caller.scopes.iter().map(|s| s.as_str()).collect();
+    Json(serde_json::json!({ "user": caller.user, "scopes": scopes }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// Include resolved incidents.
+    #[serde(default)]
+    all: bool,
+    /// Only incidents the caller was paged for.
+    #[serde(default)]
+    mine: bool,
+    service: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/incidents`: open incidents, newest first.
+pub async fn list_incidents(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<IncidentList>> {
+    caller.require(Scope::Read)?;
+    let filter = IncidentFilter {
+        open_only: !query.all,
+        service: query.service,
+        user: query.mine.then(|| caller.user.clone()),
+        limit: query.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    Ok(Json(IncidentList {
+        incidents: state.store.incidents(filter).await?,
+    }))
+}
+
+fn incident_id(raw: &str) -> ApiResult<i64> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found(format!("incident {raw:?} not found")))
+}
+
+/// `GET /api/v1/incidents/{id}`: one incident with its timeline.
+pub async fn get_incident(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<IncidentDetail>> {
+    caller.require(Scope::Read)?;
+    Ok(Json(state.store.incident(incident_id(&id)?).await?))
+}
+
+async fn command(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    command: Command,
+) -> ApiResult<Json<Incident>> {
+    caller.require(Scope::Respond)?;
+    let id = incident_id(id)?;
+    let incident = state
+        .store
+        .command(id, &caller.user, command, state.clock.now())
+        .await?;
+    Ok(Json(incident))
+}
+
+/// `POST /api/v1/incidents/{id}/ack`
+pub async fn ack(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Incident>> {
+    command(&state, &caller, &id, Command::Acknowledge).await
+}
+
+/// `POST /api/v1/incidents/{id}/resolve`
+pub async fn resolve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Incident>> {
+    command(&state, &caller, &id, Command::Resolve).await
+}
+
+/// `POST /api/v1/incidents/{id}/snooze` with `{"seconds": N}`
+pub async fn snooze(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Incident>> {
+    let request: SnoozeRequest = parse_json(&body)?;
+    if request.seconds == 0 || request.seconds > 7 * 24 * 3600 {
+        return Err(ApiError::invalid(
+            "seconds",
+            "seconds must be between 1 and 604800 (a week)",
+        ));
+    }
+    let until = state.clock.now() + SignedDuration::from_secs(request.seconds as i64);
+    let incident = command(&state, &caller, &id, Command::Snooze { until }).await?;
+    state.wake.notify_one();
+    Ok(incident)
+}
+
+/// `POST /api/v1/incidents/{id}/receipts`: a device reports delivered / ringing / acked.
+pub async fn receipt(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Incident>> {
+    let receipt: Receipt = parse_json(&body)?;
+    if receipt.device.trim().is_empty() || receipt.device.len() > 128 {
+        return Err(ApiError::invalid(
+            "device",
+            "device must name the device (1 to 128 characters)",
+        ));
+    }
+    if receipt.volume.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
+        return Err(ApiError::invalid(
+            "volume",
+            "volume must be between 0.0 and 1.0",
+        ));
+    }
+    command(&state, &caller, &id, Command::Receipt(receipt)).await
+}
+
+/// `GET /api/v1/runbooks/{service}`: a service's markdown runbook.
+pub async fn runbook(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(service): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    caller.require(Scope::Read)?;
+    let missing = || ApiError::not_found(format!("service {service:?} has no runbook file"));
+    let svc = state.settings.service(&service).ok_or_else(missing)?;
+    let file = state.settings.runbook_file(svc).ok_or_else(missing)?;
+    let text = tokio::fs::read_to_string(&file).await.map_err(|e| {
+        tracing::error!(file = %file.display(), error = %e, "cannot read runbook");
+        missing()
+    })?;
+    Ok(([(CONTENT_TYPE, "text/markdown; charset=utf-8")], text))
+}
+
+/// Any other path.
+pub async fn no_route() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+/// Parses a JSON body, naming the field at fault.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let field = missing_field(&inner.to_string()).map_or(path.clone(), |f| {
+            if path == "." {
+                f
+            } else {
+                format!("{path}.{f}")
+            }
+        });
+        ApiError::invalid(field, format!("invalid JSON body: {inner}"))
+    })
+}
+
+/// serde reports a missing field on its parent; pull out the field's own name.
+pub fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    rest.split('`').next().map(str::to_owned)
+}

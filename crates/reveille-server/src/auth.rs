@@ -1,0 +1,188 @@
+//! Credentials: API tokens for people and their devices, integration keys for monitoring tools.
+//!
+//! Both are random secrets shown once and stored only as SHA-256 hashes (they carry 165 to 256
+//! bits of entropy, so a fast hash is enough). A key can only ingest; a token can ingest only
+//! with the `ingest` scope.
+
+use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jiff::SignedDuration;
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Follow the feed, list and read incidents.
+    Read,
+    /// Acknowledge, resolve, snooze, send receipts.
+    Respond,
+    /// Send alerts through the generic endpoint (`reveille page`).
+    Ingest,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Respond, Scope::Ingest];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Respond => "respond",
+            Self::Ingest => "ingest",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|scope| scope.as_str() == s)
+    }
+}
+
+/// A new secret, its hash for the store, and the prefix shown in lists.
+pub struct Minted {
+    pub secret: String,
+    pub hash: String,
+    pub prefix: String,
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the operating system has no random source");
+    bytes
+}
+
+/// A 256-bit API token: `rvt_` and 43 base64url characters.
+pub fn mint_token() -> Minted {
+    minted(format!("rvt_{}", URL_SAFE_NO_PAD.encode(random::<32>())))
+}
+
+/// An integration key of 32 lowercase letters and digits, the length PagerDuty tools expect.
+pub fn mint_key() -> Minted {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut key = String::with_capacity(32);
+    while key.len() < 32 {
+        for byte in random::<64>() {
+            // 252 = 7 * 36: rejecting the rest keeps every character equally likely.
+            if byte < 252 && key.len() < 32 {
+                key.push(ALPHABET[usize::from(byte % 36)] as char);
+            }
+        }
+    }
+    minted(key)
+}
+
+fn minted(secret: String) -> Minted {
+    let prefix = secret
+        .chars()
+        .take(if secret.starts_with("rvt_") { 10 } else { 6 })
+        .collect();
+    Minted {
+        hash: hash(&secret),
+        prefix,
+        secret,
+    }
+}
+
+/// A fresh dedup key for triggers that bring none: 32 hex characters, as PagerDuty makes them.
+pub fn new_dedup_key() -> String {
+    random::<16>().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn hash(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The secret of an `Authorization: Bearer …` or `Basic …` header (Basic carries it as password).
+pub fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, rest) = value.split_once(' ')?;
+    match scheme.to_ascii_lowercase().as_str() {
+        "bearer" => Some(rest.trim().to_owned()),
+        "basic" => {
+            let decoded = String::from_utf8(STANDARD.decode(rest.trim()).ok()?).ok()?;
+            decoded
+                .split_once(':')
+                .map(|(_, password)| password.to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// A person (or their device) authenticated by an API token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: String,
+    pub scopes: Vec<Scope>,
+}
+
+impl Caller {
+    pub fn require(&self, scope: Scope) -> ApiResult<()> {
+        if self.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this token lacks the {} scope",
+                scope.as_str()
+            )))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let secret = bearer(&parts.headers)
+            .ok_or_else(|| ApiError::unauthorized("send a token: Authorization: Bearer <token>"))?;
+        caller(state, &secret)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("this token is unknown or revoked"))
+    }
+}
+
+/// Looks up a token; records its use at most once a minute, off the request path.
+pub async fn caller(state: &AppState, secret: &str) -> ApiResult<Option<Caller>> {
+    let digest = hash(secret);
+    let Some(info) = state.store.token(&digest).await? else {
+        return Ok(None);
+    };
+    if info.revoked || state.settings.users.iter().all(|u| u.name != info.user) {
+        return Ok(None);
+    }
+    let now = state.clock.now();
+    let stale = {
+        let mut touched = state.touched.lock().unwrap_or_else(|p| p.into_inner());
+        let last = touched.get(&digest).copied();
+        let stale = last.is_none_or(|t| now.duration_since(t) >= SignedDuration::from_secs(60));
+        if stale {
+            touched.insert(digest.clone(), now);
+        }
+        stale
+    };
+    if stale {
+        let store = state.store.clone();
+        tokio::spawn(async move { store.touch_token(&digest, now).await });
+    }
+    let scopes = info.scopes.iter().filter_map(|s| Scope::parse(s)).collect();
+    Ok(Some(Caller {
+        user: info.user,
+        scopes,
+    }))
+}
+
+/// The service an integration key belongs to, if the key is live and the service configured.
+pub async fn key_service(state: &AppState, secret: &str) -> ApiResult<Option<String>> {
+    let Some(info) = state.store.key(&hash(secret)).await? else {
+        return Ok(None);
+    };
+    let live = !info.revoked && state.settings.service(&info.service).is_some();
+    Ok(live.then_some(info.service))
+}

@@ -1,0 +1,238 @@
+//! The server's settings: defaults, then the config file, then `REVEILLE_*` environment overrides.
+//!
+//! Loading never writes anything. Every mistake is reported with the file, line and key it is
+//! about, all at once, so `reveille check-config` can list them.
+
+mod check;
+mod env;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use reveille_core::{ServiceRules, UrgencyRule};
+use reveille_protocol::{Severity, Urgency};
+use serde::Deserialize;
+
+/// The commented example printed by `reveille default-config`.
+pub const EXAMPLE: &str = include_str!("example.toml");
+
+/// Everything the server is configured with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub ingest: IngestSettings,
+    #[serde(default)]
+    pub users: Vec<User>,
+    #[serde(default)]
+    pub services: Vec<Service>,
+    /// The directory relative paths are resolved against (the config file's).
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub base_url: String,
+    pub heartbeat_seconds: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            base_url: "http://127.0.0.1:8080".into(),
+            heartbeat_seconds: 15,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    pub url: String,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://reveille.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSettings {
+    pub rate_per_minute: u32,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            rate_per_minute: 600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub name: String,
+    pub page: Vec<String>,
+    #[serde(default)]
+    pub runbook: Option<String>,
+    #[serde(default = "default_urgency")]
+    pub urgency: String,
+    #[serde(default = "default_severity")]
+    pub default_severity: String,
+}
+
+fn default_urgency() -> String {
+    "severity".into()
+}
+
+fn default_severity() -> String {
+    "critical".into()
+}
+
+/// One mistake in the configuration, located as precisely as possible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file, or the environment variable, the mistake is in.
+    pub origin: String,
+    pub line: Option<usize>,
+    /// The dotted key, e.g. `services[0].page[1]`.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.origin)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// All the mistakes found in a configuration.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError(pub Vec<Problem>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+impl Settings {
+    /// Reads, overrides from the process environment and validates the config file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(vec![Problem {
+                origin: path.display().to_string(),
+                line: None,
+                key: String::new(),
+                message: format!("cannot read the config file: {e}"),
+            }])
+        })?;
+        Self::from_text(&text, path, std::env::vars())
+    }
+
+    /// Parses `text` as if read from `path`, with the given environment.
+    pub fn from_text(
+        text: &str,
+        path: &Path,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let origin = path.display().to_string();
+        let mut settings = check::parse(text, &origin, vars)?;
+        settings.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        if settings.dir.as_os_str().is_empty() {
+            settings.dir = PathBuf::from(".");
+        }
+        check::validate(&settings, text, &origin)?;
+        Ok(settings)
+    }
+
+    /// The SQLite database file.
+    pub fn database_path(&self) -> PathBuf {
+        let rest = self
+            .database
+            .url
+            .strip_prefix("sqlite://")
+            .unwrap_or(&self.database.url);
+        self.dir.join(rest)
+    }
+
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// The paging rules of a service, as the core needs them.
+    pub fn rules(&self, service: &Service) -> ServiceRules {
+        let urgency = match service.urgency.as_str() {
+            "high" => UrgencyRule::Always(Urgency::High),
+            "low" => UrgencyRule::Always(Urgency::Low),
+            _ => UrgencyRule::FromSeverity,
+        };
+        let runbook_url = service.runbook.as_ref().map(|r| {
+            if is_url(r) {
+                r.clone()
+            } else {
+                format!(
+                    "{}/api/v1/runbooks/{}",
+                    self.server.base_url.trim_end_matches('/'),
+                    service.name
+                )
+            }
+        });
+        ServiceRules {
+            name: service.name.clone(),
+            page: service.page.clone(),
+            urgency,
+            runbook_url,
+        }
+    }
+
+    /// The severity for alerts of this service that carry none.
+    pub fn default_severity(&self, service: &Service) -> Severity {
+        Severity::parse(&service.default_severity).unwrap_or(Severity::Critical)
+    }
+
+    /// The local runbook file of a service, if its runbook is a file.
+    pub fn runbook_file(&self, service: &Service) -> Option<PathBuf> {
+        service
+            .runbook
+            .as_ref()
+            .filter(|r| !is_url(r))
+            .map(|r| self.dir.join(r))
+    }
+}
+
+fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,109 @@
+use std::path::Path;
+
+use super::*;
+
+fn dir_with_runbook() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("runbooks")).unwrap();
+    std::fs::write(dir.path().join("runbooks/payments.md"), "# Payments\n").unwrap();
+    dir
+}
+
+fn load(text: &str, dir: &Path, vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    Settings::from_text(text, &dir.join("reveille.toml"), vars)
+}
+
+#[test]
+fn the_example_is_valid_and_resolves_paths_against_the_config_file() {
+    let dir = dir_with_runbook();
+    let settings = load(EXAMPLE, dir.path(), &[]).unwrap();
+    assert_eq!(settings.database_path(), dir.path().join("reveille.db"));
+    let payments = settings.service("payments").unwrap();
+    let rules = settings.rules(payments);
+    assert_eq!(rules.page, ["alice"]);
+    assert_eq!(
+        rules.runbook_url.as_deref(),
+        Some("http://127.0.0.1:8080/api/v1/runbooks/payments")
+    );
+    assert_eq!(
+        settings.runbook_file(payments).unwrap(),
+        dir.path().join("runbooks/payments.md")
+    );
+}
+
+#[test]
+fn mistakes_are_named_with_file_line_and_key() {
+    let dir = dir_with_runbook();
+    let text = "[[users]]\nname = \"alice\"\n\n[[services]]\nname = \"db\"\npage = [\"alice\", \"carl\"]\nurgency = \"loud\"\n";
+    let err = load(text, dir.path(), &[]).unwrap_err();
+    let shown: Vec<String> = err.0.iter().map(ToString::to_string).collect();
+    let file = dir.path().join("reveille.toml").display().to_string();
+    assert_eq!(
+        shown,
+        [
+            format!("{file}:6: services[0].page[1]: unknown user \"carl\" (not in [[users]])"),
+            format!(
+                "{file}:7: services[0].urgency: \"loud\" must be \"severity\", \"high\" or \"low\""
+            ),
+        ]
+    );
+}
+
+#[test]
+fn unknown_keys_and_wrong_types_name_their_line() {
+    let dir = dir_with_runbook();
+    let err = load(
+        "[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n",
+        dir.path(),
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(err.0[0].line, Some(3), "{err}");
+    assert!(err.0[0].message.contains("lisen"), "{err}");
+    let err = load("[ingest]\n\nrate_per_minute = \"many\"\n", dir.path(), &[]).unwrap_err();
+    assert_eq!(err.0[0].line, Some(3), "{err}");
+}
+
+#[test]
+fn a_missing_runbook_file_and_a_bad_address_are_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load(
+        EXAMPLE,
+        dir.path(),
+        &[("REVEILLE_SERVER_LISTEN", "nowhere")],
+    )
+    .unwrap_err();
+    let keys: Vec<&str> = err.0.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["server.listen", "services[0].runbook"]);
+}
+
+#[test]
+fn every_setting_can_be_overridden_from_the_environment() {
+    let dir = dir_with_runbook();
+    let settings = load(
+        EXAMPLE,
+        dir.path(),
+        &[
+            ("REVEILLE_SERVER_LISTEN", "0.0.0.0:9999"),
+            ("REVEILLE_SERVER_HEARTBEAT_SECONDS", "5"),
+            ("REVEILLE_DATABASE_URL", "sqlite://other.db"),
+            ("REVEILLE_INGEST_RATE_PER_MINUTE", "7"),
+            ("REVEILLE_USERS", "[{name = \"zed\"}]"),
+            ("REVEILLE_SERVICES", "[{name = \"ops\", page = [\"zed\"]}]"),
+            ("REVEILLE_TOKEN", "client-side, ignored"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(settings.server.listen, "0.0.0.0:9999");
+    assert_eq!(settings.server.heartbeat_seconds, 5);
+    assert_eq!(settings.database_path(), dir.path().join("other.db"));
+    assert_eq!(settings.ingest.rate_per_minute, 7);
+    assert_eq!(settings.users[0].name, "zed");
+    assert_eq!(settings.services[0].page, ["zed"]);
+    let err = load(EXAMPLE, dir.path(), &[("REVEILLE_SERVR_LISTEN", "x")]).unwrap_err();
+    assert_eq!(
+        err.0[0].origin,
+        "environment variable REVEILLE_SERVR_LISTEN"
+    );
+}

@@ -1,0 +1,236 @@
+//! Prometheus Alertmanager's webhook (version 4) and Grafana's, which extends it.
+//!
+//! The key comes in the URL path (`/api/v1/alertmanager/{key}`) or as a Bearer token, both of
+//! which Alertmanager's `http_config` can send. One incident per alert fingerprint; resolved
+//! alerts resolve. These endpoints never answer 429: Alertmanager drops a notification on any 4xx.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use reveille_protocol::api::EventAccepted;
+use reveille_protocol::formats::alertmanager::{Alert, Message};
+use reveille_protocol::{Action, AlertEvent, Link, Severity};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::{Invalid, first_problem, json, refused, require_json, submit, truncate};
+use crate::AppState;
+use crate::auth::key_service;
+use crate::error::{ApiError, ApiResult};
+
+pub async fn alertmanager(
+    state: State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Vec<EventAccepted>>> {
+    let key = bearer_of(&headers);
+    receive(state, "alertmanager", key, headers, body).await
+}
+
+pub async fn alertmanager_keyed(
+    state: State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Vec<EventAccepted>>> {
+    receive(state, "alertmanager", Some(key), headers, body).await
+}
+
+pub async fn grafana(
+    state: State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Vec<EventAccepted>>> {
+    let key = bearer_of(&headers);
+    receive(state, "grafana", key, headers, body).await
+}
+
+pub async fn grafana_keyed(
+    state: State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Vec<EventAccepted>>> {
+    receive(state, "grafana", Some(key), headers, body).await
+}
+
+fn bearer_of(headers: &HeaderMap) -> Option<String> {
+    crate::auth::bearer(headers)
+}
+
+async fn receive(
+    State(state): State<AppState>,
+    source: &'static str,
+    key: Option<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Vec<EventAccepted>>> {
+    let unauthorized = |message: &str| {
+        refused(
+            &state,
+            source,
+            "unauthorized",
+            ApiError::unauthorized(message),
+        )
+    };
+    let key = key.ok_or_else(|| {
+        unauthorized(
+            "send the service's integration key in the URL path or as Authorization: Bearer <key>",
+        )
+    })?;
+    let service = key_service(&state, &key)
+        .await?
+        .ok_or_else(|| unauthorized("this integration key is unknown or revoked"))?;
+    let svc = state
+        .settings
+        .service(&service)
+        .expect("key_service only returns configured services");
+    let default = state.settings.default_severity(svc);
+    let message = require_json(&headers)
+        .and_then(|()| json::<Message>(&body))
+        .map_err(|p| vec![p])
+        .and_then(|m| to_alerts(&m, default))
+        .map_err(|problems| refused(&state, source, "invalid", first_problem(problems)))?;
+    let landed = submit(&state, &service, source, message).await?;
+    Ok(Json(
+        landed
+            .into_iter()
+            .map(|l| EventAccepted {
+                dedup_key: l.dedup_key,
+                incident_id: l.incident_id,
+            })
+            .collect(),
+    ))
+}
+
+/// Translates every alert of the group; refuses the whole group if any alert is malformed.
+pub fn to_alerts(message: &Message, default: Severity) -> Result<Vec<AlertEvent>, Vec<Invalid>> {
+    let Some(alerts) = &message.alerts else {
+        return Err(vec![Invalid::new(
+            "alerts",
+            "'alerts' is missing: not an Alertmanager webhook body",
+        )]);
+    };
+    let mut problems = Vec::new();
+    let mut events = Vec::with_capacity(alerts.len());
+    for (i, alert) in alerts.iter().enumerate() {
+        match to_alert(message, alert, default) {
+            Ok(event) => events.push(event),
+            Err(message) => problems.push(Invalid::new(
+                format!("alerts[{i}].status"),
+                format!("alerts[{i}]: {message}"),
+            )),
+        }
+        if alert.labels.is_empty() && alert.fingerprint.as_deref().is_none_or(str::is_empty) {
+            problems.push(Invalid::new(
+                format!("alerts[{i}].labels"),
+                format!("alerts[{i}] has neither labels nor a fingerprint to identify it"),
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(events)
+    } else {
+        Err(problems)
+    }
+}
+
+fn to_alert(group: &Message, alert: &Alert, default: Severity) -> Result<AlertEvent, String> {
+    let action = match alert.status.as_deref().or(group.status.as_deref()) {
+        Some("firing") => Action::Trigger,
+        Some("resolved") => Action::Resolve,
+        other => {
+            return Err(format!(
+                "'status' is {other:?}; must be \"firing\" or \"resolved\""
+            ));
+        }
+    };
+    let annotation = |name: &str| {
+        alert
+            .annotations
+            .get(name)
+            .or_else(|| group.common_annotations.get(name))
+            .filter(|s| !s.trim().is_empty())
+    };
+    let label = |name: &str| alert.labels.get(name).filter(|s| !s.trim().is_empty());
+    let summary = annotation("summary")
+        .cloned()
+        .or_else(|| {
+            annotation("description").map(|d| d.lines().next().unwrap_or_default().to_owned())
+        })
+        .or_else(|| {
+            label("alertname").map(|name| match label("instance") {
+                Some(instance) => format!("{name} on {instance}"),
+                None => name.clone(),
+            })
+        })
+        .or_else(|| group.title.clone())
+        .unwrap_or_else(|| "Alert without a summary".into());
+    let severity = label("severity")
+        .or_else(|| label("priority"))
+        .and_then(|s| Severity::parse_loose(s))
+        .unwrap_or(default);
+    let mut links = Vec::new();
+    for (href, text) in [
+        (&alert.generator_url, "Source"),
+        (&alert.dashboard_url, "Dashboard"),
+        (&alert.panel_url, "Panel"),
+        (&alert.silence_url, "Silence"),
+    ] {
+        if let Some(href) = href.as_ref().filter(|h| !h.is_empty()) {
+            links.push(Link {
+                href: href.clone(),
+                text: Some(text.into()),
+            });
+        }
+    }
+    let mut details = json!({
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "startsAt": alert.starts_at,
+        "groupKey": group.group_key,
+        "receiver": group.receiver,
+    });
+    if let Some(values) = &alert.values {
+        details["values"] = values.clone();
+    }
+    Ok(AlertEvent {
+        action,
+        dedup_key: alert
+            .fingerprint
+            .clone()
+            .filter(|f| !f.is_empty())
+            .unwrap_or_else(|| fingerprint(&alert.labels)),
+        summary: truncate(&summary, 1024),
+        severity,
+        source: label("instance")
+            .or_else(|| label("job"))
+            .cloned()
+            .or_else(|| group.receiver.clone())
+            .unwrap_or_default(),
+        details,
+        links,
+        runbook_url: annotation("runbook_url").cloned(),
+        occurred_at: alert.starts_at.as_deref().and_then(|t| t.parse().ok()),
+    })
+}
+
+/// A stable identity for an alert that came without Alertmanager's fingerprint.
+fn fingerprint(labels: &BTreeMap<String, String>) -> String {
+    let mut hasher = Sha256::new();
+    for (name, value) in labels {
+        hasher.update(name.as_bytes());
+        hasher.update([0xff]);
+        hasher.update(value.as_bytes());
+        hasher.update([0xff]);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

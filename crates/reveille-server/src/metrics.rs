@@ -1,0 +1,107 @@
+//! Prometheus metrics: ingest outcomes, feed connections, incidents by state, and how long a page
+//! takes from ingest to a feed frame.
+
+use std::sync::Mutex;
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::AppState;
+use crate::error::ApiResult;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub source: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub state: String,
+}
+
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    pub events: Family<EventLabels, Counter>,
+    pub feed_connections: Gauge,
+    pub incidents: Family<StateLabels, Gauge>,
+    pub ingest_to_feed: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let events = Family::<EventLabels, Counter>::default();
+        let feed_connections = Gauge::default();
+        let incidents = Family::<StateLabels, Gauge>::default();
+        let buckets = [
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ];
+        let ingest_to_feed = Histogram::new(buckets);
+        let mut registry = Registry::with_prefix("reveille");
+        registry.register(
+            "ingest_events",
+            "Alert events received, by source and outcome",
+            events.clone(),
+        );
+        registry.register(
+            "feed_connections",
+            "Open feed connections",
+            feed_connections.clone(),
+        );
+        registry.register("incidents", "Incidents by state", incidents.clone());
+        registry.register(
+            "ingest_to_feed_seconds",
+            "Time from an event's ingest to its frame on a live feed connection",
+            ingest_to_feed.clone(),
+        );
+        Self {
+            registry: Mutex::new(registry),
+            events,
+            feed_connections,
+            incidents,
+            ingest_to_feed,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn event(&self, source: &str, outcome: &str, n: u64) {
+        let labels = EventLabels {
+            source: source.into(),
+            outcome: outcome.into(),
+        };
+        self.events.get_or_create(&labels).inc_by(n);
+    }
+}
+
+/// `GET /metrics`
+pub async fn scrape(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
+    for (incident_state, n) in state.store.count_by_state().await? {
+        let labels = StateLabels {
+            state: incident_state.as_str().into(),
+        };
+        state.metrics.incidents.get_or_create(&labels).set(n as i64);
+    }
+    let mut text = String::new();
+    let registry = state
+        .metrics
+        .registry
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    encode(&mut text, &registry).expect("writing to a String cannot fail");
+    Ok((
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    ))
+}
