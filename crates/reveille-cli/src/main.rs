@@ -2,7 +2,6 @@
 
 mod admin;
 mod client;
-mod sse;
 mod watch;
 
 use std::path::PathBuf;

@@ -10,7 +10,7 @@ use reveille_protocol::{FeedEvent, FeedKind, IncidentState, Urgency};
 
 use crate::Remote;
 use crate::client::{Api, line};
-use crate::sse::Parser;
+use reveille_protocol::sse::Parser;
 
 #[derive(Args)]
 pub struct WatchArgs {

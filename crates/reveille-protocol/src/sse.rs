@@ -1,4 +1,5 @@
-//! A small Server-Sent Events parser: bytes in, complete events out.
+//! A small Server-Sent Events parser (the framing of every Reveille feed): bytes in, complete
+//! events out. Pure code, so every client shares it.
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
