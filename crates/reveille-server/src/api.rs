@@ -186,7 +186,12 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
                 format!("{path}.{f}")
             }
         });
-        ApiError::invalid(field, format!("invalid JSON body: {inner}"))
+        let message = if field.is_empty() || field == "." {
+            format!("invalid JSON body: {inner}")
+        } else {
+            format!("invalid JSON body at '{field}': {inner}")
+        };
+        ApiError::invalid(field, message)
     })
 }
 

@@ -1,0 +1,268 @@
+//! A real server on 127.0.0.1:0 with its own temporary SQLite database and a manual clock.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use jiff::{SignedDuration, Timestamp};
+use reveille_protocol::sse::{Parser, SseEvent};
+use reveille_server::AppState;
+use reveille_server::auth::{mint_key, mint_token};
+use reveille_server::clock::ManualClock;
+use reveille_server::config::Settings;
+use reveille_store::{KeyInfo, Sqlite, Store, TokenInfo};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub const CONFIG: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+base_url = "http://reveille.test"
+heartbeat_seconds = 1
+
+[ingest]
+rate_per_minute = 1000
+
+[[users]]
+name = "alice"
+[[users]]
+name = "bob"
+[[users]]
+name = "carol"
+
+[[services]]
+name = "payments"
+page = ["alice", "bob"]
+runbook = "runbooks/payments.md"
+
+[[services]]
+name = "web"
+page = ["carol"]
+urgency = "low"
+default_severity = "warning"
+"#;
+
+pub const RUNBOOK: &str = "# Payments\n\nRestart the payment worker.\n";
+
+pub fn fixture(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read_to_string(path).unwrap()
+}
+
+pub struct Harness {
+    pub url: String,
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub http: reqwest::Client,
+    pub db: PathBuf,
+    /// An integration key of `payments`.
+    pub key: String,
+    pub alice: String,
+    pub bob: String,
+    stop: Option<oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    pub async fn start() -> Self {
+        Self::with_config(CONFIG).await
+    }
+
+    pub async fn with_config(config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("runbooks")).unwrap();
+        std::fs::write(dir.path().join("runbooks/payments.md"), RUNBOOK).unwrap();
+        let settings =
+            Settings::from_text(config, &dir.path().join("reveille.toml"), Vec::new()).unwrap();
+        let db = settings.database_path();
+        let store = Arc::new(Sqlite::open(&db).unwrap());
+        let clock = Arc::new(ManualClock::new(Timestamp::now()));
+        let state = AppState::new(store, settings, clock.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = state.clone();
+        tokio::spawn(async move {
+            reveille_server::serve(listener, served, async {
+                stopped.await.ok();
+            })
+            .await
+            .unwrap();
+        });
+        let mut h = Harness {
+            url,
+            state,
+            clock,
+            http: reqwest::Client::new(),
+            db,
+            key: String::new(),
+            alice: String::new(),
+            bob: String::new(),
+            stop: Some(stop),
+            _dir: dir,
+        };
+        h.key = h.mint_key("payments").await;
+        h.alice = h.mint_token("alice", &["read", "respond"]).await;
+        h.bob = h.mint_token("bob", &["read", "respond"]).await;
+        h
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.state.store
+    }
+
+    pub async fn mint_key(&self, service: &str) -> String {
+        let m = mint_key();
+        let info = KeyInfo {
+            prefix: m.prefix,
+            service: service.into(),
+            created_at: Timestamp::now(),
+            revoked: false,
+        };
+        self.store().add_key(&m.hash, info).await.unwrap();
+        m.secret
+    }
+
+    pub async fn mint_token(&self, user: &str, scopes: &[&str]) -> String {
+        let m = mint_token();
+        let info = TokenInfo {
+            prefix: m.prefix,
+            user: user.into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            created_at: Timestamp::now(),
+            last_used_at: None,
+            revoked: false,
+        };
+        self.store().add_token(&m.hash, info).await.unwrap();
+        m.secret
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.clock.advance(SignedDuration::from_secs(seconds));
+    }
+
+    /// POSTs a JSON text; returns status and parsed body (Null if not JSON).
+    pub async fn post(&self, path: &str, auth: Option<&str>, body: &str) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn pagerduty(&self, body: &str) -> (u16, Value) {
+        self.post("/v2/enqueue", None, &body.replace("ROUTING_KEY", &self.key))
+            .await
+    }
+
+    pub async fn trigger(&self, key: &str, summary: &str) -> i64 {
+        let body = serde_json::json!({
+            "routing_key": self.key, "event_action": "trigger", "dedup_key": key,
+            "payload": {"summary": summary, "source": "test", "severity": "critical"}
+        });
+        let (status, _) = self.post("/v2/enqueue", None, &body.to_string()).await;
+        assert_eq!(status, 202);
+        self.store()
+            .incidents(Default::default())
+            .await
+            .unwrap()
+            .iter()
+            .find(|i| i.dedup_key == key && i.state.is_open())
+            .unwrap()
+            .id
+    }
+
+    pub async fn incidents(&self) -> Vec<reveille_protocol::Incident> {
+        let filter = reveille_store::IncidentFilter {
+            limit: 1000,
+            ..Default::default()
+        };
+        self.store().incidents(filter).await.unwrap()
+    }
+
+    pub async fn feed(&self, token: &str, last_event_id: Option<i64>) -> Feed {
+        let mut request = self
+            .http
+            .get(format!("{}/api/v1/feed", self.url))
+            .bearer_auth(token);
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id.to_string());
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "feed refused");
+        Feed {
+            body: Box::pin(response.bytes_stream()),
+            parser: Parser::default(),
+            pending: Vec::new(),
+        }
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+type Body =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+
+/// One open SSE connection.
+pub struct Feed {
+    body: Body,
+    parser: Parser,
+    pending: Vec<SseEvent>,
+}
+
+impl Feed {
+    /// The next event of any kind; fails the test after 10 s of nothing.
+    pub async fn next(&mut self) -> SseEvent {
+        loop {
+            if !self.pending.is_empty() {
+                return self.pending.remove(0);
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.body.next())
+                .await
+                .expect("no feed event within 10 s")
+                .expect("feed ended")
+                .expect("feed failed");
+            self.pending = self.parser.push(&chunk);
+        }
+    }
+
+    /// The next `page` or `incident` event, skipping heartbeats.
+    pub async fn entry(&mut self) -> (i64, String, Value) {
+        loop {
+            let event = self.next().await;
+            if event.event == "page" || event.event == "incident" {
+                let id: i64 = event.id.as_deref().unwrap().parse().unwrap();
+                return (id, event.event, serde_json::from_str(&event.data).unwrap());
+            }
+        }
+    }
+}
