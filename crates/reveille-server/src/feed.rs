@@ -120,6 +120,7 @@ async fn pump(
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(%user, missed, "feed connection fell behind; resyncing from the store");
+                    state.metrics.feed_resyncs.inc();
                     if replay(&state, &user, &mut last, &tx).await.is_err() {
                         return;
                     }

@@ -34,6 +34,7 @@ pub struct Metrics {
     pub feed_connections: Gauge,
     pub incidents: Family<StateLabels, Gauge>,
     pub ingest_to_feed: Histogram,
+    pub feed_resyncs: Counter,
 }
 
 impl Default for Metrics {
@@ -45,7 +46,13 @@ impl Default for Metrics {
             0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
         ];
         let ingest_to_feed = Histogram::new(buckets);
+        let feed_resyncs = Counter::default();
         let mut registry = Registry::with_prefix("reveille");
+        registry.register(
+            "feed_resyncs",
+            "Times a feed connection fell behind the live channel and caught up from the store",
+            feed_resyncs.clone(),
+        );
         registry.register(
             "ingest_events",
             "Alert events received, by source and outcome",
@@ -68,6 +75,7 @@ impl Default for Metrics {
             feed_connections,
             incidents,
             ingest_to_feed,
+            feed_resyncs,
         }
     }
 }

@@ -1,0 +1,237 @@
+//! The REST API: incidents with timelines, commands, receipts, runbooks, scopes, and one error
+//! shape for every failure.
+
+mod common;
+
+use common::{Harness, RUNBOOK};
+use serde_json::json;
+
+#[tokio::test]
+async fn incidents_are_listed_and_shown_with_their_timeline() {
+    let h = Harness::start().await;
+    let first = h.trigger("a", "first").await;
+    let second = h.trigger("b", "second").await;
+    let auth = format!("Bearer {}", h.alice);
+    h.post(
+        &format!("/api/v1/incidents/{first}/resolve"),
+        Some(&auth),
+        "",
+    )
+    .await;
+
+    let (status, list) = h.get("/api/v1/incidents", &h.alice).await;
+    assert_eq!(status, 200);
+    let ids: Vec<i64> = list["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [second], "open only by default");
+    let (_, list) = h.get("/api/v1/incidents?all=true", &h.alice).await;
+    assert_eq!(list["incidents"].as_array().unwrap().len(), 2);
+    let carol = h.mint_token("carol", &["read"]).await;
+    let (_, mine) = h.get("/api/v1/incidents?mine=true&all=true", &carol).await;
+    assert_eq!(mine["incidents"], json!([]));
+
+    let (status, detail) = h.get(&format!("/api/v1/incidents/{first}"), &h.bob).await;
+    assert_eq!(status, 200);
+    assert_eq!(detail["state"], "resolved");
+    assert_eq!(detail["resolved_by"], "alice");
+    let kinds: Vec<&str> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["triggered", "paged", "resolved"]);
+    assert_eq!(detail["timeline"][2]["actor"], "alice");
+    assert!(detail["timeline"][0]["at"].is_string());
+}
+
+#[tokio::test]
+async fn receipts_from_devices_are_on_the_timeline() {
+    let h = Harness::start().await;
+    let id = h.trigger("a", "ring").await;
+    let auth = format!("Bearer {}", h.alice);
+    let path = format!("/api/v1/incidents/{id}/receipts");
+    for body in [
+        json!({"kind": "delivered", "device": "alice-laptop"}),
+        json!({"kind": "ringing", "device": "alice-laptop", "volume": 0.4, "muted": false, "output": "Built-in Audio"}),
+        json!({"kind": "ringing", "device": "alice-phone", "volume": 1.0, "muted": true}),
+        json!({"kind": "acked", "device": "alice-laptop"}),
+    ] {
+        assert_eq!(
+            h.post(&path, Some(&auth), &body.to_string()).await.0,
+            200,
+            "{body}"
+        );
+    }
+    let (_, detail) = h.get(&format!("/api/v1/incidents/{id}"), &h.alice).await;
+    let receipts: Vec<&str> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "receipt")
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        receipts,
+        [
+            "delivered on alice-laptop",
+            "ringing on alice-laptop at 40% volume through Built-in Audio",
+            "ringing on alice-phone at 100% volume, SILENT: output muted or missing",
+            "acked on alice-laptop",
+        ]
+    );
+    let (status, error) = h
+        .post(
+            &path,
+            Some(&auth),
+            r#"{"kind": "ringing", "device": "x", "volume": 7}"#,
+        )
+        .await;
+    assert_eq!((status, error["field"].as_str()), (400, Some("volume")));
+    let (status, error) = h
+        .post(&path, Some(&auth), r#"{"kind": "exploded", "device": "x"}"#)
+        .await;
+    assert_eq!((status, error["field"].as_str()), (400, Some("kind")));
+}
+
+#[tokio::test]
+async fn every_error_has_the_same_shape_and_a_stable_code() {
+    let h = Harness::start().await;
+    let id = h.trigger("a", "x").await;
+    let alice = format!("Bearer {}", h.alice);
+    let reader = format!("Bearer {}", h.mint_token("alice", &["read"]).await);
+    let cases = [
+        (
+            h.post("/api/v1/incidents/999/ack", Some(&alice), "").await,
+            404,
+            "not_found",
+        ),
+        (
+            h.post("/api/v1/incidents/abc/ack", Some(&alice), "").await,
+            404,
+            "not_found",
+        ),
+        (
+            h.post("/api/v1/nowhere", Some(&alice), "").await,
+            404,
+            "not_found",
+        ),
+        (
+            h.post(&format!("/api/v1/incidents/{id}/ack"), None, "")
+                .await,
+            401,
+            "unauthorized",
+        ),
+        (
+            h.post(&format!("/api/v1/incidents/{id}/ack"), Some(&reader), "")
+                .await,
+            403,
+            "forbidden",
+        ),
+        (
+            h.post(
+                &format!("/api/v1/incidents/{id}/snooze"),
+                Some(&alice),
+                "{}",
+            )
+            .await,
+            400,
+            "invalid_body",
+        ),
+        (
+            h.post(
+                &format!("/api/v1/incidents/{id}/snooze"),
+                Some(&alice),
+                r#"{"seconds": 0}"#,
+            )
+            .await,
+            400,
+            "invalid_body",
+        ),
+    ];
+    for ((status, body), want_status, want_code) in cases {
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (want_status, Some(want_code)),
+            "{body}"
+        );
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    h.post(&format!("/api/v1/incidents/{id}/resolve"), Some(&alice), "")
+        .await;
+    let (status, body) = h
+        .post(
+            &format!("/api/v1/incidents/{id}/snooze"),
+            Some(&alice),
+            r#"{"seconds": 60}"#,
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("conflict")));
+    let (status, body) = h
+        .post(&format!("/api/v1/incidents/{id}/ack"), Some(&alice), "")
+        .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("resolved")),
+        "ack after resolve is a no-op"
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_token_stops_working() {
+    let h = Harness::start().await;
+    assert_eq!(h.get("/api/v1/whoami", &h.alice).await.1["user"], "alice");
+    let prefix: String = h.alice.chars().take(10).collect();
+    h.store().revoke_token(&prefix).await.unwrap();
+    let (status, body) = h.get("/api/v1/whoami", &h.alice).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
+    assert_eq!(h.get("/api/v1/whoami", &h.bob).await.0, 200);
+}
+
+#[tokio::test]
+async fn runbooks_health_and_metrics() {
+    let h = Harness::start().await;
+    let response = h
+        .http
+        .get(format!("{}/api/v1/runbooks/payments", h.url))
+        .bearer_auth(&h.alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), RUNBOOK);
+    assert_eq!(h.get("/api/v1/runbooks/web", &h.alice).await.0, 404);
+
+    let (status, health) = h.get("/healthz", "").await;
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+
+    let mut feed = h.feed(&h.alice, None).await;
+    h.trigger("a", "x").await;
+    feed.entry().await;
+    h.post("/v2/enqueue", None, "{}").await;
+    let text = h
+        .http
+        .get(format!("{}/metrics", h.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"reveille_ingest_events_total{source="pagerduty",outcome="accepted"} 1"#,
+        r#"reveille_ingest_events_total{source="pagerduty",outcome="invalid"} 1"#,
+        "reveille_feed_connections 1",
+        r#"reveille_incidents{state="triggered"} 1"#,
+        "reveille_ingest_to_feed_seconds_count 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from\n{text}"
+        );
+    }
+}
