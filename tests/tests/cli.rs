@@ -1,0 +1,230 @@
+//! The README's flow with the real binary: start the server, page with curl's request, see it in
+//! `reveille watch`, ack it with `reveille ack`; plus the admin commands' promises.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use reveille_tests::{Site, binary, reveille};
+use serde_json::json;
+
+fn text(output: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn page_watch_and_ack_from_the_terminal() {
+    let site = Site::new();
+    let server = site.start();
+    let env = [
+        ("REVEILLE_SERVER", server.url.as_str()),
+        ("REVEILLE_TOKEN", site.token.as_str()),
+    ];
+
+    let mut watch = Command::new(binary())
+        .arg("watch")
+        .envs(env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = mpsc::channel();
+    for stream in [
+        watch
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        watch
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    ] {
+        let tx = lines_tx.clone();
+        let stream = stream.unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    let wait_for = |needle: &str| loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("watch never printed {needle:?}"));
+        if line.contains(needle) {
+            return line;
+        }
+    };
+    wait_for("watching your pages");
+
+    // Exactly the README's curl example, as an HTTP request.
+    let body = json!({"summary": "Disk full on db-1", "severity": "critical"});
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/events", server.url))
+        .bearer_auth(&site.key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let id = response.json::<serde_json::Value>().await.unwrap()["incident_id"]
+        .as_i64()
+        .unwrap();
+
+    let page = wait_for("PAGE");
+    assert!(
+        page.contains(&format!("#{id}")) && page.contains("Disk full on db-1"),
+        "{page}"
+    );
+    wait_for(&format!("acknowledge: reveille ack {id}"));
+
+    let acked = reveille(&["ack", &id.to_string()], &env);
+    let (out, err) = text(&acked);
+    assert!(acked.status.success(), "{err}");
+    assert!(
+        out.contains("acknowledged") && out.contains("by alice"),
+        "{out}"
+    );
+    let change = wait_for("ACKED");
+    assert!(change.contains(&format!("#{id}")), "{change}");
+
+    let listed = reveille(&["incidents", "--json"], &env);
+    let list: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(list["incidents"][0]["state"], "acknowledged");
+
+    let paged = reveille(
+        &[
+            "page",
+            "--service",
+            "payments",
+            "--summary",
+            "Second",
+            "--json",
+        ],
+        &env,
+    );
+    let paged: serde_json::Value = serde_json::from_slice(&paged.stdout).unwrap();
+    let second = paged["incident_id"].as_i64().unwrap();
+    wait_for("Second");
+    assert!(
+        reveille(&["resolve", &second.to_string()], &env)
+            .status
+            .success()
+    );
+    wait_for("DONE");
+
+    let shown = reveille(&["incident", &id.to_string()], &env);
+    let (out, _) = text(&shown);
+    assert!(
+        out.contains("triggered") && out.contains("acknowledged   alice"),
+        "{out}"
+    );
+    let _ = watch.kill();
+}
+
+#[tokio::test]
+async fn watch_with_a_bad_token_says_so_and_fails() {
+    let site = Site::new();
+    let server = site.start();
+    let out = reveille(
+        &["watch"],
+        &[
+            ("REVEILLE_SERVER", &server.url),
+            ("REVEILLE_TOKEN", "rvt_wrong"),
+        ],
+    );
+    assert!(!out.status.success());
+    let (_, err) = text(&out);
+    assert!(
+        err.contains("the server refused the token: this token is unknown or revoked"),
+        "{err}"
+    );
+    let out = reveille(&["watch"], &[("REVEILLE_SERVER", &server.url)]);
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("no token"));
+}
+
+#[test]
+fn tokens_are_shown_once_stored_hashed_listed_and_revoked() {
+    let site = Site::new();
+    let config = site.config();
+    let created = reveille(&["token", "create", "-c", &config, "--user", "alice"], &[]);
+    let (out, _) = text(&created);
+    let token = out.lines().last().unwrap();
+    assert!(
+        token.starts_with("rvt_") && token.len() == 47 && !token.contains(' '),
+        "{out}"
+    );
+    let db = std::fs::read(site.dir.path().join("reveille.db")).unwrap();
+    let wal = std::fs::read(site.dir.path().join("reveille.db-wal")).unwrap_or_default();
+    let needle = token.as_bytes();
+    for bytes in [&db, &wal] {
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "the token is stored in clear"
+        );
+    }
+    let listed = text(&reveille(&["token", "list", "-c", &config], &[])).0;
+    assert!(
+        listed.contains(&token[..10])
+            && listed.contains("read,respond")
+            && listed.contains("never"),
+        "{listed}"
+    );
+    let revoked = reveille(&["token", "revoke", "-c", &config, &token[..10]], &[]);
+    assert!(revoked.status.success());
+    assert!(
+        text(&reveille(&["token", "list", "-c", &config], &[]))
+            .0
+            .contains("revoked")
+    );
+    let unknown = reveille(
+        &["token", "create", "-c", &config, "--user", "mallory"],
+        &[],
+    );
+    assert!(!unknown.status.success());
+    let key = text(&reveille(
+        &["key", "create", "-c", &config, "--service", "payments"],
+        &[],
+    ))
+    .0;
+    let key = key.lines().last().unwrap();
+    assert_eq!(
+        key.len(),
+        32,
+        "PagerDuty tools expect 32-character routing keys"
+    );
+}
+
+#[test]
+fn check_config_names_the_line_and_default_config_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reveille.toml");
+    std::fs::write(
+        &path,
+        "[[users]]\nname = \"alice\"\n[[services]]\nname = \"db\"\npage = [\"bob\"]\n",
+    )
+    .unwrap();
+    let out = reveille(&["check-config", "-c", &path.display().to_string()], &[]);
+    assert!(!out.status.success());
+    let (_, err) = text(&out);
+    assert!(
+        err.contains(&format!(
+            "{}:5: services[0].page[0]: unknown user \"bob\"",
+            path.display()
+        )),
+        "{err}"
+    );
+
+    let example = reveille(&["default-config"], &[]);
+    std::fs::write(&path, &example.stdout).unwrap();
+    std::fs::create_dir(dir.path().join("runbooks")).unwrap();
+    std::fs::write(dir.path().join("runbooks/payments.md"), "# Payments\n").unwrap();
+    let out = reveille(&["check-config", "-c", &path.display().to_string()], &[]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(text(&out).0.contains("OK (2 users, 2 services"));
+}
