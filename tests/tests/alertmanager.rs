@@ -63,10 +63,9 @@ async fn start_alertmanager(webhook: &str, key: &str) -> Alertmanager {
     };
     let http = reqwest::Client::new();
     for _ in 0..300 {
-        if let Ok(r) = http.get(format!("{}/-/ready", am.url)).send().await {
-            if r.status().is_success() {
-                return am;
-            }
+        let ready = http.get(format!("{}/-/ready", am.url)).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            return am;
         }
         // Readiness poll of another process: there is nothing to wait on but its answer.
         tokio::time::sleep(Duration::from_millis(100)).await;

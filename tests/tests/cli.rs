@@ -124,6 +124,7 @@ async fn page_watch_and_ack_from_the_terminal() {
         "{out}"
     );
     let _ = watch.kill();
+    let _ = watch.wait();
 }
 
 #[tokio::test]

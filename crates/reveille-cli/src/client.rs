@@ -75,6 +75,14 @@ fn print_json(value: &impl Serialize) -> Result<()> {
     Ok(())
 }
 
+fn print_incident(incident: &Incident, json: bool) -> Result<()> {
+    if json {
+        return print_json(incident);
+    }
+    println!("{}", line(incident));
+    Ok(())
+}
+
 /// One line per incident.
 pub fn line(i: &Incident) -> String {
     let age = Timestamp::now()
@@ -155,11 +163,7 @@ pub async fn command(args: IdArgs, verb: &str) -> Result<()> {
     let incident: Incident = api
         .post(&format!("/api/v1/incidents/{}/{verb}", args.id), &())
         .await?;
-    if args.remote.json {
-        print_json(&incident)
-    } else {
-        Ok(println!("{}", line(&incident)))
-    }
+    print_incident(&incident, args.remote.json)
 }
 
 #[derive(Args)]
@@ -180,11 +184,7 @@ pub async fn snooze(args: SnoozeArgs) -> Result<()> {
     let incident: Incident = api
         .post(&format!("/api/v1/incidents/{}/snooze", args.id), &body)
         .await?;
-    if args.remote.json {
-        print_json(&incident)
-    } else {
-        Ok(println!("{}", line(&incident)))
-    }
+    print_incident(&incident, args.remote.json)
 }
 
 #[derive(Args)]

@@ -145,13 +145,7 @@ async fn a_key_over_its_rate_gets_429_with_retry_after() {
     for _ in 0..3 {
         assert_eq!(h.pagerduty(&body).await.0, 202);
     }
-    let response = h
-        .http
-        .post(format!("{}/v2/enqueue", h.url))
-        .body(body.replace("ROUTING_KEY", &h.key))
-        .send()
-        .await
-        .unwrap();
+    let response = h.pagerduty_response(&body).await;
     assert_eq!(response.status(), 429);
     assert_eq!(response.headers()["retry-after"], "20");
     h.advance(20);
@@ -386,13 +380,7 @@ async fn a_failing_store_answers_503_and_the_sender_can_retry() {
     side.execute_batch("ALTER TABLE incidents RENAME TO incidents_away")
         .unwrap();
     let body = fixture("pagerduty_trigger.json");
-    let response = h
-        .http
-        .post(format!("{}/v2/enqueue", h.url))
-        .body(body.replace("ROUTING_KEY", &h.key))
-        .send()
-        .await
-        .unwrap();
+    let response = h.pagerduty_response(&body).await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
     let path = format!("/api/v1/alertmanager/{}", h.key);

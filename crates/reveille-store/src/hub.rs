@@ -33,10 +33,10 @@ impl Hub {
     pub fn publish(&self, entries: Vec<(String, FeedEvent)>) {
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
         for (user, event) in entries {
-            if let Some(tx) = users.get(&user) {
-                if tx.send(Arc::new(event)).is_err() {
-                    users.remove(&user);
-                }
+            if let Some(tx) = users.get(&user)
+                && tx.send(Arc::new(event)).is_err()
+            {
+                users.remove(&user);
             }
         }
     }

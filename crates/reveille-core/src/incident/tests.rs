@@ -66,7 +66,7 @@ impl World {
         };
         let id = self.incidents[idx].id;
         let mut inc = self.incidents[idx].clone();
-        apply(&mut inc, &effects[..], now);
+        apply(&mut inc, effects, now);
         inc.id = id;
         for e in effects {
             match e {

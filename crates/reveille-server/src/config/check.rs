@@ -175,13 +175,13 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
                 ),
             );
         }
-        if let Some(file) = settings.runbook_file(service) {
-            if !file.is_file() {
-                report(
-                    at("runbook"),
-                    format!("runbook file {} does not exist", file.display()),
-                );
-            }
+        if let Some(file) = settings.runbook_file(service)
+            && !file.is_file()
+        {
+            report(
+                at("runbook"),
+                format!("runbook file {} does not exist", file.display()),
+            );
         }
     }
     if problems.is_empty() {

@@ -148,10 +148,8 @@ pub fn to_alert(event: &Event) -> Result<AlertEvent, Vec<Invalid>> {
             details.insert("custom_details".into(), other.clone());
         }
     }
-    if occurred_at.is_none() {
-        if let Some(ts) = &payload.timestamp {
-            details.insert("timestamp".into(), json!(ts));
-        }
+    if let (None, Some(ts)) = (occurred_at, &payload.timestamp) {
+        details.insert("timestamp".into(), json!(ts));
     }
     for (name, value) in [
         ("component", &payload.component),

@@ -173,6 +173,12 @@ impl Harness {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Sends a PagerDuty fixture with this harness's key and returns the raw response.
+    pub async fn pagerduty_response(&self, body: &str) -> reqwest::Response {
+        let body = body.replace("ROUTING_KEY", &self.key);
+        self.http.post(format!("{}/v2/enqueue", self.url)).body(body).send().await.unwrap()
+    }
+
     pub async fn pagerduty(&self, body: &str) -> (u16, Value) {
         self.post("/v2/enqueue", None, &body.replace("ROUTING_KEY", &self.key))
             .await
