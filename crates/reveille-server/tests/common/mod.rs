@@ -176,7 +176,12 @@ impl Harness {
     /// Sends a PagerDuty fixture with this harness's key and returns the raw response.
     pub async fn pagerduty_response(&self, body: &str) -> reqwest::Response {
         let body = body.replace("ROUTING_KEY", &self.key);
-        self.http.post(format!("{}/v2/enqueue", self.url)).body(body).send().await.unwrap()
+        self.http
+            .post(format!("{}/v2/enqueue", self.url))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn pagerduty(&self, body: &str) -> (u16, Value) {
