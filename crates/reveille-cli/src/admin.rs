@@ -31,6 +31,7 @@ pub async fn serve(config: &Path) -> Result<()> {
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let settings = settings(config)?;
     let store = store(&settings)?;

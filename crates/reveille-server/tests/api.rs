@@ -190,6 +190,8 @@ async fn a_revoked_token_stops_working() {
     let (status, body) = h.get("/api/v1/whoami", &h.alice).await;
     assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
     assert_eq!(h.get("/api/v1/whoami", &h.bob).await.0, 200);
+    let (status, _) = h.get("/api/v1/incidents", &h.key).await;
+    assert_eq!(status, 401, "an integration key can only ingest");
 }
 
 #[tokio::test]
