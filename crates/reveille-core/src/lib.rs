@@ -5,6 +5,7 @@
 //! runtime and without waiting.
 
 pub mod incident;
+pub mod schedule;
 pub mod service;
 
 pub use incident::{Command, Effect, Refusal, apply, on_alert, on_command, on_wake};
