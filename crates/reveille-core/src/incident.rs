@@ -6,7 +6,7 @@
 
 use jiff::Timestamp;
 use reveille_protocol::{
-    Action, AlertEvent, Incident, IncidentState, Receipt, ReceiptKind, TimelineEntry,
+    Action, AlertEvent, Escalation, Incident, IncidentState, Receipt, ReceiptKind, TimelineEntry,
 };
 
 use crate::service::ServiceRules;
@@ -28,6 +28,10 @@ pub enum Effect {
     Page { users: Vec<String> },
     /// Write an `incident` entry (the new state) to the feed of every paged user.
     Notify,
+    /// Move on the escalation ladder.
+    Escalation(Escalation),
+    /// A user's device can (false) or cannot (true) make sound for this page.
+    Silent { user: String, silent: bool },
 }
 
 /// A person's request about an incident.
@@ -43,7 +47,7 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal(pub String);
 
-fn entry(now: Timestamp, actor: &str, kind: &str, message: String) -> Effect {
+pub(crate) fn entry(now: Timestamp, actor: &str, kind: &str, message: String) -> Effect {
     Effect::Timeline(TimelineEntry {
         at: now,
         actor: actor.to_owned(),
@@ -85,30 +89,22 @@ pub fn on_alert(
                 resolved_by: None,
                 snoozed_until: None,
                 paged: Vec::new(),
+                escalation: None,
+                drill: rules.drill,
+                silent: Vec::new(),
             };
-            vec![
+            let triggered = format!(
+                "Triggered ({}, {} urgency): {}",
+                event.severity.as_str(),
+                urgency.as_str(),
+                event.summary
+            );
+            let mut effects = vec![
                 Effect::Open(Box::new(incident)),
-                entry(
-                    now,
-                    source,
-                    "triggered",
-                    format!(
-                        "Triggered ({}, {} urgency): {}",
-                        event.severity.as_str(),
-                        urgency.as_str(),
-                        event.summary
-                    ),
-                ),
-                entry(
-                    now,
-                    "reveille",
-                    "paged",
-                    format!("Paged {}", rules.page.join(", ")),
-                ),
-                Effect::Page {
-                    users: rules.page.clone(),
-                },
-            ]
+                entry(now, source, "triggered", triggered),
+            ];
+            effects.extend(crate::escalation::page_from(rules, 0, 0, now, None));
+            effects
         }
         (Action::Trigger, Some(_)) => vec![entry(
             now,
@@ -187,7 +183,16 @@ pub fn on_command(
                 Effect::Notify,
             ])
         }
-        Command::Receipt(receipt) => Ok(vec![receipt_entry(receipt, actor, now)]),
+        Command::Receipt(receipt) => {
+            let mut effects = vec![receipt_entry(receipt, actor, now)];
+            if let (ReceiptKind::Ringing, Some(muted)) = (receipt.kind, receipt.muted) {
+                effects.push(Effect::Silent {
+                    user: actor.to_owned(),
+                    silent: muted,
+                });
+            }
+            Ok(effects)
+        }
     }
 }
 
@@ -213,25 +218,33 @@ fn receipt_entry(r: &Receipt, actor: &str, now: Timestamp) -> Effect {
     })
 }
 
-/// Decides what the passing of time does: a snooze that has ended pages again.
-pub fn on_wake(inc: &Incident, now: Timestamp) -> Vec<Effect> {
+/// Decides what the passing of time does: a snooze that has ended pages again and restarts the
+/// escalation ladder where it was.
+pub fn on_wake(inc: &Incident, rules: Option<&ServiceRules>, now: Timestamp) -> Vec<Effect> {
     match (inc.state, inc.snoozed_until) {
-        (IncidentState::Snoozed, Some(until)) if until <= now => vec![
-            Effect::SetState {
-                state: IncidentState::Triggered,
-                by: None,
-                snoozed_until: None,
-            },
-            entry(
-                now,
-                "reveille",
-                "snooze_ended",
-                "Snooze ended; paging again".into(),
-            ),
-            Effect::Page {
-                users: inc.paged.clone(),
-            },
-        ],
+        (IncidentState::Snoozed, Some(until)) if until <= now => {
+            let mut effects = vec![
+                Effect::SetState {
+                    state: IncidentState::Triggered,
+                    by: None,
+                    snoozed_until: None,
+                },
+                entry(
+                    now,
+                    "reveille",
+                    "snooze_ended",
+                    "Snooze ended; paging again".into(),
+                ),
+                Effect::Page {
+                    users: inc.paged.clone(),
+                },
+            ];
+            if let (Some(rules), Some(esc)) = (rules, inc.escalation) {
+                let next_at = rules.policy.due(esc.level, esc.round, now);
+                effects.push(Effect::Escalation(Escalation { next_at, ..esc }));
+            }
+            effects
+        }
         _ => Vec::new(),
     }
 }
@@ -247,6 +260,12 @@ pub fn apply(inc: &mut Incident, effects: &[Effect], now: Timestamp) {
                 snoozed_until,
             } => {
                 inc.state = *state;
+                if *state != IncidentState::Triggered
+                    && let Some(esc) = &mut inc.escalation
+                {
+                    // Acknowledged, snoozed or resolved: the ladder stops.
+                    esc.next_at = None;
+                }
                 inc.snoozed_until = *snoozed_until;
                 inc.updated_at = now;
                 match state {
@@ -260,6 +279,13 @@ pub fn apply(inc: &mut Incident, effects: &[Effect], now: Timestamp) {
                     if !inc.paged.contains(user) {
                         inc.paged.push(user.clone());
                     }
+                }
+            }
+            Effect::Escalation(esc) => inc.escalation = Some(*esc),
+            Effect::Silent { user, silent } => {
+                inc.silent.retain(|u| u != user);
+                if *silent {
+                    inc.silent.push(user.clone());
                 }
             }
             Effect::Timeline(_) | Effect::Notify => {}

@@ -4,9 +4,13 @@
 //! core what should happen, and persists the effects. That keeps every rule testable without a
 //! runtime and without waiting.
 
+pub mod escalation;
 pub mod incident;
+pub mod policy;
 pub mod schedule;
 pub mod service;
 
+pub use escalation::on_escalate;
 pub use incident::{Command, Effect, Refusal, apply, on_alert, on_command, on_wake};
+pub use policy::{Level, Paging, Policy, Target};
 pub use service::{ServiceRules, UrgencyRule};

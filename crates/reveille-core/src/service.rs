@@ -1,6 +1,12 @@
-//! What the core needs to know about a service: who it pages and how urgent its alerts are.
+//! What the core needs to know about a service: whom it pages, how, and how urgent its alerts are.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use reveille_protocol::{Severity, Urgency};
+
+use crate::policy::Policy;
+use crate::schedule::Schedule;
 
 /// How a service turns an alert's severity into urgency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -26,11 +32,29 @@ impl UrgencyRule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceRules {
     pub name: String,
-    /// Users paged when an incident opens.
-    pub page: Vec<String>,
+    pub policy: Policy,
+    /// Every schedule, by name, for resolving the policy's schedule targets.
+    pub schedules: Arc<HashMap<String, Schedule>>,
     pub urgency: UrgencyRule,
     /// The service's runbook, used when an alert brings none of its own.
     pub runbook_url: Option<String>,
+    /// Incidents of this service are drills: they ring their one target and never escalate.
+    pub drill: bool,
+}
+
+impl ServiceRules {
+    /// A service that pages these users, with no escalation.
+    pub fn paging(name: &str, users: &[&str]) -> Self {
+        let users: Vec<String> = users.iter().map(|u| u.to_string()).collect();
+        Self {
+            name: name.into(),
+            policy: Policy::users(&users),
+            schedules: Arc::default(),
+            urgency: UrgencyRule::FromSeverity,
+            runbook_url: None,
+            drill: false,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -64,6 +64,26 @@ pub struct Incident {
     pub snoozed_until: Option<Timestamp>,
     /// Users who were paged for this incident; they follow its state changes.
     pub paged: Vec<String>,
+    /// Where the incident is on its escalation ladder; None for incidents that never escalate.
+    #[serde(default)]
+    pub escalation: Option<Escalation>,
+    /// A practice page: rings one person, never escalates.
+    #[serde(default)]
+    pub drill: bool,
+    /// Users whose device reported it cannot make sound for this page.
+    #[serde(default)]
+    pub silent: Vec<String>,
+}
+
+/// A step on the escalation ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    /// Index of the level paged last (0 is the first level).
+    pub level: usize,
+    /// How many times the ladder has started over.
+    pub round: u32,
+    /// When the next level is due if nobody acknowledges; None when the ladder is done.
+    pub next_at: Option<Timestamp>,
 }
 
 /// One line of an incident's history: who did what, when.

@@ -14,4 +14,6 @@ pub mod sse;
 pub use alert::{Action, AlertEvent, Link, Severity, Urgency};
 pub use error::{ErrorBody, ErrorCode};
 pub use feed::{FeedEvent, FeedKind};
-pub use incident::{Incident, IncidentDetail, IncidentState, Receipt, ReceiptKind, TimelineEntry};
+pub use incident::{
+    Escalation, Incident, IncidentDetail, IncidentState, Receipt, ReceiptKind, TimelineEntry,
+};

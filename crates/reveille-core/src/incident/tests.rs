@@ -5,14 +5,12 @@ use proptest::prelude::*;
 use reveille_protocol::{Action, AlertEvent, Incident, IncidentState, Severity, Urgency};
 
 use super::*;
-use crate::service::{ServiceRules, UrgencyRule};
+use crate::service::ServiceRules;
 
 fn rules() -> ServiceRules {
     ServiceRules {
-        name: "payments".into(),
-        page: vec!["alice".into(), "bob".into()],
-        urgency: UrgencyRule::FromSeverity,
         runbook_url: Some("http://runbooks/payments.md".into()),
+        ..ServiceRules::paging("payments", &["alice", "bob"])
     }
 }
 
@@ -73,7 +71,10 @@ impl World {
                 Effect::Page { users } => self.pages.extend(users.iter().map(|u| (u.clone(), id))),
                 Effect::Notify => self.notifies.push((id, inc.state)),
                 Effect::Timeline(t) => self.timeline.push((id, t.kind.clone())),
-                Effect::Open(_) | Effect::SetState { .. } => {}
+                Effect::Open(_)
+                | Effect::SetState { .. }
+                | Effect::Escalation(_)
+                | Effect::Silent { .. } => {}
             }
         }
         self.incidents[idx] = inc;
@@ -105,7 +106,7 @@ impl World {
 
     fn wake(&mut self, now: Timestamp) {
         for idx in 0..self.incidents.len() {
-            let effects = on_wake(&self.incidents[idx], now);
+            let effects = on_wake(&self.incidents[idx], Some(&rules()), now);
             self.perform(Some(idx), &effects, now);
         }
     }
