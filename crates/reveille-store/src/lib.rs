@@ -11,6 +11,9 @@
 mod hub;
 mod sqlite;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use jiff::Timestamp;
 use reveille_core::{Command, ServiceRules};
@@ -58,6 +61,33 @@ pub struct Landed {
     pub incident_id: Option<i64>,
 }
 
+/// Every service's rules by name: what the escalation worker needs to move ladders on.
+pub type Rules = HashMap<String, ServiceRules>;
+
+/// Users who cannot hear a page right now, with the reason (e.g. "has had no live device for 2m").
+pub type Deafness = Arc<HashMap<String, String>>;
+
+/// An override of a schedule made through the API or the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverrideRecord {
+    pub id: i64,
+    pub schedule: String,
+    pub user: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub created_by: String,
+    pub created_at: Timestamp,
+}
+
+/// The last ping of a heartbeat monitor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeartbeatRecord {
+    pub name: String,
+    pub last_ping: Timestamp,
+    /// True while the monitor is overdue and its incident is open.
+    pub missed: bool,
+}
+
 /// Which incidents to list, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct IncidentFilter {
@@ -65,6 +95,8 @@ pub struct IncidentFilter {
     pub service: Option<String>,
     /// Only incidents this user was paged for.
     pub user: Option<String>,
+    /// Only drills (true) or only real incidents (false).
+    pub drill: Option<bool>,
     pub limit: usize,
 }
 
@@ -102,8 +134,10 @@ pub trait Store: Send + Sync + 'static {
         command: Command,
         now: Timestamp,
     ) -> Result<Incident>;
-    /// Applies the passing of time (ended snoozes); returns how many incidents changed.
-    async fn wake_due(&self, now: Timestamp) -> Result<usize>;
+    /// Applies the passing of time to snoozes; returns how many incidents changed.
+    async fn wake_due(&self, now: Timestamp, rules: Arc<Rules>) -> Result<usize>;
+    /// Moves escalation ladders on that are due, or whose current level cannot hear the page.
+    async fn escalate(&self, now: Timestamp, rules: Arc<Rules>, deaf: Deafness) -> Result<usize>;
 
     async fn incident(&self, id: i64) -> Result<IncidentDetail>;
     async fn incidents(&self, filter: IncidentFilter) -> Result<Vec<Incident>>;
@@ -127,4 +161,18 @@ pub trait Store: Send + Sync + 'static {
     async fn key(&self, hash: &str) -> Result<Option<KeyInfo>>;
     async fn keys(&self) -> Result<Vec<KeyInfo>>;
     async fn revoke_key(&self, prefix: &str) -> Result<KeyInfo>;
+
+    /// Stores an override and returns it with its id.
+    async fn add_override(&self, o: OverrideRecord) -> Result<OverrideRecord>;
+    async fn overrides(&self) -> Result<Vec<OverrideRecord>>;
+    async fn remove_override(&self, id: i64) -> Result<OverrideRecord>;
+
+    /// Records a ping; returns the monitor as it was before (None for its first ping).
+    async fn heartbeat_ping(&self, name: &str, now: Timestamp) -> Result<Option<HeartbeatRecord>>;
+    async fn heartbeats(&self) -> Result<Vec<HeartbeatRecord>>;
+    async fn set_heartbeat_missed(&self, name: &str, missed: bool) -> Result<()>;
+
+    /// The last handoff of a schedule that was drilled, if any.
+    async fn handoff(&self, schedule: &str) -> Result<Option<Timestamp>>;
+    async fn set_handoff(&self, schedule: &str, at: Timestamp) -> Result<()>;
 }

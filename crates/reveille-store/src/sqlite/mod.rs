@@ -7,6 +7,7 @@
 
 mod credentials;
 mod read;
+mod records;
 mod schema;
 mod write;
 
@@ -20,7 +21,10 @@ use reveille_protocol::{FeedEvent, Incident, IncidentDetail, IncidentState};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use crate::{Error, Hub, IncidentFilter, IngestBatch, KeyInfo, Landed, Result, Store, TokenInfo};
+use crate::{
+    Deafness, Error, HeartbeatRecord, Hub, IncidentFilter, IngestBatch, KeyInfo, Landed,
+    OverrideRecord, Result, Rules, Store, TokenInfo,
+};
 
 /// Feed entries a job wants published once its transaction commits.
 pub(crate) type Outbox = Vec<(String, FeedEvent)>;
@@ -196,8 +200,13 @@ impl Store for Sqlite {
             .await
     }
 
-    async fn wake_due(&self, now: Timestamp) -> Result<usize> {
-        self.write(move |conn, outbox| write::wake_due(conn, outbox, now))
+    async fn wake_due(&self, now: Timestamp, rules: Arc<Rules>) -> Result<usize> {
+        self.write(move |conn, outbox| write::wake_due(conn, outbox, now, &rules))
+            .await
+    }
+
+    async fn escalate(&self, now: Timestamp, rules: Arc<Rules>, deaf: Deafness) -> Result<usize> {
+        self.write(move |conn, outbox| write::escalate(conn, outbox, now, &rules, &deaf))
             .await
     }
 
@@ -272,6 +281,48 @@ impl Store for Sqlite {
     async fn revoke_key(&self, prefix: &str) -> Result<KeyInfo> {
         let prefix = prefix.to_owned();
         self.write(move |conn, _| credentials::revoke_key(conn, &prefix))
+            .await
+    }
+
+    async fn add_override(&self, o: OverrideRecord) -> Result<OverrideRecord> {
+        self.write(move |conn, _| records::add_override(conn, &o))
+            .await
+    }
+
+    async fn overrides(&self) -> Result<Vec<OverrideRecord>> {
+        self.read(records::overrides).await
+    }
+
+    async fn remove_override(&self, id: i64) -> Result<OverrideRecord> {
+        self.write(move |conn, _| records::remove_override(conn, id))
+            .await
+    }
+
+    async fn heartbeat_ping(&self, name: &str, now: Timestamp) -> Result<Option<HeartbeatRecord>> {
+        let name = name.to_owned();
+        self.write(move |conn, _| records::heartbeat_ping(conn, &name, now))
+            .await
+    }
+
+    async fn heartbeats(&self) -> Result<Vec<HeartbeatRecord>> {
+        self.read(records::heartbeats).await
+    }
+
+    async fn set_heartbeat_missed(&self, name: &str, missed: bool) -> Result<()> {
+        let name = name.to_owned();
+        self.write(move |conn, _| records::set_heartbeat_missed(conn, &name, missed))
+            .await
+    }
+
+    async fn handoff(&self, schedule: &str) -> Result<Option<Timestamp>> {
+        let schedule = schedule.to_owned();
+        self.read(move |conn| records::handoff(conn, &schedule))
+            .await
+    }
+
+    async fn set_handoff(&self, schedule: &str, at: Timestamp) -> Result<()> {
+        let schedule = schedule.to_owned();
+        self.write(move |conn, _| records::set_handoff(conn, &schedule, at))
             .await
     }
 }

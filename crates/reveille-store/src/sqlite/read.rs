@@ -44,11 +44,18 @@ pub(super) fn incidents(conn: &Connection, filter: &IncidentFilter) -> Result<Ve
            AND (?2 IS NULL OR service = ?2)
            AND (?3 IS NULL OR EXISTS (
                 SELECT 1 FROM incident_users u WHERE u.user = ?3 AND u.incident_id = i.id))
+           AND (?5 IS NULL OR json_extract(body, '$.drill') = ?5)
          ORDER BY id DESC LIMIT ?4",
     )?;
     let limit = if filter.limit == 0 { 100 } else { filter.limit };
     stmt.query_map(
-        params![filter.open_only, filter.service, filter.user, limit as i64],
+        params![
+            filter.open_only,
+            filter.service,
+            filter.user,
+            limit as i64,
+            filter.drill
+        ],
         |row| row.get::<_, String>(0),
     )?
     .map(|body| from_json(&body?))

@@ -7,7 +7,8 @@ use rusqlite::Connection;
 
 use crate::Result;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE events (
     id          INTEGER PRIMARY KEY,
     received_at TEXT NOT NULL,
@@ -59,7 +60,31 @@ CREATE TABLE keys (
     created_at TEXT NOT NULL,
     revoked    INTEGER NOT NULL DEFAULT 0
 );
-"#];
+"#,
+    r#"
+ALTER TABLE incidents ADD COLUMN next_escalation_at INTEGER;
+CREATE INDEX incidents_escalation ON incidents(next_escalation_at)
+    WHERE next_escalation_at IS NOT NULL;
+CREATE TABLE overrides (
+    id         INTEGER PRIMARY KEY,
+    schedule   TEXT NOT NULL,
+    user       TEXT NOT NULL,
+    start_at   TEXT NOT NULL,
+    end_at     TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE heartbeats (
+    name      TEXT PRIMARY KEY,
+    last_ping TEXT NOT NULL,
+    missed    INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE handoffs (
+    schedule TEXT PRIMARY KEY,
+    last_at  TEXT NOT NULL
+);
+"#,
+];
 
 /// Brings the database up to the newest schema, one transaction per step.
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Outbox;
 use super::read::{from_json, incident_by_id, to_json};
-use crate::{Error, IngestBatch, Landed, Result};
+use crate::{Deafness, Error, IngestBatch, Landed, Result, Rules};
 
 pub(super) fn ingest(
     conn: &Connection,
@@ -57,17 +57,54 @@ pub(super) fn command(
     }
 }
 
-pub(super) fn wake_due(conn: &Connection, outbox: &mut Outbox, now: Timestamp) -> Result<usize> {
-    let mut due = conn.prepare_cached(
-        "SELECT body FROM incidents WHERE snoozed_until IS NOT NULL AND snoozed_until <= ?1",
-    )?;
-    let incidents = due
+fn select(conn: &Connection, sql: &str, now: Timestamp) -> Result<Vec<Incident>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let bodies = stmt
         .query_map([now.as_millisecond()], |row| row.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
+    bodies.iter().map(|b| from_json(b)).collect()
+}
+
+pub(super) fn wake_due(
+    conn: &Connection,
+    outbox: &mut Outbox,
+    now: Timestamp,
+    rules: &Rules,
+) -> Result<usize> {
+    let due = select(
+        conn,
+        "SELECT body FROM incidents WHERE snoozed_until IS NOT NULL AND snoozed_until <= ?1",
+        now,
+    )?;
     let mut changed = 0;
-    for body in incidents {
-        let incident: Incident = from_json(&body)?;
-        let effects = reveille_core::on_wake(&incident, now);
+    for incident in due {
+        let effects = reveille_core::on_wake(&incident, rules.get(&incident.service), now);
+        changed += usize::from(!effects.is_empty());
+        perform(conn, outbox, Some(incident), &effects, now)?;
+    }
+    Ok(changed)
+}
+
+pub(super) fn escalate(
+    conn: &Connection,
+    outbox: &mut Outbox,
+    now: Timestamp,
+    rules: &Rules,
+    deaf: &Deafness,
+) -> Result<usize> {
+    // Every live ladder, not only the due ones: a deaf level is left before its time.
+    let live = select(
+        conn,
+        "SELECT body FROM incidents WHERE next_escalation_at IS NOT NULL AND ?1 IS NOT NULL",
+        now,
+    )?;
+    let deafness = |user: &str| deaf.get(user).cloned();
+    let mut changed = 0;
+    for incident in live {
+        let Some(service) = rules.get(&incident.service) else {
+            continue;
+        };
+        let effects = reveille_core::on_escalate(&incident, service, &deafness, now);
         changed += usize::from(!effects.is_empty());
         perform(conn, outbox, Some(incident), &effects, now)?;
     }
@@ -112,7 +149,8 @@ fn perform(
     }
     let id = incident.id;
     conn.prepare_cached(
-        "UPDATE incidents SET state = ?2, snoozed_until = ?3, body = ?4 WHERE id = ?1",
+        "UPDATE incidents SET state = ?2, snoozed_until = ?3, body = ?4, next_escalation_at = ?5
+         WHERE id = ?1",
     )?
     .execute(params![
         id,
@@ -121,7 +159,12 @@ fn perform(
             .snoozed_until
             .filter(|_| incident.state == IncidentState::Snoozed)
             .map(|t| t.as_millisecond()),
-        to_json(&incident)?
+        to_json(&incident)?,
+        incident
+            .escalation
+            .and_then(|e| e.next_at)
+            .filter(|_| incident.state == IncidentState::Triggered)
+            .map(|t| t.as_millisecond()),
     ])?;
     for effect in effects {
         match effect {
@@ -143,7 +186,10 @@ fn perform(
                     append_feed(conn, outbox, user, FeedKind::Incident, &incident, now)?;
                 }
             }
-            Effect::Open(_) | Effect::SetState { .. } => {}
+            Effect::Open(_)
+            | Effect::SetState { .. }
+            | Effect::Escalation(_)
+            | Effect::Silent { .. } => {}
         }
     }
     Ok(Some(id))

@@ -4,22 +4,47 @@
 
 use futures_util::future::join_all;
 use jiff::{SignedDuration, Timestamp};
-use reveille_core::{Command, ServiceRules, UrgencyRule};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use reveille_core::{Command, Level, Policy, ServiceRules, Target};
 use reveille_protocol::{
     Action, AlertEvent, FeedKind, IncidentState, Receipt, ReceiptKind, Severity, Urgency,
 };
-use reveille_store::{Error, IncidentFilter, IngestBatch, KeyInfo, Store, TokenInfo};
+use reveille_store::{
+    Deafness, Error, IncidentFilter, IngestBatch, KeyInfo, OverrideRecord, Rules, Store, TokenInfo,
+};
 
 pub fn t(secs: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + secs).unwrap()
 }
 
 pub fn rules(name: &str) -> ServiceRules {
+    ServiceRules::paging(name, &["alice", "bob"])
+}
+
+/// Every service the suite uses, for the worker-side calls.
+pub fn all_rules() -> Arc<Rules> {
+    let mut rules: Rules = ["db", "web"]
+        .iter()
+        .map(|s| (s.to_string(), rules(s)))
+        .collect();
+    rules.insert("ladder".into(), ladder());
+    Arc::new(rules)
+}
+
+/// alice, then bob after ten minutes.
+pub fn ladder() -> ServiceRules {
+    let level = |u: &str| Level {
+        targets: vec![Target::User(u.into())],
+        delay: SignedDuration::from_mins(10),
+    };
     ServiceRules {
-        name: name.into(),
-        page: vec!["alice".into(), "bob".into()],
-        urgency: UrgencyRule::FromSeverity,
-        runbook_url: None,
+        policy: Policy {
+            levels: vec![level("alice"), level("bob")],
+            repeat: 0,
+        },
+        ..rules("ladder")
     }
 }
 
@@ -45,7 +70,7 @@ pub async fn send(
     at: i64,
 ) -> Option<i64> {
     let batch = IngestBatch {
-        rules: rules(service),
+        rules: all_rules()[service].clone(),
         source: "test".into(),
         events: vec![event(action, key)],
         received_at: t(at),
@@ -152,9 +177,9 @@ pub async fn a_snooze_pages_again_when_it_ends(store: &dyn Store) {
         .command(id, "alice", Command::Snooze { until: t(300) }, t(10))
         .await
         .unwrap();
-    assert_eq!(store.wake_due(t(299)).await.unwrap(), 0);
-    assert_eq!(store.wake_due(t(300)).await.unwrap(), 1);
-    assert_eq!(store.wake_due(t(301)).await.unwrap(), 0);
+    assert_eq!(store.wake_due(t(299), all_rules()).await.unwrap(), 0);
+    assert_eq!(store.wake_due(t(300), all_rules()).await.unwrap(), 1);
+    assert_eq!(store.wake_due(t(301), all_rules()).await.unwrap(), 0);
     let incident = store.incident(id).await.unwrap().incident;
     assert_eq!(incident.state, IncidentState::Triggered);
     let kinds: Vec<_> = store
@@ -323,8 +348,104 @@ pub async fn concurrent_writes_all_land(store: &dyn Store) {
         )
         .await
         .unwrap();
-    assert_eq!(store.wake_due(t(3600)).await.unwrap(), 0);
-    assert_eq!(store.wake_due(t(3660)).await.unwrap(), 1);
+    assert_eq!(store.wake_due(t(3600), all_rules()).await.unwrap(), 0);
+    assert_eq!(store.wake_due(t(3660), all_rules()).await.unwrap(), 1);
+}
+
+pub async fn the_ladder_moves_on_when_due_and_survives_reopening(store: &dyn Store) {
+    let id = send(store, "ladder", Action::Trigger, "k1", 0)
+        .await
+        .unwrap();
+    let quiet: Deafness = Arc::default();
+    assert_eq!(
+        store
+            .escalate(t(599), all_rules(), quiet.clone())
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(store.feed_since("bob", 0, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .escalate(t(600), all_rules(), quiet.clone())
+            .await
+            .unwrap(),
+        1
+    );
+    let bob = store.feed_since("bob", 0, 10).await.unwrap();
+    assert_eq!(bob.len(), 1);
+    assert_eq!(bob[0].kind, FeedKind::Page);
+    let incident = store.incident(id).await.unwrap().incident;
+    assert_eq!(incident.escalation.unwrap().level, 1);
+    assert_eq!(incident.paged, ["alice", "bob"]);
+    store
+        .command(id, "bob", Command::Acknowledge, t(601))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.escalate(t(5000), all_rules(), quiet).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store.feed_since("alice", 0, 10).await.unwrap().len(),
+        2,
+        "page, then the ack"
+    );
+}
+
+pub async fn a_deaf_level_is_left_early(store: &dyn Store) {
+    let id = send(store, "ladder", Action::Trigger, "k1", 0)
+        .await
+        .unwrap();
+    let deaf: Deafness = Arc::new(HashMap::from([(
+        "alice".to_string(),
+        "has no live device".to_string(),
+    )]));
+    assert_eq!(store.escalate(t(60), all_rules(), deaf).await.unwrap(), 1);
+    let timeline = store.incident(id).await.unwrap().timeline;
+    assert!(
+        timeline
+            .last()
+            .unwrap()
+            .message
+            .contains("alice has no live device")
+    );
+}
+
+pub async fn overrides_heartbeats_and_handoffs_are_kept(store: &dyn Store) {
+    let o = OverrideRecord {
+        id: 0,
+        schedule: "primary".into(),
+        user: "carol".into(),
+        start: t(0),
+        end: t(60),
+        created_by: "alice".into(),
+        created_at: t(0),
+    };
+    let saved = store.add_override(o.clone()).await.unwrap();
+    assert!(saved.id > 0);
+    assert_eq!(store.overrides().await.unwrap(), [saved.clone()]);
+    assert_eq!(store.remove_override(saved.id).await.unwrap(), saved);
+    assert!(matches!(
+        store.remove_override(saved.id).await,
+        Err(Error::NotFound(_))
+    ));
+
+    assert_eq!(store.heartbeat_ping("backup", t(0)).await.unwrap(), None);
+    let before = store
+        .heartbeat_ping("backup", t(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((before.last_ping, before.missed), (t(0), false));
+    store.set_heartbeat_missed("backup", true).await.unwrap();
+    let listed = store.heartbeats().await.unwrap();
+    assert_eq!((listed[0].last_ping, listed[0].missed), (t(30), true));
+
+    assert_eq!(store.handoff("primary").await.unwrap(), None);
+    store.set_handoff("primary", t(5)).await.unwrap();
+    store.set_handoff("primary", t(9)).await.unwrap();
+    assert_eq!(store.handoff("primary").await.unwrap(), Some(t(9)));
 }
 
 #[macro_export]
@@ -343,6 +464,9 @@ macro_rules! conformance_suite {
             receipts_go_on_the_timeline,
             tokens_and_keys_are_found_by_hash_and_revoked_by_prefix,
             concurrent_writes_all_land,
+            the_ladder_moves_on_when_due_and_survives_reopening,
+            a_deaf_level_is_left_early,
+            overrides_heartbeats_and_handoffs_are_kept,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {
