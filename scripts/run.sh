@@ -16,7 +16,8 @@ reveille="$PWD/target/release/reveille"
 demo="$PWD/demo"
 mkdir -p "$demo/runbooks"
 if [ ! -f "$demo/reveille.toml" ]; then
-    "$reveille" default-config > "$demo/reveille.toml"
+    # The example ships with its runbook line commented out; the demo has the file, so switch it on.
+    "$reveille" default-config | sed "s/^# runbook = /runbook = /" > "$demo/reveille.toml"
     cp assets/runbooks/payments.md "$demo/runbooks/payments.md"
 fi
 "$reveille" check-config -c "$demo/reveille.toml"

@@ -57,3 +57,117 @@ pub struct Health {
     pub status: String,
     pub time: Timestamp,
 }
+
+/// Who holds a schedule's pager at an instant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleOnCall {
+    pub schedule: String,
+    pub primary: Option<String>,
+    pub shadows: Vec<String>,
+    /// When this changes next (within a year), if it does.
+    pub until: Option<Timestamp>,
+}
+
+/// Who one level of a service's escalation policy pages at an instant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LevelOnCall {
+    /// 1 for the first level.
+    pub level: usize,
+    pub primaries: Vec<String>,
+    pub shadows: Vec<String>,
+    /// Minutes before the next level is paged.
+    pub delay_minutes: i64,
+}
+
+/// Who a service pages, level by level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceOnCall {
+    pub service: String,
+    pub levels: Vec<LevelOnCall>,
+    /// How many more times the ladder runs after the first.
+    pub repeat: u32,
+}
+
+/// Answer of `GET /api/v1/oncall`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OnCallReport {
+    pub at: Timestamp,
+    pub schedules: Vec<ScheduleOnCall>,
+    pub services: Vec<ServiceOnCall>,
+}
+
+/// One stretch of a schedule with the same people on call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shift {
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub primary: Option<String>,
+    pub shadows: Vec<String>,
+}
+
+/// Answer of `GET /api/v1/schedules/{name}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleView {
+    pub schedule: String,
+    pub time_zone: String,
+    pub shifts: Vec<Shift>,
+}
+
+/// Body of `POST /api/v1/schedules/{name}/overrides`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideRequest {
+    pub user: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+/// A stored override.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverrideView {
+    pub id: i64,
+    pub schedule: String,
+    pub user: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub created_by: String,
+}
+
+/// Answer of `POST /api/v1/heartbeats/{name}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeartbeatAccepted {
+    pub name: String,
+    /// A missed ping is declared after this instant.
+    pub next_due: Timestamp,
+}
+
+/// Body of `POST /api/v1/drills`: exactly one of the two.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Drill whoever is primary on this schedule now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+}
+
+/// How a drill went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrillResult {
+    pub incident_id: i64,
+    pub user: String,
+    pub started_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+    pub ringing_at: Option<Timestamp>,
+    /// Whether a ringing receipt said the device was silent.
+    pub silent: bool,
+    pub acked_at: Option<Timestamp>,
+    pub seconds_to_ack: Option<f64>,
+}
+
+/// Answer of `GET /api/v1/drills`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrillList {
+    pub drills: Vec<DrillResult>,
+}

@@ -53,6 +53,7 @@ pub async fn list_incidents(
         open_only: !query.all,
         service: query.service,
         user: query.mine.then(|| caller.user.clone()),
+        drill: None,
         limit: query.limit.unwrap_or(100).clamp(1, 1000),
     };
     Ok(Json(IncidentList {
@@ -148,7 +149,10 @@ pub async fn receipt(
             "volume must be between 0.0 and 1.0",
         ));
     }
-    command(&state, &caller, &id, Command::Receipt(receipt)).await
+    let incident = command(&state, &caller, &id, Command::Receipt(receipt)).await?;
+    // A silent device may move the escalation ladder on now.
+    state.wake.notify_one();
+    Ok(incident)
 }
 
 /// `GET /api/v1/runbooks/{service}`: a service's markdown runbook.

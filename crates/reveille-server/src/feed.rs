@@ -90,6 +90,7 @@ async fn pump(
 ) {
     state.metrics.feed_connections.inc();
     let _connected = Connected(&state);
+    let _present = state.presence.connect(&user);
     let open = FeedOpen {
         user: user.clone(),
         time: state.clock.now(),

@@ -1,5 +1,6 @@
 //! Reveille's HTTP server as a library: [`router`] builds the whole API, [`serve`] runs it on a
-//! listener until a shutdown future completes, and [`worker`] wakes snoozed incidents.
+//! listener until a shutdown future completes, with the [`worker`] alongside (snoozes, escalation
+//! ladders, heartbeat monitors, handoff drills).
 //!
 //! Handlers are thin: they authenticate, translate the wire format, and hand the work to the
 //! [`reveille_store::Store`], which applies `reveille-core`'s rules and commits before answering.
@@ -8,25 +9,33 @@ pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod directory;
+pub mod drills;
 pub mod error;
 pub mod feed;
+pub mod heartbeats;
 pub mod ingest;
 pub mod metrics;
+pub mod oncall;
+pub mod presence;
 pub mod ratelimit;
 pub mod worker;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::directory::Directory;
+use crate::error::ApiResult;
 use crate::metrics::Metrics;
+use crate::presence::Presence;
 use crate::ratelimit::RateLimiter;
 use reveille_store::Store;
 
@@ -38,26 +47,47 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<RateLimiter>,
-    /// Poked when a snooze is set, so the worker looks again before its next tick.
+    pub presence: Arc<Presence>,
+    /// Poked when something may need the worker now (a snooze, a silent receipt).
     pub wake: Arc<Notify>,
     /// Set when the server is shutting down, so long-lived feed streams end.
     pub closing: Arc<watch::Sender<bool>>,
+    directory: Arc<RwLock<Arc<Directory>>>,
     touched: Arc<std::sync::Mutex<HashMap<String, jiff::Timestamp>>>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, settings: Settings, clock: Arc<dyn Clock>) -> Self {
         let limiter = RateLimiter::new(settings.ingest.rate_per_minute);
+        let directory = Directory::build(&settings, &[]);
         Self {
             store,
+            presence: Arc::new(Presence::new(clock.clone())),
             settings: Arc::new(settings),
             clock,
             metrics: Arc::new(Metrics::default()),
             limiter: Arc::new(limiter),
             wake: Arc::new(Notify::new()),
             closing: Arc::new(watch::channel(false).0),
+            directory: Arc::new(RwLock::new(Arc::new(directory))),
             touched: Arc::default(),
         }
+    }
+
+    /// Services and schedules as they are now, with the stored overrides.
+    pub fn directory(&self) -> Arc<Directory> {
+        self.directory
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Rebuilds the directory from the configuration and the overrides in the store.
+    pub async fn refresh(&self) -> ApiResult<()> {
+        let overrides = self.store.overrides().await?;
+        let fresh = Arc::new(Directory::build(&self.settings, &overrides));
+        *self.directory.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
     }
 }
 
@@ -76,11 +106,21 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/incidents/{id}/snooze", post(api::snooze))
         .route("/api/v1/incidents/{id}/receipts", post(api::receipt))
         .route("/api/v1/runbooks/{service}", get(api::runbook))
+        .route("/api/v1/oncall", get(oncall::report))
+        .route("/api/v1/schedules/{name}", get(oncall::shifts))
+        .route(
+            "/api/v1/schedules/{name}/overrides",
+            post(oncall::add_override),
+        )
+        .route("/api/v1/overrides", get(oncall::list_overrides))
+        .route("/api/v1/overrides/{id}", delete(oncall::remove_override))
+        .route("/api/v1/heartbeats/{name}", post(heartbeats::ping))
+        .route("/api/v1/drills", post(drills::create).get(drills::list))
         .fallback(api::no_route)
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes, with the snooze worker alongside.
+/// Serves the API on `listener` until `shutdown` completes, with the worker alongside.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,

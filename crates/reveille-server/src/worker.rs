@@ -1,7 +1,11 @@
-//! The snooze worker: pages again when a snooze ends. Due times live in the store, so a restart
-//! loses nothing; the worker only decides *when* to look.
+//! The worker: wakes ended snoozes, moves escalation ladders on, opens incidents for missed
+//! heartbeats, and drills handoffs. Every due time lives in the store, so a restart resumes
+//! where the last process stopped; the worker only decides *when* to look.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use jiff::SignedDuration;
 
 use crate::AppState;
 
@@ -19,11 +23,40 @@ pub async fn run(state: AppState) {
     }
 }
 
-/// Wakes every incident whose snooze has ended by the clock's now.
+/// One pass over everything that may be due at the clock's now.
 pub async fn tick(state: &AppState) {
-    match state.store.wake_due(state.clock.now()).await {
+    if let Err(e) = state.refresh().await {
+        tracing::error!(
+            error = e.message,
+            "cannot load overrides; using the last known schedules"
+        );
+    }
+    let now = state.clock.now();
+    let rules = state.directory().rules.clone();
+    if let Err(e) = state.store.wake_due(now, rules.clone()).await {
+        tracing::error!(error = %e, "cannot wake snoozed incidents; will retry");
+    }
+    let deaf_after = state.settings.escalation.deaf_after_seconds;
+    let deaf = if deaf_after == 0 {
+        Default::default()
+    } else {
+        let users = state.settings.users.iter().map(|u| u.name.as_str());
+        state
+            .presence
+            .deafness(users, SignedDuration::from_secs(deaf_after as i64))
+    };
+    match state.store.escalate(now, rules, Arc::new(deaf)).await {
         Ok(0) => {}
-        Ok(n) => tracing::info!(incidents = n, "snoozes ended; paging again"),
-        Err(e) => tracing::error!(error = %e, "could not wake snoozed incidents; will retry"),
+        Ok(n) => tracing::info!(incidents = n, "escalation ladders moved on"),
+        Err(e) => tracing::error!(error = %e, "cannot move escalation ladders; will retry"),
+    }
+    if let Err(e) = crate::heartbeats::check(state).await {
+        tracing::error!(
+            error = e.message,
+            "cannot check heartbeat monitors; will retry"
+        );
+    }
+    if let Err(e) = crate::drills::at_handoffs(state).await {
+        tracing::error!(error = e.message, "cannot run handoff drills; will retry");
     }
 }

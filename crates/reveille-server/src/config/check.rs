@@ -1,4 +1,4 @@
-//! Parsing and validation of the configuration, with the line of every mistake.
+//! Parsing and validation of the configuration, with the file, line and key of every mistake.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use reveille_protocol::Severity;
 use toml_edit::{Document, Item};
 
-use super::{ConfigError, Problem, Settings, env};
+use super::{ConfigError, Problem, Settings, env, oncall};
 
 /// Parses the text, applies environment overrides, and deserialises the settings.
 pub(super) fn parse(
@@ -14,24 +14,35 @@ pub(super) fn parse(
     origin: &str,
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Settings, ConfigError> {
-    // First pass on the text alone, so type errors and unknown keys come with a line.
-    if let Err(e) = toml::from_str::<Settings>(text) {
-        let line = e.span().map(|span| line_of(text, span.start));
-        return Err(ConfigError(vec![Problem {
-            origin: origin.into(),
-            line,
-            key: String::new(),
-            message: e.message().trim().to_string(),
-        }]));
-    }
-    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+    let problem = |line: Option<usize>, key: String, message: &str| {
         ConfigError(vec![Problem {
             origin: origin.into(),
-            line: None,
-            key: String::new(),
-            message: e.message().to_string(),
+            line,
+            key,
+            message: message.trim().to_string(),
         }])
+    };
+    // First pass on the text alone, so type errors and unknown keys come with a line and key.
+    let de = toml::Deserializer::parse(text).map_err(|e| {
+        problem(
+            e.span().map(|s| line_of(text, s.start)),
+            String::new(),
+            e.message(),
+        )
     })?;
+    if let Err(e) = serde_path_to_error::deserialize::<_, Settings>(de) {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let key = if key == "." { String::new() } else { key };
+        return Err(problem(
+            inner.span().map(|s| line_of(text, s.start)),
+            key,
+            inner.message(),
+        ));
+    }
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| problem(None, String::new(), e.message()))?;
     let applied = env::apply(&mut table, vars)?;
     toml::Value::Table(table)
         .try_into::<Settings>()
@@ -49,56 +60,72 @@ pub(super) fn parse(
         })
 }
 
-/// Checks what serde cannot: names that must exist, be unique, and values that must parse.
-pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<(), ConfigError> {
-    let doc = Document::parse(text).ok();
-    let mut problems = Vec::new();
-    let mut report = |path: Vec<Seg>, message: String| {
-        let line = doc
+/// Collects problems, locating each one's key in the file.
+pub(super) struct Reporter<'a> {
+    text: &'a str,
+    origin: &'a str,
+    doc: Option<Document<&'a str>>,
+    pub problems: Vec<Problem>,
+}
+
+impl<'a> Reporter<'a> {
+    fn new(text: &'a str, origin: &'a str) -> Self {
+        Self {
+            text,
+            origin,
+            doc: Document::parse(text).ok(),
+            problems: Vec::new(),
+        }
+    }
+
+    pub fn report(&mut self, path: Vec<Seg>, message: String) {
+        let line = self
+            .doc
             .as_ref()
             .and_then(|d| locate(d.as_item(), &path))
-            .map(|at| line_of(text, at));
-        problems.push(Problem {
-            origin: origin.into(),
+            .map(|at| line_of(self.text, at));
+        self.problems.push(Problem {
+            origin: self.origin.into(),
             line,
             key: key_of(&path),
             message,
         });
-    };
+    }
+}
 
+/// Checks what serde cannot: names that must exist, be unique, and values that must parse.
+pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<(), ConfigError> {
+    let mut r = Reporter::new(text, origin);
     if settings.server.listen.parse::<SocketAddr>().is_err() {
-        report(
-            path(&["server", "listen"]),
-            format!(
-                "{:?} is not an address and port like \"127.0.0.1:8080\"",
-                settings.server.listen
-            ),
+        let message = format!(
+            "{:?} is not an address and port like \"127.0.0.1:8080\"",
+            settings.server.listen
         );
+        r.report(path(&["server", "listen"]), message);
     }
     let base = &settings.server.base_url;
     if !(base.starts_with("http://") || base.starts_with("https://")) {
-        report(
+        r.report(
             path(&["server", "base_url"]),
             format!("{base:?} must start with http:// or https://"),
         );
     }
-    if settings.server.heartbeat_seconds == 0 || settings.server.heartbeat_seconds > 45 {
-        report(
+    if !(1..=30).contains(&settings.server.heartbeat_seconds) {
+        // Clients treat three missed heartbeats as a dead link; keep well under the 77 s phones allow.
+        r.report(
             path(&["server", "heartbeat_seconds"]),
-            "must be between 1 and 45".into(),
+            "must be between 1 and 30".into(),
         );
     }
     if !settings.database.url.starts_with("sqlite://") {
-        report(
-            path(&["database", "url"]),
-            format!(
-                "{:?} is not supported: use sqlite://FILE (Postgres is not supported yet)",
-                settings.database.url
-            ),
+        let message = format!(
+            "{:?} is not supported: use sqlite://FILE (Postgres is not supported yet)",
+            settings.database.url
         );
+        r.report(path(&["database", "url"]), message);
     }
     if settings.ingest.rate_per_minute == 0 {
-        report(
+        r.report(
             path(&["ingest", "rate_per_minute"]),
             "must be at least 1".into(),
         );
@@ -108,7 +135,7 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
     for (i, user) in settings.users.iter().enumerate() {
         let at = vec![Seg::Key("users"), Seg::Index(i), Seg::Key("name")];
         if !valid_name(&user.name) {
-            report(
+            r.report(
                 at.clone(),
                 format!(
                     "{:?} is not a valid name (letters, digits, - _ .)",
@@ -117,11 +144,11 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
             );
         }
         if !users.insert(user.name.as_str()) {
-            report(at, format!("user {:?} is defined twice", user.name));
+            r.report(at, format!("user {:?} is defined twice", user.name));
         }
     }
     if settings.services.is_empty() {
-        report(
+        r.report(
             path(&["services"]),
             "define at least one [[services]] to receive alerts".into(),
         );
@@ -129,65 +156,48 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
     let mut services = HashSet::new();
     for (i, service) in settings.services.iter().enumerate() {
         let at = |key: &'static str| vec![Seg::Key("services"), Seg::Index(i), Seg::Key(key)];
-        if !valid_name(&service.name) {
-            report(
-                at("name"),
-                format!(
-                    "{:?} is not a valid name (letters, digits, - _ .)",
-                    service.name
-                ),
+        if !valid_name(&service.name) || service.name == crate::drills::SERVICE {
+            let message = format!(
+                "{:?} is not a valid service name (letters, digits, - _ .; \"drill\" is reserved)",
+                service.name
             );
+            r.report(at("name"), message);
         }
         if !services.insert(service.name.as_str()) {
-            report(
+            r.report(
                 at("name"),
                 format!("service {:?} is defined twice", service.name),
             );
         }
-        if service.page.is_empty() {
-            report(
-                at("page"),
-                format!("service {:?} pages nobody", service.name),
-            );
-        }
-        for (j, name) in service.page.iter().enumerate() {
-            if !users.contains(name.as_str()) {
-                let mut p = at("page");
-                p.push(Seg::Index(j));
-                report(p, format!("unknown user {name:?} (not in [[users]])"));
-            }
-        }
         if !["severity", "high", "low"].contains(&service.urgency.as_str()) {
-            report(
-                at("urgency"),
-                format!(
-                    "{:?} must be \"severity\", \"high\" or \"low\"",
-                    service.urgency
-                ),
+            let message = format!(
+                "{:?} must be \"severity\", \"high\" or \"low\"",
+                service.urgency
             );
+            r.report(at("urgency"), message);
         }
         if Severity::parse(&service.default_severity).is_none() {
-            report(
-                at("default_severity"),
-                format!(
-                    "{:?} must be critical, error, warning or info",
-                    service.default_severity
-                ),
+            let message = format!(
+                "{:?} must be critical, error, warning or info",
+                service.default_severity
             );
+            r.report(at("default_severity"), message);
         }
         if let Some(file) = settings.runbook_file(service)
             && !file.is_file()
         {
-            report(
+            r.report(
                 at("runbook"),
                 format!("runbook file {} does not exist", file.display()),
             );
         }
     }
-    if problems.is_empty() {
+    oncall::validate(settings, &mut r);
+    r.problems.sort_by_key(|p| p.line);
+    if r.problems.is_empty() {
         Ok(())
     } else {
-        Err(ConfigError(problems))
+        Err(ConfigError(r.problems))
     }
 }
 
@@ -200,8 +210,9 @@ pub(crate) fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// One step of a path to a key: a table key or an array index.
 #[derive(Debug, Clone)]
-pub(super) enum Seg {
+pub(crate) enum Seg {
     Key(&'static str),
     Index(usize),
 }

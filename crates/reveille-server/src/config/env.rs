@@ -8,8 +8,8 @@ use super::{ConfigError, Problem};
 
 /// Variables the command-line client reads; they are not server settings.
 const CLIENT_VARS: &[&str] = &["SERVER", "TOKEN", "CONFIG", "LOG"];
-const SECTIONS: &[&str] = &["server", "database", "ingest"];
-const LISTS: &[&str] = &["users", "services"];
+const SECTIONS: &[&str] = &["server", "database", "ingest", "escalation"];
+const LISTS: &[&str] = &["users", "services", "schedules", "policies", "heartbeats"];
 
 /// Applies the overrides; returns the names of the variables used.
 pub(super) fn apply(

@@ -5,11 +5,12 @@
 
 mod check;
 mod env;
+pub mod oncall;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use reveille_core::{ServiceRules, UrgencyRule};
+use reveille_core::UrgencyRule;
 use reveille_protocol::{Severity, Urgency};
 use serde::Deserialize;
 
@@ -30,6 +31,14 @@ pub struct Settings {
     pub users: Vec<User>,
     #[serde(default)]
     pub services: Vec<Service>,
+    #[serde(default)]
+    pub escalation: oncall::EscalationSettings,
+    #[serde(default)]
+    pub schedules: Vec<oncall::ScheduleSettings>,
+    #[serde(default)]
+    pub policies: Vec<oncall::PolicySettings>,
+    #[serde(default)]
+    pub heartbeats: Vec<oncall::HeartbeatSettings>,
     /// The directory relative paths are resolved against (the config file's).
     #[serde(skip)]
     pub dir: PathBuf,
@@ -93,7 +102,12 @@ pub struct User {
 #[serde(deny_unknown_fields)]
 pub struct Service {
     pub name: String,
+    /// Shorthand for a one-level policy that pages these users.
+    #[serde(default)]
     pub page: Vec<String>,
+    /// The escalation policy to page through (instead of `page`).
+    #[serde(default)]
+    pub policy: Option<String>,
     #[serde(default)]
     pub runbook: Option<String>,
     #[serde(default = "default_urgency")]
@@ -189,30 +203,25 @@ impl Settings {
         self.services.iter().find(|s| s.name == name)
     }
 
-    /// The paging rules of a service, as the core needs them.
-    pub fn rules(&self, service: &Service) -> ServiceRules {
-        let urgency = match service.urgency.as_str() {
+    /// How a service turns severity into urgency.
+    pub fn urgency(&self, service: &Service) -> UrgencyRule {
+        match service.urgency.as_str() {
             "high" => UrgencyRule::Always(Urgency::High),
             "low" => UrgencyRule::Always(Urgency::Low),
             _ => UrgencyRule::FromSeverity,
-        };
-        let runbook_url = service.runbook.as_ref().map(|r| {
+        }
+    }
+
+    /// The runbook link of a service: its URL, or the server's page for its runbook file.
+    pub fn runbook_url(&self, service: &Service) -> Option<String> {
+        service.runbook.as_ref().map(|r| {
             if is_url(r) {
                 r.clone()
             } else {
-                format!(
-                    "{}/api/v1/runbooks/{}",
-                    self.server.base_url.trim_end_matches('/'),
-                    service.name
-                )
+                let base = self.server.base_url.trim_end_matches('/');
+                format!("{base}/api/v1/runbooks/{}", service.name)
             }
-        });
-        ServiceRules {
-            name: service.name.clone(),
-            page: service.page.clone(),
-            urgency,
-            runbook_url,
-        }
+        })
     }
 
     /// The severity for alerts of this service that carry none.

@@ -9,6 +9,14 @@ fn dir_with_runbook() -> tempfile::TempDir {
     dir
 }
 
+/// The example as `reveille default-config` prints it, with its runbook line switched on.
+fn example() -> String {
+    EXAMPLE.replace(
+        "# runbook = \"runbooks/payments.md\"",
+        "runbook = \"runbooks/payments.md\"",
+    )
+}
+
 fn load(text: &str, dir: &Path, vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
     let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
     Settings::from_text(text, &dir.join("reveille.toml"), vars)
@@ -17,11 +25,16 @@ fn load(text: &str, dir: &Path, vars: &[(&str, &str)]) -> Result<Settings, Confi
 #[test]
 fn the_example_is_valid_and_resolves_paths_against_the_config_file() {
     let dir = dir_with_runbook();
-    let settings = load(EXAMPLE, dir.path(), &[]).unwrap();
+    let settings = load(&example(), dir.path(), &[]).unwrap();
     assert_eq!(settings.database_path(), dir.path().join("reveille.db"));
     let payments = settings.service("payments").unwrap();
-    let rules = settings.rules(payments);
-    assert_eq!(rules.page, ["alice"]);
+    let directory = crate::directory::Directory::build(&settings, &[]);
+    let rules = directory.service("payments").unwrap();
+    assert_eq!(
+        rules.policy.levels.len(),
+        2,
+        "the example's payments policy"
+    );
     assert_eq!(
         rules.runbook_url.as_deref(),
         Some("http://127.0.0.1:8080/api/v1/runbooks/payments")
@@ -30,6 +43,7 @@ fn the_example_is_valid_and_resolves_paths_against_the_config_file() {
         settings.runbook_file(payments).unwrap(),
         dir.path().join("runbooks/payments.md")
     );
+    assert!(directory.schedules.contains_key("primary"));
 }
 
 #[test]
@@ -69,7 +83,7 @@ fn unknown_keys_and_wrong_types_name_their_line() {
 fn a_missing_runbook_file_and_a_bad_address_are_caught() {
     let dir = tempfile::tempdir().unwrap();
     let err = load(
-        EXAMPLE,
+        &example(),
         dir.path(),
         &[("REVEILLE_SERVER_LISTEN", "nowhere")],
     )
@@ -91,6 +105,10 @@ fn every_setting_can_be_overridden_from_the_environment() {
             ("REVEILLE_INGEST_RATE_PER_MINUTE", "7"),
             ("REVEILLE_USERS", "[{name = \"zed\"}]"),
             ("REVEILLE_SERVICES", "[{name = \"ops\", page = [\"zed\"]}]"),
+            ("REVEILLE_SCHEDULES", "[]"),
+            ("REVEILLE_POLICIES", "[]"),
+            ("REVEILLE_HEARTBEATS", "[]"),
+            ("REVEILLE_ESCALATION_DEAF_AFTER_SECONDS", "0"),
             ("REVEILLE_TOKEN", "client-side, ignored"),
         ],
     )
@@ -101,9 +119,83 @@ fn every_setting_can_be_overridden_from_the_environment() {
     assert_eq!(settings.ingest.rate_per_minute, 7);
     assert_eq!(settings.users[0].name, "zed");
     assert_eq!(settings.services[0].page, ["zed"]);
-    let err = load(EXAMPLE, dir.path(), &[("REVEILLE_SERVR_LISTEN", "x")]).unwrap_err();
+    assert_eq!(settings.escalation.deaf_after_seconds, 0);
+    assert!(settings.schedules.is_empty() && settings.policies.is_empty());
+    let err = load(&example(), dir.path(), &[("REVEILLE_SERVR_LISTEN", "x")]).unwrap_err();
     assert_eq!(
         err.0[0].origin,
         "environment variable REVEILLE_SERVR_LISTEN"
+    );
+}
+
+#[test]
+fn the_printed_example_works_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    load(EXAMPLE, dir.path(), &[]).unwrap();
+}
+
+#[test]
+fn schedule_and_policy_mistakes_name_their_line() {
+    let dir = dir_with_runbook();
+    let text = r#"
+[[users]]
+name = "alice"
+
+[[schedules]]
+name = "primary"
+time_zone = "Mars/Olympus"
+
+[[schedules.layers]]
+members = []
+start = "2026-01-05T09:00"
+shift = "1 fortnight"
+hours = "09:00-09:00"
+days = ["mon", "caturday"]
+
+[[schedules.overrides]]
+user = "mallory"
+start = "2026-12-24T09:00"
+end = "2026-12-23T09:00"
+
+[[policies]]
+name = "ops"
+[[policies.levels]]
+schedules = ["secondary"]
+delay_minutes = 0
+
+[[services]]
+name = "db"
+policy = "nope"
+"#;
+    let err = load(text, dir.path(), &[]).unwrap_err();
+    let found: Vec<(Option<usize>, &str)> =
+        err.0.iter().map(|p| (p.line, p.key.as_str())).collect();
+    assert_eq!(
+        found,
+        [
+            (Some(7), "schedules[0].time_zone"),
+            (Some(10), "schedules[0].layers[0].members"),
+            (Some(12), "schedules[0].layers[0].shift"),
+            (Some(13), "schedules[0].layers[0].hours"),
+            (Some(14), "schedules[0].layers[0].days[1]"),
+            (Some(17), "schedules[0].overrides[0].user"),
+            (Some(19), "schedules[0].overrides[0].end"),
+            (Some(24), "policies[0].levels[0].schedules[0]"),
+            (Some(25), "policies[0].levels[0].delay_minutes"),
+            (Some(29), "services[0].policy"),
+        ],
+        "{err}"
+    );
+    assert!(err.to_string().contains("an empty rotation"), "{err}");
+}
+
+#[test]
+fn a_type_error_names_its_key() {
+    let dir = dir_with_runbook();
+    let err = load("[ingest]\nrate_per_minute = \"many\"\n", dir.path(), &[]).unwrap_err();
+    assert_eq!(
+        (err.0[0].line, err.0[0].key.as_str()),
+        (Some(2), "ingest.rate_per_minute"),
+        "{err}"
     );
 }

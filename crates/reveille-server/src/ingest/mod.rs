@@ -150,13 +150,14 @@ pub async fn submit(
     source: &str,
     events: Vec<AlertEvent>,
 ) -> ApiResult<Vec<Landed>> {
-    let svc = state
-        .settings
+    let rules = state
+        .directory()
         .service(service)
+        .cloned()
         .ok_or_else(|| ApiError::not_found(format!("service {service:?} is not configured")))?;
     let count = events.len() as u64;
     let batch = IngestBatch {
-        rules: state.settings.rules(svc),
+        rules,
         source: source.to_owned(),
         events,
         received_at: state.clock.now(),

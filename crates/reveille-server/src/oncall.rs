@@ -1,0 +1,221 @@
+//! Who is on call: `GET /api/v1/oncall`, a schedule's shifts, and overrides made at run time.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use jiff::{SignedDuration, Timestamp};
+use reveille_protocol::api::{
+    LevelOnCall, OnCallReport, OverrideRequest, OverrideView, ScheduleOnCall, ScheduleView,
+    ServiceOnCall, Shift,
+};
+use reveille_store::OverrideRecord;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::api::parse_json;
+use crate::auth::{Caller, Scope};
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Debug, Deserialize)]
+pub struct OnCallQuery {
+    /// RFC 3339 instant; now when absent.
+    at: Option<String>,
+    schedule: Option<String>,
+}
+
+fn instant(state: &AppState, field: &str, text: Option<&str>) -> ApiResult<Timestamp> {
+    match text {
+        None => Ok(state.clock.now()),
+        Some(t) => t.parse().map_err(|_| {
+            ApiError::invalid(
+                field,
+                format!("{field} must be an RFC 3339 time like 2026-12-24T09:00:00Z"),
+            )
+        }),
+    }
+}
+
+/// `GET /api/v1/oncall?at=&schedule=`
+pub async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<OnCallQuery>,
+) -> ApiResult<Json<OnCallReport>> {
+    caller.require(Scope::Read)?;
+    let at = instant(&state, "at", query.at.as_deref())?;
+    let directory = state.directory();
+    if let Some(name) = &query.schedule
+        && !directory.schedules.contains_key(name)
+    {
+        return Err(ApiError::not_found(format!("no schedule {name:?}")));
+    }
+    let mut schedules: Vec<ScheduleOnCall> = directory
+        .schedules
+        .values()
+        .filter(|s| query.schedule.as_ref().is_none_or(|n| *n == s.name))
+        .map(|s| {
+            let now = s.on_call(at);
+            ScheduleOnCall {
+                schedule: s.name.clone(),
+                primary: now.primary,
+                shadows: now.shadows,
+                until: s.next_change(at),
+            }
+        })
+        .collect();
+    schedules.sort_by(|a, b| a.schedule.cmp(&b.schedule));
+    let services = if query.schedule.is_some() {
+        Vec::new()
+    } else {
+        state
+            .settings
+            .services
+            .iter()
+            .filter_map(|svc| {
+                let rules = directory.service(&svc.name)?;
+                let levels = (0..rules.policy.levels.len())
+                    .map(|level| {
+                        let paging = rules.policy.paging(level, &rules.schedules, at);
+                        LevelOnCall {
+                            level: level + 1,
+                            primaries: paging.primaries,
+                            shadows: paging.shadows,
+                            delay_minutes: rules.policy.levels[level].delay.as_mins(),
+                        }
+                    })
+                    .collect();
+                Some(ServiceOnCall {
+                    service: svc.name.clone(),
+                    levels,
+                    repeat: rules.policy.repeat,
+                })
+            })
+            .collect()
+    };
+    Ok(Json(OnCallReport {
+        at,
+        schedules,
+        services,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ShiftsQuery {
+    from: Option<String>,
+    days: Option<u32>,
+}
+
+/// `GET /api/v1/schedules/{name}?from=&days=14`: the shifts of the coming days.
+pub async fn shifts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(query): Query<ShiftsQuery>,
+) -> ApiResult<Json<ScheduleView>> {
+    caller.require(Scope::Read)?;
+    let from = instant(&state, "from", query.from.as_deref())?;
+    let days = query.days.unwrap_or(14).clamp(1, 92);
+    let directory = state.directory();
+    let s = directory
+        .schedules
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found(format!("no schedule {name:?}")))?;
+    let until = from + SignedDuration::from_hours(24 * i64::from(days));
+    let shifts = s
+        .shifts(from, until)
+        .into_iter()
+        .map(|(start, end, who)| Shift {
+            start,
+            end,
+            primary: who.primary,
+            shadows: who.shadows,
+        })
+        .collect();
+    let time_zone = s.tz.iana_name().unwrap_or("UTC").to_owned();
+    Ok(Json(ScheduleView {
+        schedule: name,
+        time_zone,
+        shifts,
+    }))
+}
+
+fn view(o: OverrideRecord) -> OverrideView {
+    OverrideView {
+        id: o.id,
+        schedule: o.schedule,
+        user: o.user,
+        start: o.start,
+        end: o.end,
+        created_by: o.created_by,
+    }
+}
+
+/// `POST /api/v1/schedules/{name}/overrides` with `{"user", "start", "end"}`.
+pub async fn add_override(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<OverrideView>> {
+    caller.require(Scope::Respond)?;
+    let request: OverrideRequest = parse_json(&body)?;
+    if state.settings.schedules.iter().all(|s| s.name != name) {
+        return Err(ApiError::not_found(format!("no schedule {name:?}")));
+    }
+    if state.settings.users.iter().all(|u| u.name != request.user) {
+        return Err(ApiError::invalid(
+            "user",
+            format!("unknown user {:?}", request.user),
+        ));
+    }
+    if request.end <= request.start {
+        return Err(ApiError::invalid(
+            "end",
+            "the override must end after it starts",
+        ));
+    }
+    let record = OverrideRecord {
+        id: 0,
+        schedule: name,
+        user: request.user,
+        start: request.start,
+        end: request.end,
+        created_by: caller.user.clone(),
+        created_at: state.clock.now(),
+    };
+    let saved = state.store.add_override(record).await?;
+    state.refresh().await?;
+    Ok(Json(view(saved)))
+}
+
+/// `GET /api/v1/overrides`
+pub async fn list_overrides(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<OverrideView>>> {
+    caller.require(Scope::Read)?;
+    Ok(Json(
+        state
+            .store
+            .overrides()
+            .await?
+            .into_iter()
+            .map(view)
+            .collect(),
+    ))
+}
+
+/// `DELETE /api/v1/overrides/{id}`
+pub async fn remove_override(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OverrideView>> {
+    caller.require(Scope::Respond)?;
+    let id = id
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("override {id:?} not found")))?;
+    let removed = state.store.remove_override(id).await?;
+    state.refresh().await?;
+    Ok(Json(view(removed)))
+}

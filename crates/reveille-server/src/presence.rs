@@ -1,0 +1,86 @@
+//! Which users have a live device: counted from open feed connections. A user whose devices
+//! have all been away longer than the configured time cannot hear a page, and the escalation
+//! ladder moves past them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::clock::Clock;
+
+pub struct Presence {
+    clock: Arc<dyn Clock>,
+    /// Users never seen count as away since the server started.
+    started: Timestamp,
+    /// Open connections per user, and since when a user has had none.
+    users: Mutex<HashMap<String, (usize, Timestamp)>>,
+}
+
+/// Held while a device is connected; counts it away again when dropped.
+pub struct Connected {
+    presence: Arc<Presence>,
+    user: String,
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        let now = self.presence.clock.now();
+        let mut users = self
+            .presence
+            .users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some((open, since)) = users.get_mut(&self.user) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                *since = now;
+            }
+        }
+    }
+}
+
+impl Presence {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            started: clock.now(),
+            clock,
+            users: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records a device connection for `user` until the returned guard is dropped.
+    pub fn connect(self: &Arc<Self>, user: &str) -> Connected {
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = users.entry(user.to_owned()).or_insert((0, self.started));
+        entry.0 += 1;
+        Connected {
+            presence: self.clone(),
+            user: user.to_owned(),
+        }
+    }
+
+    /// Users (of those given) with no live device for at least `after`, with the reason.
+    pub fn deafness<'a>(
+        &self,
+        users: impl IntoIterator<Item = &'a str>,
+        after: SignedDuration,
+    ) -> HashMap<String, String> {
+        let now = self.clock.now();
+        let known = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        users
+            .into_iter()
+            .filter_map(|user| {
+                let (open, since) = known.get(user).copied().unwrap_or((0, self.started));
+                let away = now.duration_since(since);
+                (open == 0 && away >= after).then(|| {
+                    let away = jiff::Span::try_from(away)
+                        .ok()
+                        .and_then(|s| s.round(jiff::Unit::Second).ok());
+                    let away = away.map_or_else(String::new, |s| format!(" for {s:#}"));
+                    (user.to_owned(), format!("has had no live device{away}"))
+                })
+            })
+            .collect()
+    }
+}
