@@ -93,7 +93,7 @@ pub async fn check(state: &AppState) -> ApiResult<()> {
         else {
             continue;
         };
-        if record.missed || due(h, record.last_ping) > now {
+        if record.missed || due(h, record.last_ping) >= now {
             continue;
         }
         submit(

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use jiff::{SignedDuration, Timestamp};
+use tokio::sync::watch;
 
 use crate::clock::Clock;
 
@@ -15,6 +16,8 @@ pub struct Presence {
     started: Timestamp,
     /// Open connections per user, and since when a user has had none.
     users: Mutex<HashMap<String, (usize, Timestamp)>>,
+    /// The number of open connections, for anyone who needs to wait for a change.
+    total: watch::Sender<usize>,
 }
 
 /// Held while a device is connected; counts it away again when dropped.
@@ -37,6 +40,9 @@ impl Drop for Connected {
                 *since = now;
             }
         }
+        self.presence
+            .total
+            .send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -46,6 +52,7 @@ impl Presence {
             started: clock.now(),
             clock,
             users: Mutex::new(HashMap::new()),
+            total: watch::channel(0).0,
         }
     }
 
@@ -54,10 +61,16 @@ impl Presence {
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
         let entry = users.entry(user.to_owned()).or_insert((0, self.started));
         entry.0 += 1;
+        self.total.send_modify(|n| *n += 1);
         Connected {
             presence: self.clone(),
             user: user.to_owned(),
         }
+    }
+
+    /// Follows the number of open device connections.
+    pub fn watch(&self) -> watch::Receiver<usize> {
+        self.total.subscribe()
     }
 
     /// Users (of those given) with no live device for at least `after`, with the reason.
@@ -67,6 +80,9 @@ impl Presence {
         after: SignedDuration,
     ) -> HashMap<String, String> {
         let now = self.clock.now();
+        let rounding = jiff::SpanRound::new()
+            .largest(jiff::Unit::Hour)
+            .smallest(jiff::Unit::Second);
         let known = self.users.lock().unwrap_or_else(|p| p.into_inner());
         users
             .into_iter()
@@ -76,7 +92,7 @@ impl Presence {
                 (open == 0 && away >= after).then(|| {
                     let away = jiff::Span::try_from(away)
                         .ok()
-                        .and_then(|s| s.round(jiff::Unit::Second).ok());
+                        .and_then(|s| s.round(rounding).ok());
                     let away = away.map_or_else(String::new, |s| format!(" for {s:#}"));
                     (user.to_owned(), format!("has had no live device{away}"))
                 })

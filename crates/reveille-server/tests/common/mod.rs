@@ -64,7 +64,7 @@ pub struct Harness {
     pub alice: String,
     pub bob: String,
     stop: Option<oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
+    dir: Arc<tempfile::TempDir>,
 }
 
 impl Harness {
@@ -73,14 +73,40 @@ impl Harness {
     }
 
     pub async fn with_config(config: &str) -> Self {
+        Self::at(config, Timestamp::now()).await
+    }
+
+    /// A server whose clock starts at `start`.
+    pub async fn at(config: &str, start: Timestamp) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("runbooks")).unwrap();
         std::fs::write(dir.path().join("runbooks/payments.md"), RUNBOOK).unwrap();
+        let clock = Arc::new(ManualClock::new(start));
+        let mut h = Self::boot(config, Arc::new(dir), clock).await;
+        h.key = h.mint_key("payments").await;
+        h.alice = h.mint_token("alice", &["read", "respond"]).await;
+        h.bob = h.mint_token("bob", &["read", "respond"]).await;
+        h
+    }
+
+    /// Stops the server and starts a new one on the same database, as a restart would.
+    pub async fn restart(self, config: &str) -> Self {
+        let mut old = self;
+        if let Some(stop) = old.stop.take() {
+            let _ = stop.send(());
+        }
+        let mut h = Self::boot(config, old.dir.clone(), old.clock.clone()).await;
+        h.key = std::mem::take(&mut old.key);
+        h.alice = std::mem::take(&mut old.alice);
+        h.bob = std::mem::take(&mut old.bob);
+        h
+    }
+
+    async fn boot(config: &str, dir: Arc<tempfile::TempDir>, clock: Arc<ManualClock>) -> Self {
         let settings =
             Settings::from_text(config, &dir.path().join("reveille.toml"), Vec::new()).unwrap();
         let db = settings.database_path();
         let store = Arc::new(Sqlite::open(&db).unwrap());
-        let clock = Arc::new(ManualClock::new(Timestamp::now()));
         let state = AppState::new(store, settings, clock.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -93,7 +119,7 @@ impl Harness {
             .await
             .unwrap();
         });
-        let mut h = Harness {
+        Harness {
             url,
             state,
             clock,
@@ -103,12 +129,8 @@ impl Harness {
             alice: String::new(),
             bob: String::new(),
             stop: Some(stop),
-            _dir: dir,
-        };
-        h.key = h.mint_key("payments").await;
-        h.alice = h.mint_token("alice", &["read", "respond"]).await;
-        h.bob = h.mint_token("bob", &["read", "respond"]).await;
-        h
+            dir,
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
