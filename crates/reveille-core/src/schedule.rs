@@ -113,7 +113,7 @@ fn place(tz: &TimeZone, local: DateTime) -> Timestamp {
     // A time in a DST gap moves forward, a repeated time takes its first occurrence.
     tz.to_ambiguous_timestamp(local)
         .compatible()
-        .unwrap_or_else(|_| Timestamp::MAX)
+        .unwrap_or(Timestamp::MAX)
 }
 
 impl Layer {
