@@ -6,6 +6,8 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use clap::Args;
 use futures_util::StreamExt;
+use reveille_protocol::api::IncidentList;
+use reveille_protocol::feed::FeedOpen;
 use reveille_protocol::{FeedEvent, FeedKind, IncidentState, Urgency};
 
 use crate::Remote;
@@ -81,7 +83,13 @@ async fn follow(api: &Api, last: &mut Option<i64>, json: bool) -> Result<Lost> {
         };
         for event in parser.push(&chunk) {
             match event.event.as_str() {
-                "open" if last.is_none() => eprintln!("watching your pages (Ctrl-C to stop)"),
+                "open" if last.is_none() => {
+                    let open: FeedOpen = serde_json::from_str(&event.data)?;
+                    // Resume from here after a drop, so nothing sent meanwhile is missed.
+                    *last = Some(open.head);
+                    show_open(api, json).await?;
+                    eprintln!("watching your pages (Ctrl-C to stop)");
+                }
                 "page" | "incident" => {
                     let entry: FeedEvent = serde_json::from_str(&event.data)?;
                     *last = Some(entry.id);
@@ -95,6 +103,22 @@ async fn follow(api: &Api, last: &mut Option<i64>, json: bool) -> Result<Lost> {
             }
         }
     }
+}
+
+/// What was already open when watching started: pages do not wait for the watcher.
+async fn show_open(api: &Api, json: bool) -> Result<()> {
+    let list: IncidentList = api.get("/api/v1/incidents?mine=true").await?;
+    for incident in list.incidents.iter().rev() {
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({ "kind": "open", "incident": incident })
+            );
+        } else {
+            println!("OPEN  {}", line(incident));
+        }
+    }
+    Ok(())
 }
 
 fn show(entry: &FeedEvent) {

@@ -10,6 +10,8 @@ pub enum ErrorCode {
     Unauthorized,
     Forbidden,
     NotFound,
+    /// The path exists but not with this HTTP method.
+    MethodNotAllowed,
     /// The request is valid but the incident's state refuses it.
     Conflict,
     PayloadTooLarge,

@@ -54,6 +54,7 @@ impl ApiError {
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -99,4 +100,51 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Gives the responses axum makes on its own (a wrong method, a body over the limit, a query
+/// string that does not parse) the one error shape. PagerDuty's empty 429 is left as it is.
+pub async fn normalize(response: Response) -> Response {
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || !(status.is_client_error() || status.is_server_error())
+    {
+        return response;
+    }
+    let code = match status {
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+        StatusCode::FORBIDDEN => ErrorCode::Forbidden,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::CONFLICT => ErrorCode::Conflict,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
+        s if s.is_client_error() => ErrorCode::InvalidBody,
+        _ => ErrorCode::Internal,
+    };
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let message = match (status, text.is_empty()) {
+        (StatusCode::PAYLOAD_TOO_LARGE, _) => {
+            "the request body is larger than this endpoint accepts".to_owned()
+        }
+        (_, false) => text,
+        (_, true) => status.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    let mut fresh = ApiError::new(code, message).into_response();
+    *fresh.status_mut() = parts.status;
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(value) = parts.headers.get(&name) {
+            fresh.headers_mut().insert(name, value.clone());
+        }
+    }
+    fresh
 }

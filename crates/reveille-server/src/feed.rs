@@ -56,18 +56,14 @@ pub async fn subscribe(
         ),
         None => query.since,
     };
-    // Subscribe before reading anything, so nothing committed from now on can be missed.
-    let live = state.store.hub().subscribe(&caller.user);
+    // The head first, then the subscription: an entry committed in between is above the head,
+    // so the replay (which reads the store after subscribing) delivers it.
     let head = state.store.feed_head().await?;
+    let live = state.store.hub().subscribe(&caller.user);
+    // An id beyond the head means the database was replaced: start from its head.
+    let start = resume.map_or(head, |id| id.min(head));
     let (tx, rx) = mpsc::channel(16);
-    tokio::spawn(pump(
-        state,
-        caller.user,
-        resume.unwrap_or(head),
-        head,
-        live,
-        tx,
-    ));
+    tokio::spawn(pump(state, caller.user, start, head, live, tx));
     Ok(Sse::new(ReceiverStream::new(rx)))
 }
 

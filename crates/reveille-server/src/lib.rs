@@ -117,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/heartbeats/{name}", post(heartbeats::ping))
         .route("/api/v1/drills", post(drills::create).get(drills::list))
         .fallback(api::no_route)
+        .layer(axum::middleware::map_response(error::normalize))
         .with_state(state)
 }
 

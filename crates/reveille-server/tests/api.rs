@@ -237,3 +237,32 @@ async fn runbooks_health_and_metrics() {
         );
     }
 }
+
+#[tokio::test]
+async fn errors_axum_makes_itself_have_the_same_shape() {
+    let h = Harness::start().await;
+    let wrong_method = h
+        .http
+        .delete(format!("{}/api/v1/incidents", h.url))
+        .bearer_auth(&h.alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    let body: serde_json::Value = wrong_method.json().await.unwrap();
+    assert_eq!(body["code"], "method_not_allowed");
+    let (status, body) = h.get("/api/v1/incidents?limit=many", &h.alice).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_body")));
+    assert!(
+        body["message"].as_str().unwrap().contains("limit"),
+        "{body}"
+    );
+    let big = format!("{{\"summary\": \"{}\"}}", "x".repeat(600 * 1024));
+    let (status, body) = h
+        .post("/api/v1/events", Some(&format!("Bearer {}", h.key)), &big)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("payload_too_large"))
+    );
+}

@@ -134,6 +134,11 @@ async fn a_snoozed_page_rings_again_when_the_snooze_ends() {
     assert_eq!(feed.entry().await.2["incident"]["state"], "snoozed");
     h.advance(599);
     reveille_server::worker::tick(&h.state).await;
+    assert_eq!(
+        feed.next().await.event,
+        "heartbeat",
+        "no page before the snooze ends"
+    );
     h.advance(1);
     h.state.wake.notify_one();
     let (_, kind, event) = feed.entry().await;
@@ -194,6 +199,21 @@ async fn a_slow_reader_blocks_nobody_and_still_gets_everything_in_order() {
     assert!(
         h.state.metrics.feed_resyncs.get() > 0,
         "the slow reader did fall behind"
+    );
+}
+
+#[tokio::test]
+async fn a_resume_id_beyond_the_head_starts_from_the_head() {
+    let h = Harness::start().await;
+    h.trigger("k1", "before").await;
+    // As if the client's last id came from a database that has since been replaced.
+    let mut feed = h.feed(&h.alice, Some(1_000_000)).await;
+    assert_eq!(feed.next().await.event, "open");
+    let id = h.trigger("k2", "after").await;
+    let (_, kind, event) = feed.entry().await;
+    assert_eq!(
+        (kind.as_str(), event["incident"]["id"].as_i64()),
+        ("page", Some(id))
     );
 }
 

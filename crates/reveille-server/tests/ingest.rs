@@ -284,6 +284,14 @@ async fn opsgenie_create_acknowledge_and_close_by_alias_or_id() {
         202
     );
     assert_eq!(h.incidents().await[0].state, IncidentState::Resolved);
+    // Closing by id closes that incident only, never a newer one with the same alias.
+    let (status, _) = h
+        .post("/v2/alerts", Some(&genie), &fixture("opsgenie_create.json"))
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(h.post(&close, Some(&genie), "").await.0, 202);
+    let states: Vec<_> = h.incidents().await.iter().map(|i| i.state).collect();
+    assert_eq!(states, [IncidentState::Triggered, IncidentState::Resolved]);
     let (status, answer) = h.post("/v2/alerts/999/close", Some(&genie), "").await;
     assert_eq!(status, 404);
     assert!(

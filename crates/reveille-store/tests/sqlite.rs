@@ -40,4 +40,11 @@ async fn everything_committed_is_there_after_reopening() {
         .query_row("PRAGMA journal_mode", [], |row| row.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
+    // A commit is fsynced before it is acknowledged: what a 2xx promises.
+    assert_eq!(
+        store.writer_pragma("synchronous").await.unwrap(),
+        "2",
+        "synchronous=FULL"
+    );
+    assert_eq!(store.writer_pragma("journal_mode").await.unwrap(), "wal");
 }

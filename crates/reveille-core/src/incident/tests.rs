@@ -300,6 +300,8 @@ proptest! {
             let before: Vec<IncidentState> = w.incidents.iter().map(|i| i.state).collect();
             let pages_before = w.pages.len();
             let opened_before = w.incidents.len();
+            let lines_before = w.timeline.len();
+            let notified_before = w.notifies.len();
             match op {
                 Op::Alert(action, k) => { w.alert(action, &format!("k{k}"), now); }
                 Op::Ack(i) | Op::Resolve(i) | Op::Snooze(i, _) if w.incidents.is_empty() => { let _ = i; }
@@ -340,11 +342,16 @@ proptest! {
                 .filter(|(i, st)| **st == IncidentState::Snoozed && w.incidents[*i].state == IncidentState::Triggered)
                 .count();
             prop_assert_eq!(new_pages, 2 * (opened + woke));
-            // Every state change notifies or pages, and is on the timeline.
+            // Every state change gets its own new timeline line, and reaches every paged device
+            // (an `incident` entry, or a page when a snooze ends).
             for (i, st) in before.iter().enumerate() {
                 if *st != w.incidents[i].state {
                     let id = w.incidents[i].id;
-                    prop_assert!(w.timeline.iter().any(|(tid, _)| *tid == id));
+                    let new_lines = w.timeline[lines_before..].iter().filter(|(t, _)| *t == id).count();
+                    prop_assert!(new_lines >= 1, "no timeline line for the change of {}", id);
+                    let told = w.notifies[notified_before..].iter().any(|(n, _)| *n == id);
+                    let repaged = w.incidents[i].state == IncidentState::Triggered;
+                    prop_assert!(told || repaged, "nobody told of the change of {}", id);
                 }
             }
         }

@@ -27,34 +27,34 @@ pub async fn event(
     let secret = bearer(&headers).ok_or_else(|| {
         unauthorized("send an integration key or token: Authorization: Bearer <secret>")
     })?;
+    let invalid = |e: ApiError| refused(&state, SOURCE, "invalid", e);
+    // Authenticate first: strangers learn nothing about what a valid body looks like.
+    let keyed = key_service(&state, &secret).await?;
+    if keyed.is_none() {
+        let caller = caller(&state, &secret)
+            .await?
+            .ok_or_else(|| unauthorized("this key or token is unknown or revoked"))?;
+        caller.require(Scope::Ingest)?;
+    }
     let request = require_json(&headers)
         .and_then(|()| json::<GenericEvent>(&body))
-        .map_err(|p| refused(&state, SOURCE, "invalid", first_problem(vec![p])))?;
-    let service = match key_service(&state, &secret).await? {
-        Some(service) => service,
-        None => {
-            let caller = caller(&state, &secret)
-                .await?
-                .ok_or_else(|| unauthorized("this key or token is unknown or revoked"))?;
-            caller.require(Scope::Ingest)?;
-            let named = request.service.clone().ok_or_else(|| {
-                refused(
-                    &state,
-                    SOURCE,
-                    "invalid",
-                    ApiError::invalid("service", "'service' is required when sending with a token"),
-                )
-            })?;
-            if state.settings.service(&named).is_none() {
-                return Err(refused(
-                    &state,
-                    SOURCE,
-                    "invalid",
-                    ApiError::invalid("service", format!("service {named:?} is not configured")),
-                ));
-            }
-            named
+        .map_err(|p| invalid(first_problem(vec![p])))?;
+    let service = match (keyed, request.service.clone()) {
+        (Some(keyed), Some(named)) if keyed != named => {
+            let message =
+                format!("this integration key belongs to service {keyed:?}, not {named:?}");
+            return Err(invalid(ApiError::invalid("service", message)));
         }
+        (Some(keyed), _) => keyed,
+        (None, None) => {
+            let message = "'service' is required when sending with a token";
+            return Err(invalid(ApiError::invalid("service", message)));
+        }
+        (None, Some(named)) if state.settings.service(&named).is_none() => {
+            let message = format!("service {named:?} is not configured");
+            return Err(invalid(ApiError::invalid("service", message)));
+        }
+        (None, Some(named)) => named,
     };
     rate_limit(&state, SOURCE, &hash(&secret))?;
     let svc = state.settings.service(&service).expect("checked above");

@@ -11,6 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
+use reveille_core::Command;
 use reveille_protocol::formats::opsgenie::{Accepted, AlertAction, CreateAlert, Failure};
 use reveille_protocol::{Action, AlertEvent, Severity};
 use serde::Deserialize;
@@ -243,46 +244,63 @@ async fn act(
             }
         }
     };
-    let dedup_key = match query.identifier_type.as_deref().unwrap_or("id") {
-        "alias" => identifier,
-        "id" | "tiny" => {
-            let found = match identifier.parse::<i64>() {
-                Ok(id) => state.store.incident(id).await.map(|d| d.incident),
-                Err(_) => Err(reveille_store::Error::NotFound(identifier.clone())),
+    let actor = note
+        .user
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| SOURCE.into());
+    match query.identifier_type.as_deref().unwrap_or("id") {
+        "alias" => {
+            let event = AlertEvent {
+                action,
+                dedup_key: identifier,
+                summary: note.note.clone().unwrap_or_default(),
+                severity: Severity::Info,
+                source: actor,
+                details: Value::Null,
+                links: Vec::new(),
+                runbook_url: None,
+                occurred_at: None,
             };
-            match found {
-                Ok(incident) if incident.service == service => incident.dedup_key,
-                Ok(_) | Err(reveille_store::Error::NotFound(_)) => {
-                    return failure(
-                        StatusCode::NOT_FOUND,
-                        started,
-                        format!("Alert with id [{identifier}] does not exist"),
-                    );
-                }
-                Err(e) => return from_api(e.into(), started),
+            match submit(&state, &service, SOURCE, vec![event]).await {
+                Ok(_) => accepted(started),
+                Err(e) => from_api(e, started),
             }
         }
-        other => {
-            return failure(
-                StatusCode::BAD_REQUEST,
-                started,
-                format!("identifierType {other:?} must be one of id, tiny, alias"),
-            );
+        // An id names one incident exactly, even if a newer one has the same alias.
+        "id" | "tiny" => {
+            let not_found = || {
+                let message = format!("Alert with id [{identifier}] does not exist");
+                failure(StatusCode::NOT_FOUND, started, message)
+            };
+            let Ok(id) = identifier.parse::<i64>() else {
+                return not_found();
+            };
+            match state.store.incident(id).await {
+                Ok(detail) if detail.incident.service == service => {}
+                Ok(_) | Err(reveille_store::Error::NotFound(_)) => return not_found(),
+                Err(e) => return from_api(e.into(), started),
+            }
+            let command = match action {
+                Action::Acknowledge => Command::Acknowledge,
+                _ => Command::Resolve,
+            };
+            match state
+                .store
+                .command(id, &actor, command, state.clock.now())
+                .await
+            {
+                Ok(_) => {
+                    state.metrics.event(SOURCE, "accepted", 1);
+                    accepted(started)
+                }
+                Err(e) => from_api(e.into(), started),
+            }
         }
-    };
-    let event = AlertEvent {
-        action,
-        dedup_key,
-        summary: note.note.clone().unwrap_or_default(),
-        severity: Severity::Info,
-        source: note.user.or(note.source).unwrap_or_default(),
-        details: Value::Null,
-        links: Vec::new(),
-        runbook_url: None,
-        occurred_at: None,
-    };
-    match submit(&state, &service, SOURCE, vec![event]).await {
-        Ok(_) => accepted(started),
-        Err(e) => from_api(e, started),
+        other => failure(
+            StatusCode::BAD_REQUEST,
+            started,
+            format!("identifierType {other:?} must be one of id, tiny, alias"),
+        ),
     }
 }

@@ -80,6 +80,22 @@ impl Sqlite {
         })
     }
 
+    /// Reads a pragma on the writer's own connection, e.g. `synchronous` (2 means FULL).
+    pub async fn writer_pragma(&self, name: &'static str) -> Result<String> {
+        self.write(move |conn, _| {
+            Ok(conn
+                .query_row(&format!("PRAGMA {name}"), [], |row| {
+                    row.get::<_, rusqlite::types::Value>(0)
+                })
+                .map(|v| match v {
+                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                    rusqlite::types::Value::Text(t) => t,
+                    other => format!("{other:?}"),
+                })?)
+        })
+        .await
+    }
+
     /// Runs `f` on the writer thread inside a transaction; answers after the commit is synced.
     async fn write<T, F>(&self, f: F) -> Result<T>
     where

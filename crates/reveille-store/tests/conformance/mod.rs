@@ -424,7 +424,10 @@ pub async fn overrides_heartbeats_and_handoffs_are_kept(store: &dyn Store) {
     };
     let saved = store.add_override(o.clone()).await.unwrap();
     assert!(saved.id > 0);
-    assert_eq!(store.overrides().await.unwrap(), std::slice::from_ref(&saved));
+    assert_eq!(
+        store.overrides().await.unwrap(),
+        std::slice::from_ref(&saved)
+    );
     assert_eq!(store.remove_override(saved.id).await.unwrap(), saved);
     assert!(matches!(
         store.remove_override(saved.id).await,
