@@ -117,10 +117,10 @@ async fn page_watch_and_ack_from_the_terminal() {
     );
     wait_for("DONE");
 
-    let shown = reveille(&["incident", &id.to_string()], &env);
+    let shown = reveille(&["incident", "show", &id.to_string()], &env);
     let (out, _) = text(&shown);
     assert!(
-        out.contains("triggered") && out.contains("acknowledged   alice"),
+        out.contains("triggered") && out.contains("Acknowledged by alice"),
         "{out}"
     );
     let _ = watch.kill();
@@ -228,4 +228,149 @@ fn check_config_names_the_line_and_default_config_is_valid() {
     let out = reveille(&["check-config", "-c", &path.display().to_string()], &[]);
     assert!(out.status.success(), "{}", text(&out).1);
     assert!(text(&out).0.contains("OK (2 users, 2 services"));
+}
+
+const ONCALL: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+[escalation]
+deaf_after_seconds = 0
+[[users]]
+name = "alice"
+[[users]]
+name = "bob"
+[[users]]
+name = "dave"
+[[schedules]]
+name = "primary"
+time_zone = "America/New_York"
+[[schedules.layers]]
+members = ["alice", "bob"]
+shadows = ["dave"]
+start = "2026-01-05T09:00"
+shift = "1w"
+[[policies]]
+name = "ladder"
+[[policies.levels]]
+schedules = ["primary"]
+delay_minutes = 5
+[[policies.levels]]
+users = ["bob"]
+delay_minutes = 5
+[[services]]
+name = "payments"
+policy = "ladder"
+"#;
+
+#[tokio::test]
+async fn on_call_schedules_overrides_drills_and_export_from_the_terminal() {
+    let site = Site::with_config(ONCALL);
+    let server = site.start();
+    let env = [
+        ("REVEILLE_SERVER", server.url.as_str()),
+        ("REVEILLE_TOKEN", site.token.as_str()),
+    ];
+    let run = |args: &[&str]| {
+        let out = reveille(args, &env);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        stdout
+    };
+
+    let at = run(&["oncall", "--at", "2026-03-09T12:00:00-04:00"]);
+    assert!(
+        at.contains("schedule primary")
+            && at.contains("bob (shadow: dave) until 2026-03-16T13:00:00Z"),
+        "{at}"
+    );
+    assert!(
+        at.contains("level 1: bob (shadow: dave), then 5 min")
+            && at.contains("level 2: bob, then 5 min"),
+        "{at}"
+    );
+
+    // Across the spring DST change in New York (2026-03-08): handoffs stay at 09:00 local.
+    let calendar = run(&[
+        "schedule",
+        "show",
+        "primary",
+        "--days",
+        "14",
+        "--from",
+        "2026-03-02T00:00:00-05:00",
+    ]);
+    let lines: Vec<&str> = calendar.lines().collect();
+    assert_eq!(lines[0], "primary (America/New_York)");
+    assert_eq!(
+        lines[1], "Mon 2026-03-02  bob (+dave)  → 09:00 alice (+dave)",
+        "{calendar}"
+    );
+    assert_eq!(
+        lines[8], "Mon 2026-03-09  alice (+dave)  → 09:00 bob (+dave)",
+        "{calendar}"
+    );
+    assert_eq!(lines.len(), 15, "{calendar}");
+
+    let added = run(&[
+        "override",
+        "add",
+        "--schedule",
+        "primary",
+        "--user",
+        "alice",
+        "--start",
+        "2026-03-09T00:00:00Z",
+        "--end",
+        "2026-03-10T00:00:00Z",
+    ]);
+    assert!(
+        added.contains("primary") && added.contains("alice"),
+        "{added}"
+    );
+    assert!(
+        run(&[
+            "oncall",
+            "--at",
+            "2026-03-09T12:00:00Z",
+            "--schedule",
+            "primary"
+        ])
+        .contains("alice")
+    );
+    assert!(run(&["override", "list"]).contains("#1"));
+    run(&["override", "remove", "1"]);
+    assert!(run(&["override", "list"]).trim().is_empty());
+
+    let drill = run(&["drill", "--user", "bob"]);
+    assert!(drill.contains("is ringing bob"), "{drill}");
+    let drills = run(&["drills"]);
+    assert!(
+        drills.contains("bob") && drills.contains("not yet"),
+        "{drills}"
+    );
+
+    let paged = reveille(
+        &[
+            "page",
+            "--service",
+            "payments",
+            "--summary",
+            "Disk full",
+            "--json",
+        ],
+        &env,
+    );
+    let id = serde_json::from_slice::<serde_json::Value>(&paged.stdout).unwrap()["incident_id"]
+        .to_string();
+    run(&["ack", &id]);
+    let md = run(&["incident", "export", &id, "--format", "markdown"]);
+    assert!(
+        md.starts_with(&format!("# Incident #{id}: Disk full")),
+        "{md}"
+    );
+    assert!(
+        md.contains("| Time (UTC) | Who | What | Details |")
+            && md.contains("| alice | acknowledged |"),
+        "{md}"
+    );
 }

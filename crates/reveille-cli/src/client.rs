@@ -4,7 +4,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use jiff::{Timestamp, Unit};
 use reveille_protocol::api::{EventAccepted, GenericEvent, IncidentList, SnoozeRequest};
-use reveille_protocol::{ErrorBody, Incident, IncidentDetail, IncidentState};
+use reveille_protocol::{ErrorBody, Incident, IncidentState};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -70,7 +70,16 @@ pub async fn answer<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Re
     }
 }
 
-fn print_json(value: &impl Serialize) -> Result<()> {
+/// Prints `value` as JSON, or as `text` renders it.
+pub fn output<T: Serialize>(value: &T, json: bool, text: impl FnOnce(&T)) -> Result<()> {
+    if json {
+        return print_json(value);
+    }
+    text(value);
+    Ok(())
+}
+
+pub fn print_json(value: &impl Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
@@ -153,9 +162,9 @@ pub async fn page(args: PageArgs) -> Result<()> {
 #[derive(Args)]
 pub struct IdArgs {
     /// The incident's number.
-    id: i64,
+    pub id: i64,
     #[command(flatten)]
-    remote: Remote,
+    pub remote: Remote,
 }
 
 pub async fn command(args: IdArgs, verb: &str) -> Result<()> {
@@ -215,42 +224,6 @@ pub async fn list(args: ListArgs) -> Result<()> {
     }
     for incident in &list.incidents {
         println!("{}", line(incident));
-    }
-    Ok(())
-}
-
-pub async fn show(args: IdArgs) -> Result<()> {
-    let api = Api::new(&args.remote)?;
-    let detail: IncidentDetail = api.get(&format!("/api/v1/incidents/{}", args.id)).await?;
-    if args.remote.json {
-        return print_json(&detail);
-    }
-    let i = &detail.incident;
-    println!("{}", line(i));
-    println!(
-        "  urgency {}, source {}, paged {}",
-        i.urgency.as_str(),
-        i.source,
-        i.paged.join(", ")
-    );
-    if let Some(runbook) = &i.runbook_url {
-        println!("  runbook {runbook}");
-    }
-    for link in &i.links {
-        println!(
-            "  link {} {}",
-            link.text.as_deref().unwrap_or(""),
-            link.href
-        );
-    }
-    for entry in &detail.timeline {
-        println!(
-            "  {}  {:<14} {:<12} {}",
-            entry.at.round(Unit::Second).unwrap_or(entry.at),
-            entry.kind,
-            entry.actor,
-            entry.message
-        );
     }
     Ok(())
 }

@@ -2,6 +2,8 @@
 
 mod admin;
 mod client;
+mod incident;
+mod oncall;
 mod watch;
 
 use std::path::PathBuf;
@@ -70,8 +72,27 @@ enum Command {
     Snooze(client::SnoozeArgs),
     /// List open incidents.
     Incidents(client::ListArgs),
-    /// Show one incident with its timeline.
-    Incident(client::IdArgs),
+    /// Show an incident with its timeline, or export it for a postmortem.
+    Incident {
+        #[command(subcommand)]
+        command: incident::IncidentCommand,
+    },
+    /// Who is on call now, or at --at, per schedule and per service level.
+    Oncall(oncall::OnCallArgs),
+    /// Show a schedule as a calendar.
+    Schedule {
+        #[command(subcommand)]
+        command: oncall::ScheduleCommand,
+    },
+    /// Add, list and remove schedule overrides.
+    Override {
+        #[command(subcommand)]
+        command: oncall::OverrideCommand,
+    },
+    /// Ring one person with a practice page; it never escalates.
+    Drill(oncall::DrillArgs),
+    /// How the drills went: delivered, rang, time to acknowledge.
+    Drills(oncall::DrillsArgs),
     /// Follow your page feed in the terminal.
     Watch(watch::WatchArgs),
 }
@@ -94,7 +115,12 @@ fn main() -> ExitCode {
             Command::Resolve(args) => client::command(args, "resolve").await,
             Command::Snooze(args) => client::snooze(args).await,
             Command::Incidents(args) => client::list(args).await,
-            Command::Incident(args) => client::show(args).await,
+            Command::Incident { command } => incident::run(command).await,
+            Command::Oncall(args) => oncall::oncall(args).await,
+            Command::Schedule { command } => oncall::schedule(command).await,
+            Command::Override { command } => oncall::overrides(command).await,
+            Command::Drill(args) => oncall::drill(args).await,
+            Command::Drills(args) => oncall::drills(args).await,
             Command::Watch(args) => watch::watch(args).await,
         }
     });

@@ -120,7 +120,15 @@ pub async fn shifts(
         .schedules
         .get(&name)
         .ok_or_else(|| ApiError::not_found(format!("no schedule {name:?}")))?;
-    let until = from + SignedDuration::from_hours(24 * i64::from(days));
+    // Whole days on the schedule's own clock, however long DST makes them.
+    let until = from
+        .to_zoned(s.tz.clone())
+        .checked_add(jiff::Span::new().days(i64::from(days)))
+        .map_or(
+            from + SignedDuration::from_hours(24 * i64::from(days)),
+            |z| z.timestamp(),
+        );
+
     let shifts = s
         .shifts(from, until)
         .into_iter()
