@@ -17,7 +17,7 @@ echo "==> building the reveille binary the end-to-end tests run"
 cargo build --locked -p reveille-cli
 echo "==> cargo test"
 status=0
-cargo test --workspace --locked 2>&1 | tee target/test-output.txt || status=$?
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.txt || status=$?
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.txt

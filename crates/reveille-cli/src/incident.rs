@@ -98,13 +98,16 @@ pub fn markdown(detail: &IncidentDetail) -> String {
     );
     out += &format!("- **State:** {}\n", i.state.as_str());
     out += &format!("- **Opened:** {}\n", second(i.created_at));
+    let rounding = jiff::SpanRound::new()
+        .largest(Unit::Hour)
+        .smallest(Unit::Second);
     let first = |kind: &str| detail.timeline.iter().find(|e| e.kind == kind);
     for (label, kind) in [("Acknowledged", "acknowledged"), ("Resolved", "resolved")] {
         if let Some(e) = first(kind) {
             let after =
                 e.at.since(i.created_at)
                     .ok()
-                    .and_then(|s| s.round(Unit::Second).ok());
+                    .and_then(|s| s.round(rounding).ok());
             let after = after.map_or(String::new(), |s| format!(", {s:#} after opening"));
             out += &format!("- **{label}:** {} by {}{after}\n", second(e.at), e.actor);
         }
