@@ -16,25 +16,16 @@ use reveille_protocol::sse::{Parser, SseEvent};
 /// The `reveille` binary next to this test's own executable.
 pub fn binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
     let bin = dir.join("reveille");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build -p reveille-cli` first",
-        bin.display()
-    );
+    assert!(bin.is_file(), "{} is missing: run `cargo build -p reveille-cli` first", bin.display());
     bin
 }
 
 /// Runs `reveille ARGS` to completion.
 pub fn reveille(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(binary());
-    cmd.args(args)
-        .env_remove("REVEILLE_TOKEN")
-        .env_remove("REVEILLE_SERVER");
+    cmd.args(args).env_remove("REVEILLE_TOKEN").env_remove("REVEILLE_SERVER");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -43,16 +34,8 @@ pub fn reveille(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 /// The last line of a command's stdout: where `token create` and `key create` put the secret.
 pub fn last_line(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_owned()
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().to_owned()
 }
 
 pub const CONFIG: &str = r#"
@@ -91,20 +74,9 @@ impl Site {
     pub fn with_config(config: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("reveille.toml"), config).unwrap();
-        let mut site = Site {
-            dir,
-            key: String::new(),
-            token: String::new(),
-        };
+        let mut site = Site { dir, key: String::new(), token: String::new() };
         site.key = last_line(&reveille(
-            &[
-                "key",
-                "create",
-                "-c",
-                &site.config(),
-                "--service",
-                "payments",
-            ],
+            &["key", "create", "-c", &site.config(), "--service", "payments"],
             &[],
         ));
         site.token = last_line(&reveille(

@@ -24,11 +24,7 @@ impl Drop for Alertmanager {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 async fn start_alertmanager(webhook: &str, key: &str) -> Alertmanager {
@@ -42,25 +38,15 @@ async fn start_alertmanager(webhook: &str, key: &str) -> Alertmanager {
     std::fs::write(dir.path().join("alertmanager.yml"), config).unwrap();
     let port = free_port();
     let child = Command::new(ALERTMANAGER)
-        .arg(format!(
-            "--config.file={}",
-            dir.path().join("alertmanager.yml").display()
-        ))
-        .arg(format!(
-            "--storage.path={}",
-            dir.path().join("data").display()
-        ))
+        .arg(format!("--config.file={}", dir.path().join("alertmanager.yml").display()))
+        .arg(format!("--storage.path={}", dir.path().join("data").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--cluster.listen-address=")
         .arg("--log.level=warn")
         .stdout(Stdio::null())
         .spawn()
         .expect("start alertmanager");
-    let am = Alertmanager {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-        _dir: dir,
-    };
+    let am = Alertmanager { child, url: format!("http://127.0.0.1:{port}"), _dir: dir };
     let http = reqwest::Client::new();
     for _ in 0..300 {
         let ready = http.get(format!("{}/-/ready", am.url)).send().await;
@@ -76,10 +62,7 @@ async fn start_alertmanager(webhook: &str, key: &str) -> Alertmanager {
 #[tokio::test]
 async fn alertmanager_pages_with_the_runbook_and_resolves() {
     if !std::path::Path::new(ALERTMANAGER).exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide {ALERTMANAGER}"
-        );
+        assert!(std::env::var_os("CI").is_none(), "CI must provide {ALERTMANAGER}");
         eprintln!(
             "SKIPPED: {ALERTMANAGER} is not installed (apt-get install prometheus-alertmanager)"
         );
@@ -101,12 +84,8 @@ async fn alertmanager_pages_with_the_runbook_and_resolves() {
         }
         a
     };
-    let posted = http
-        .post(format!("{}/api/v2/alerts", am.url))
-        .json(&alert(None))
-        .send()
-        .await
-        .unwrap();
+    let posted =
+        http.post(format!("{}/api/v2/alerts", am.url)).json(&alert(None)).send().await.unwrap();
     assert!(posted.status().is_success(), "{}", posted.status());
 
     let (kind, page) = feed.entry(Duration::from_secs(30)).await;
@@ -115,10 +94,7 @@ async fn alertmanager_pages_with_the_runbook_and_resolves() {
     assert_eq!(incident["summary"], "Disk full on db-1");
     assert_eq!(incident["severity"], "critical");
     assert_eq!(incident["state"], "triggered");
-    assert_eq!(
-        incident["runbook_url"],
-        "https://runbooks.example/disk-full"
-    );
+    assert_eq!(incident["runbook_url"], "https://runbooks.example/disk-full");
     assert_eq!(incident["source"], "db-1:9100");
 
     let now = jiff::Timestamp::now().to_string();

@@ -20,10 +20,7 @@ fn text(output: &std::process::Output) -> (String, String) {
 async fn page_watch_and_ack_from_the_terminal() {
     let site = Site::new();
     let server = site.start();
-    let env = [
-        ("REVEILLE_SERVER", server.url.as_str()),
-        ("REVEILLE_TOKEN", site.token.as_str()),
-    ];
+    let env = [("REVEILLE_SERVER", server.url.as_str()), ("REVEILLE_TOKEN", site.token.as_str())];
 
     let mut watch = Command::new(binary())
         .arg("watch")
@@ -34,14 +31,8 @@ async fn page_watch_and_ack_from_the_terminal() {
         .unwrap();
     let (lines_tx, lines) = mpsc::channel();
     for stream in [
-        watch
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        watch
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        watch.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        watch.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
     ] {
         let tx = lines_tx.clone();
         let stream = stream.unwrap();
@@ -71,24 +62,16 @@ async fn page_watch_and_ack_from_the_terminal() {
         .await
         .unwrap();
     assert_eq!(response.status(), 202);
-    let id = response.json::<serde_json::Value>().await.unwrap()["incident_id"]
-        .as_i64()
-        .unwrap();
+    let id = response.json::<serde_json::Value>().await.unwrap()["incident_id"].as_i64().unwrap();
 
     let page = wait_for("PAGE");
-    assert!(
-        page.contains(&format!("#{id}")) && page.contains("Disk full on db-1"),
-        "{page}"
-    );
+    assert!(page.contains(&format!("#{id}")) && page.contains("Disk full on db-1"), "{page}");
     wait_for(&format!("acknowledge: reveille ack {id}"));
 
     let acked = reveille(&["ack", &id.to_string()], &env);
     let (out, err) = text(&acked);
     assert!(acked.status.success(), "{err}");
-    assert!(
-        out.contains("acknowledged") && out.contains("by alice"),
-        "{out}"
-    );
+    assert!(out.contains("acknowledged") && out.contains("by alice"), "{out}");
     let change = wait_for("ACKED");
     assert!(change.contains(&format!("#{id}")), "{change}");
 
@@ -96,33 +79,16 @@ async fn page_watch_and_ack_from_the_terminal() {
     let list: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(list["incidents"][0]["state"], "acknowledged");
 
-    let paged = reveille(
-        &[
-            "page",
-            "--service",
-            "payments",
-            "--summary",
-            "Second",
-            "--json",
-        ],
-        &env,
-    );
+    let paged = reveille(&["page", "--service", "payments", "--summary", "Second", "--json"], &env);
     let paged: serde_json::Value = serde_json::from_slice(&paged.stdout).unwrap();
     let second = paged["incident_id"].as_i64().unwrap();
     wait_for("Second");
-    assert!(
-        reveille(&["resolve", &second.to_string()], &env)
-            .status
-            .success()
-    );
+    assert!(reveille(&["resolve", &second.to_string()], &env).status.success());
     wait_for("DONE");
 
     let shown = reveille(&["incident", "show", &id.to_string()], &env);
     let (out, _) = text(&shown);
-    assert!(
-        out.contains("triggered") && out.contains("Acknowledged by alice"),
-        "{out}"
-    );
+    assert!(out.contains("triggered") && out.contains("Acknowledged by alice"), "{out}");
     let _ = watch.kill();
     let _ = watch.wait();
 }
@@ -131,13 +97,8 @@ async fn page_watch_and_ack_from_the_terminal() {
 async fn watch_with_a_bad_token_says_so_and_fails() {
     let site = Site::new();
     let server = site.start();
-    let out = reveille(
-        &["watch"],
-        &[
-            ("REVEILLE_SERVER", &server.url),
-            ("REVEILLE_TOKEN", "rvt_wrong"),
-        ],
-    );
+    let out =
+        reveille(&["watch"], &[("REVEILLE_SERVER", &server.url), ("REVEILLE_TOKEN", "rvt_wrong")]);
     assert!(!out.status.success());
     let (_, err) = text(&out);
     assert!(
@@ -156,18 +117,12 @@ fn tokens_are_shown_once_stored_hashed_listed_and_revoked() {
     let created = reveille(&["token", "create", "-c", &config, "--user", "alice"], &[]);
     let (out, _) = text(&created);
     let token = out.lines().last().unwrap();
-    assert!(
-        token.starts_with("rvt_") && token.len() == 47 && !token.contains(' '),
-        "{out}"
-    );
+    assert!(token.starts_with("rvt_") && token.len() == 47 && !token.contains(' '), "{out}");
     let db = std::fs::read(site.dir.path().join("reveille.db")).unwrap();
     let wal = std::fs::read(site.dir.path().join("reveille.db-wal")).unwrap_or_default();
     let needle = token.as_bytes();
     for bytes in [&db, &wal] {
-        assert!(
-            !bytes.windows(needle.len()).any(|w| w == needle),
-            "the token is stored in clear"
-        );
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle), "the token is stored in clear");
     }
     let listed = text(&reveille(&["token", "list", "-c", &config], &[])).0;
     assert!(
@@ -178,27 +133,12 @@ fn tokens_are_shown_once_stored_hashed_listed_and_revoked() {
     );
     let revoked = reveille(&["token", "revoke", "-c", &config, &token[..10]], &[]);
     assert!(revoked.status.success());
-    assert!(
-        text(&reveille(&["token", "list", "-c", &config], &[]))
-            .0
-            .contains("revoked")
-    );
-    let unknown = reveille(
-        &["token", "create", "-c", &config, "--user", "mallory"],
-        &[],
-    );
+    assert!(text(&reveille(&["token", "list", "-c", &config], &[])).0.contains("revoked"));
+    let unknown = reveille(&["token", "create", "-c", &config, "--user", "mallory"], &[]);
     assert!(!unknown.status.success());
-    let key = text(&reveille(
-        &["key", "create", "-c", &config, "--service", "payments"],
-        &[],
-    ))
-    .0;
+    let key = text(&reveille(&["key", "create", "-c", &config, "--service", "payments"], &[])).0;
     let key = key.lines().last().unwrap();
-    assert_eq!(
-        key.len(),
-        32,
-        "PagerDuty tools expect 32-character routing keys"
-    );
+    assert_eq!(key.len(), 32, "PagerDuty tools expect 32-character routing keys");
 }
 
 #[test]
@@ -214,10 +154,7 @@ fn check_config_names_the_line_and_default_config_is_valid() {
     assert!(!out.status.success());
     let (_, err) = text(&out);
     assert!(
-        err.contains(&format!(
-            "{}:5: services[0].page[0]: unknown user \"bob\"",
-            path.display()
-        )),
+        err.contains(&format!("{}:5: services[0].page[0]: unknown user \"bob\"", path.display())),
         "{err}"
     );
 
@@ -266,10 +203,7 @@ policy = "ladder"
 async fn on_call_schedules_overrides_drills_and_export_from_the_terminal() {
     let site = Site::with_config(ONCALL);
     let server = site.start();
-    let env = [
-        ("REVEILLE_SERVER", server.url.as_str()),
-        ("REVEILLE_TOKEN", site.token.as_str()),
-    ];
+    let env = [("REVEILLE_SERVER", server.url.as_str()), ("REVEILLE_TOKEN", site.token.as_str())];
     let run = |args: &[&str]| {
         let out = reveille(args, &env);
         let (stdout, stderr) = text(&out);
@@ -301,14 +235,8 @@ async fn on_call_schedules_overrides_drills_and_export_from_the_terminal() {
     ]);
     let lines: Vec<&str> = calendar.lines().collect();
     assert_eq!(lines[0], "primary (America/New_York)");
-    assert_eq!(
-        lines[1], "Mon 2026-03-02  bob (+dave)  → 09:00 alice (+dave)",
-        "{calendar}"
-    );
-    assert_eq!(
-        lines[8], "Mon 2026-03-09  alice (+dave)  → 09:00 bob (+dave)",
-        "{calendar}"
-    );
+    assert_eq!(lines[1], "Mon 2026-03-02  bob (+dave)  → 09:00 alice (+dave)", "{calendar}");
+    assert_eq!(lines[8], "Mon 2026-03-09  alice (+dave)  → 09:00 bob (+dave)", "{calendar}");
     assert_eq!(lines.len(), 15, "{calendar}");
 
     let added = run(&[
@@ -323,19 +251,9 @@ async fn on_call_schedules_overrides_drills_and_export_from_the_terminal() {
         "--end",
         "2026-03-10T00:00:00Z",
     ]);
+    assert!(added.contains("primary") && added.contains("alice"), "{added}");
     assert!(
-        added.contains("primary") && added.contains("alice"),
-        "{added}"
-    );
-    assert!(
-        run(&[
-            "oncall",
-            "--at",
-            "2026-03-09T12:00:00Z",
-            "--schedule",
-            "primary"
-        ])
-        .contains("alice")
+        run(&["oncall", "--at", "2026-03-09T12:00:00Z", "--schedule", "primary"]).contains("alice")
     );
     assert!(run(&["override", "list"]).contains("#1"));
     run(&["override", "remove", "1"]);
@@ -344,30 +262,15 @@ async fn on_call_schedules_overrides_drills_and_export_from_the_terminal() {
     let drill = run(&["drill", "--user", "bob"]);
     assert!(drill.contains("is ringing bob"), "{drill}");
     let drills = run(&["drills"]);
-    assert!(
-        drills.contains("bob") && drills.contains("not yet"),
-        "{drills}"
-    );
+    assert!(drills.contains("bob") && drills.contains("not yet"), "{drills}");
 
-    let paged = reveille(
-        &[
-            "page",
-            "--service",
-            "payments",
-            "--summary",
-            "Disk full",
-            "--json",
-        ],
-        &env,
-    );
+    let paged =
+        reveille(&["page", "--service", "payments", "--summary", "Disk full", "--json"], &env);
     let id = serde_json::from_slice::<serde_json::Value>(&paged.stdout).unwrap()["incident_id"]
         .to_string();
     run(&["ack", &id]);
     let md = run(&["incident", "export", &id, "--format", "markdown"]);
-    assert!(
-        md.starts_with(&format!("# Incident #{id}: Disk full")),
-        "{md}"
-    );
+    assert!(md.starts_with(&format!("# Incident #{id}: Disk full")), "{md}");
     assert!(
         md.contains("| Time (UTC) | Who | What | Details |")
             && md.contains("| alice | acknowledged |"),

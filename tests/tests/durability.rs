@@ -17,12 +17,8 @@ async fn every_accepted_event_survives_sigkill() {
     // Senders keep firing until the server dies under them.
     let mut senders = Vec::new();
     for sender in 0..16 {
-        let (http, url, key, accepted) = (
-            http.clone(),
-            server.url.clone(),
-            site.key.clone(),
-            accepted.clone(),
-        );
+        let (http, url, key, accepted) =
+            (http.clone(), server.url.clone(), site.key.clone(), accepted.clone());
         senders.push(tokio::spawn(async move {
             for n in 0.. {
                 let dedup = format!("s{sender}-e{n}");
@@ -51,10 +47,7 @@ async fn every_accepted_event_survives_sigkill() {
 
     let server = Server::start(&site.config());
     let list: serde_json::Value = http
-        .get(format!(
-            "{}/api/v1/incidents?all=true&limit=1000",
-            server.url
-        ))
+        .get(format!("{}/api/v1/incidents?all=true&limit=1000", server.url))
         .bearer_auth(&site.token)
         .send()
         .await
@@ -68,10 +61,7 @@ async fn every_accepted_event_survives_sigkill() {
         .iter()
         .map(|i| i["dedup_key"].as_str().unwrap())
         .collect();
-    let lost: Vec<&String> = accepted
-        .iter()
-        .filter(|k| !stored.contains(k.as_str()))
-        .collect();
+    let lost: Vec<&String> = accepted.iter().filter(|k| !stored.contains(k.as_str())).collect();
     assert!(
         lost.is_empty(),
         "{} of {} accepted events lost after SIGKILL: {lost:?}",

@@ -118,11 +118,7 @@ pub enum KeyCommand {
 
 pub async fn token(command: TokenCommand) -> Result<()> {
     match command {
-        TokenCommand::Create {
-            config,
-            user,
-            scope,
-        } => {
+        TokenCommand::Create { config, user, scope } => {
             let settings = settings(&config.config)?;
             if settings.users.iter().all(|u| u.name != user) {
                 bail!("no user {user:?} in {}", config.config.display());
@@ -153,10 +149,7 @@ pub async fn token(command: TokenCommand) -> Result<()> {
         }
         TokenCommand::List { config } => {
             let tokens = store(&settings(&config.config)?)?.tokens().await?;
-            println!(
-                "{:<12} {:<16} {:<22} {:<26} STATUS",
-                "PREFIX", "USER", "SCOPES", "LAST USED"
-            );
+            println!("{:<12} {:<16} {:<22} {:<26} STATUS", "PREFIX", "USER", "SCOPES", "LAST USED");
             for t in tokens {
                 let used = t.last_used_at.map_or("never".into(), |at| at.to_string());
                 let status = if t.revoked { "revoked" } else { "active" };
@@ -170,9 +163,7 @@ pub async fn token(command: TokenCommand) -> Result<()> {
             }
         }
         TokenCommand::Revoke { config, prefix } => {
-            let revoked = store(&settings(&config.config)?)?
-                .revoke_token(&prefix)
-                .await?;
+            let revoked = store(&settings(&config.config)?)?.revoke_token(&prefix).await?;
             println!("Revoked token {} of {}", revoked.prefix, revoked.user);
         }
     }
@@ -214,13 +205,8 @@ pub async fn key(command: KeyCommand) -> Result<()> {
             }
         }
         KeyCommand::Revoke { config, prefix } => {
-            let revoked = store(&settings(&config.config)?)?
-                .revoke_key(&prefix)
-                .await?;
-            println!(
-                "Revoked key {} of service {}",
-                revoked.prefix, revoked.service
-            );
+            let revoked = store(&settings(&config.config)?)?.revoke_key(&prefix).await?;
+            println!("Revoked key {} of service {}", revoked.prefix, revoked.service);
         }
     }
     Ok(())

@@ -32,9 +32,7 @@ impl Api {
     }
 
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
+        self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token)
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
@@ -50,10 +48,7 @@ impl Api {
 pub async fn answer<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T> {
     let response = request.send().await.context("cannot reach the server")?;
     let status = response.status();
-    let bytes = response
-        .bytes()
-        .await
-        .context("the server's answer was cut off")?;
+    let bytes = response.bytes().await.context("the server's answer was cut off")?;
     if status.is_success() {
         return serde_json::from_slice(&bytes)
             .context("the server's answer is not what this client expects");
@@ -63,10 +58,7 @@ pub async fn answer<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Re
             bail!("the server refused the token: {}", e.message)
         }
         Ok(e) => bail!("{} ({status})", e.message),
-        Err(_) => bail!(
-            "the server answered {status}: {}",
-            String::from_utf8_lossy(&bytes)
-        ),
+        Err(_) => bail!("the server answered {status}: {}", String::from_utf8_lossy(&bytes)),
     }
 }
 
@@ -169,9 +161,8 @@ pub struct IdArgs {
 
 pub async fn command(args: IdArgs, verb: &str) -> Result<()> {
     let api = Api::new(&args.remote)?;
-    let incident: Incident = api
-        .post(&format!("/api/v1/incidents/{}/{verb}", args.id), &())
-        .await?;
+    let incident: Incident =
+        api.post(&format!("/api/v1/incidents/{}/{verb}", args.id), &()).await?;
     print_incident(&incident, args.remote.json)
 }
 
@@ -187,12 +178,9 @@ pub struct SnoozeArgs {
 
 pub async fn snooze(args: SnoozeArgs) -> Result<()> {
     let api = Api::new(&args.remote)?;
-    let body = SnoozeRequest {
-        seconds: args.minutes * 60,
-    };
-    let incident: Incident = api
-        .post(&format!("/api/v1/incidents/{}/snooze", args.id), &body)
-        .await?;
+    let body = SnoozeRequest { seconds: args.minutes * 60 };
+    let incident: Incident =
+        api.post(&format!("/api/v1/incidents/{}/snooze", args.id), &body).await?;
     print_incident(&incident, args.remote.json)
 }
 
@@ -210,12 +198,8 @@ pub struct ListArgs {
 
 pub async fn list(args: ListArgs) -> Result<()> {
     let api = Api::new(&args.remote)?;
-    let list: IncidentList = api
-        .get(&format!(
-            "/api/v1/incidents?all={}&mine={}",
-            args.all, args.mine
-        ))
-        .await?;
+    let list: IncidentList =
+        api.get(&format!("/api/v1/incidents?all={}&mine={}", args.all, args.mine)).await?;
     if args.remote.json {
         return print_json(&list);
     }

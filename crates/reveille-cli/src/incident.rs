@@ -32,10 +32,7 @@ pub async fn run(command: IncidentCommand) -> Result<()> {
             let detail = fetch(&args).await?;
             output(&detail, args.remote.json, |d| print!("{}", text(d)))
         }
-        IncidentCommand::Export {
-            args,
-            format: Format::Markdown,
-        } => {
+        IncidentCommand::Export { args, format: Format::Markdown } => {
             print!("{}", markdown(&fetch(&args).await?));
             Ok(())
         }
@@ -43,9 +40,7 @@ pub async fn run(command: IncidentCommand) -> Result<()> {
 }
 
 async fn fetch(args: &IdArgs) -> Result<IncidentDetail> {
-    Api::new(&args.remote)?
-        .get(&format!("/api/v1/incidents/{}", args.id))
-        .await
+    Api::new(&args.remote)?.get(&format!("/api/v1/incidents/{}", args.id)).await
 }
 
 fn second(t: jiff::Timestamp) -> jiff::Timestamp {
@@ -66,20 +61,10 @@ pub fn text(detail: &IncidentDetail) -> String {
         out += &format!("  runbook {runbook}\n");
     }
     for link in &i.links {
-        out += &format!(
-            "  link {} {}\n",
-            link.text.as_deref().unwrap_or(""),
-            link.href
-        );
+        out += &format!("  link {} {}\n", link.text.as_deref().unwrap_or(""), link.href);
     }
     for e in &detail.timeline {
-        out += &format!(
-            "  {}  {:<16} {:<12} {}\n",
-            second(e.at),
-            e.kind,
-            e.actor,
-            e.message
-        );
+        out += &format!("  {}  {:<16} {:<12} {}\n", second(e.at), e.kind, e.actor, e.message);
     }
     out
 }
@@ -91,23 +76,14 @@ pub fn markdown(detail: &IncidentDetail) -> String {
     let mut out = format!("# Incident #{}: {}\n\n", i.id, cell(&i.summary));
     let drill = if i.drill { " (drill)" } else { "" };
     out += &format!("- **Service:** {}{drill}\n", i.service);
-    out += &format!(
-        "- **Severity:** {} ({} urgency)\n",
-        i.severity.as_str(),
-        i.urgency.as_str()
-    );
+    out += &format!("- **Severity:** {} ({} urgency)\n", i.severity.as_str(), i.urgency.as_str());
     out += &format!("- **State:** {}\n", i.state.as_str());
     out += &format!("- **Opened:** {}\n", second(i.created_at));
-    let rounding = jiff::SpanRound::new()
-        .largest(Unit::Hour)
-        .smallest(Unit::Second);
+    let rounding = jiff::SpanRound::new().largest(Unit::Hour).smallest(Unit::Second);
     let first = |kind: &str| detail.timeline.iter().find(|e| e.kind == kind);
     for (label, kind) in [("Acknowledged", "acknowledged"), ("Resolved", "resolved")] {
         if let Some(e) = first(kind) {
-            let after =
-                e.at.since(i.created_at)
-                    .ok()
-                    .and_then(|s| s.round(rounding).ok());
+            let after = e.at.since(i.created_at).ok().and_then(|s| s.round(rounding).ok());
             let after = after.map_or(String::new(), |s| format!(", {s:#} after opening"));
             out += &format!("- **{label}:** {} by {}{after}\n", second(e.at), e.actor);
         }

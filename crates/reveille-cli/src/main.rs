@@ -22,12 +22,7 @@ struct Cli {
 #[derive(Args, Clone)]
 pub struct Remote {
     /// The server's base URL.
-    #[arg(
-        long,
-        env = "REVEILLE_SERVER",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "REVEILLE_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
     server: String,
     /// An API token (`reveille token create`).
     #[arg(long, env = "REVEILLE_TOKEN", hide_env_values = true, global = true)]

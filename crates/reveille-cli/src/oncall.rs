@@ -66,20 +66,14 @@ pub async fn oncall(args: OnCallArgs) -> Result<()> {
     for svc in &report.services {
         println!("  service {}:", svc.service);
         for l in &svc.levels {
-            let who = if l.primaries.is_empty() {
-                "NOBODY".to_string()
-            } else {
-                l.primaries.join(", ")
-            };
+            let who =
+                if l.primaries.is_empty() { "NOBODY".to_string() } else { l.primaries.join(", ") };
             let shadows = if l.shadows.is_empty() {
                 String::new()
             } else {
                 format!(" (shadow: {})", l.shadows.join(", "))
             };
-            println!(
-                "    level {}: {who}{shadows}, then {} min",
-                l.level, l.delay_minutes
-            );
+            println!("    level {}: {who}{shadows}, then {} min", l.level, l.delay_minutes);
         }
         if svc.repeat > 0 {
             println!("    repeats {} more time(s)", svc.repeat);
@@ -104,12 +98,7 @@ pub enum ScheduleCommand {
 }
 
 pub async fn schedule(command: ScheduleCommand) -> Result<()> {
-    let ScheduleCommand::Show {
-        schedule,
-        days,
-        from,
-        remote,
-    } = command;
+    let ScheduleCommand::Show { schedule, days, from, remote } = command;
     let api = Api::new(&remote)?;
     let mut path = format!("/api/v1/schedules/{schedule}?days={days}");
     if let Some(from) = &from {
@@ -138,11 +127,7 @@ pub fn calendar(view: &ScheduleView) -> Result<String> {
         }
         let day_end = day.tomorrow()?.to_zoned(tz.clone())?.timestamp();
         let mut parts = Vec::new();
-        for shift in view
-            .shifts
-            .iter()
-            .filter(|s| s.start < day_end && s.end > day_start)
-        {
+        for shift in view.shifts.iter().filter(|s| s.start < day_end && s.end > day_start) {
             let who = shift.primary.as_deref().unwrap_or("nobody");
             let who = if shift.shadows.is_empty() {
                 who.to_string()
@@ -201,18 +186,8 @@ fn show_override(o: &OverrideView) {
 
 pub async fn overrides(command: OverrideCommand) -> Result<()> {
     match command {
-        OverrideCommand::Add {
-            schedule,
-            user,
-            start,
-            end,
-            remote,
-        } => {
-            let body = OverrideRequest {
-                user,
-                start: parse_time(&start)?,
-                end: parse_time(&end)?,
-            };
+        OverrideCommand::Add { schedule, user, start, end, remote } => {
+            let body = OverrideRequest { user, start: parse_time(&start)?, end: parse_time(&end)? };
             let saved: OverrideView = Api::new(&remote)?
                 .post(&format!("/api/v1/schedules/{schedule}/overrides"), &body)
                 .await?;
@@ -253,13 +228,8 @@ pub async fn drill(args: DrillArgs) -> Result<()> {
     if args.user.is_none() && args.schedule.is_none() {
         bail!("say whom to drill: --user NAME or --schedule NAME");
     }
-    let body = DrillRequest {
-        user: args.user,
-        schedule: args.schedule,
-    };
-    let incident: Incident = Api::new(&args.remote)?
-        .post("/api/v1/drills", &body)
-        .await?;
+    let body = DrillRequest { user: args.user, schedule: args.schedule };
+    let incident: Incident = Api::new(&args.remote)?.post("/api/v1/drills", &body).await?;
     if args.remote.json {
         return print_json(&incident);
     }
@@ -292,14 +262,8 @@ pub async fn drills(args: DrillsArgs) -> Result<()> {
                 format!("{:.0}s", t.duration_since(d.started_at).as_secs_f64())
             })
         };
-        let rang = if d.silent {
-            "SILENT".to_string()
-        } else {
-            after(d.ringing_at)
-        };
-        let acked = d
-            .seconds_to_ack
-            .map_or("not yet".to_string(), |s| format!("{s:.0}s"));
+        let rang = if d.silent { "SILENT".to_string() } else { after(d.ringing_at) };
+        let acked = d.seconds_to_ack.map_or("not yet".to_string(), |s| format!("{s:.0}s"));
         println!(
             "#{:<5} {:<12} {:<22} {:<10} {:<10} {:<10}",
             d.incident_id,

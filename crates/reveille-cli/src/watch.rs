@@ -42,11 +42,7 @@ pub async fn watch(args: WatchArgs) -> Result<()> {
         if lost.opened {
             backoff = Duration::from_secs(1);
         }
-        eprintln!(
-            "feed lost ({}); reconnecting in {}s",
-            lost.why,
-            backoff.as_secs()
-        );
+        eprintln!("feed lost ({}); reconnecting in {}s", lost.why, backoff.as_secs());
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
@@ -110,10 +106,7 @@ async fn show_open(api: &Api, json: bool) -> Result<()> {
     let list: IncidentList = api.get("/api/v1/incidents?mine=true").await?;
     for incident in list.incidents.iter().rev() {
         if json {
-            println!(
-                "{}",
-                serde_json::json!({ "kind": "open", "incident": incident })
-            );
+            println!("{}", serde_json::json!({ "kind": "open", "incident": incident }));
         } else {
             println!("OPEN  {}", line(incident));
         }
@@ -125,11 +118,7 @@ fn show(entry: &FeedEvent) {
     let i = &entry.incident;
     match entry.kind {
         FeedKind::Page => {
-            let bell = if i.urgency == Urgency::High {
-                "\x07"
-            } else {
-                ""
-            };
+            let bell = if i.urgency == Urgency::High { "\x07" } else { "" };
             println!("{bell}PAGE  {}", line(i));
             if let Some(runbook) = &i.runbook_url {
                 println!("      runbook: {runbook}");

@@ -38,24 +38,13 @@ pub(crate) fn page_from(
                 users.join(", ")
             ),
         };
-        let message = if why.is_empty() {
-            message
-        } else {
-            format!("{message} — {}", why.join("; "))
-        };
-        let kind = if reason.is_none() && l == 0 && r == 0 {
-            "paged"
-        } else {
-            "escalated"
-        };
+        let message =
+            if why.is_empty() { message } else { format!("{message} — {}", why.join("; ")) };
+        let kind = if reason.is_none() && l == 0 && r == 0 { "paged" } else { "escalated" };
         return vec![
             entry(now, "reveille", kind, message),
             Effect::Page { users },
-            Effect::Escalation(Escalation {
-                level: l,
-                round: r,
-                next_at: policy.due(l, r, now),
-            }),
+            Effect::Escalation(Escalation { level: l, round: r, next_at: policy.due(l, r, now) }),
         ];
     }
     vec![
@@ -65,11 +54,7 @@ pub(crate) fn page_from(
             "nobody_on_call",
             "NOBODY IS ON CALL for this service: nobody was paged".into(),
         ),
-        Effect::Escalation(Escalation {
-            level,
-            round,
-            next_at: None,
-        }),
+        Effect::Escalation(Escalation { level, round, next_at: None }),
     ]
 }
 
@@ -81,10 +66,7 @@ pub fn on_escalate(
     deafness: &dyn Fn(&str) -> Option<String>,
     now: Timestamp,
 ) -> Vec<Effect> {
-    let Some(esc) = inc
-        .escalation
-        .filter(|_| inc.state == IncidentState::Triggered)
-    else {
+    let Some(esc) = inc.escalation.filter(|_| inc.state == IncidentState::Triggered) else {
         return Vec::new();
     };
     let Some(due) = esc.next_at else {
@@ -92,15 +74,8 @@ pub fn on_escalate(
     };
     let policy = &rules.policy;
     let reason = if due <= now {
-        let delay = policy
-            .levels
-            .get(esc.level)
-            .map(|l| l.delay)
-            .unwrap_or_default();
-        format!(
-            "level {} did not acknowledge within {delay:#}",
-            esc.level + 1
-        )
+        let delay = policy.levels.get(esc.level).map(|l| l.delay).unwrap_or_default();
+        format!("level {} did not acknowledge within {delay:#}", esc.level + 1)
     } else {
         let current = policy.paging(esc.level, &rules.schedules, now);
         let deaf: Vec<String> = current
@@ -133,10 +108,7 @@ pub fn on_escalate(
                     esc.round + 1
                 ),
             ),
-            Effect::Escalation(Escalation {
-                next_at: None,
-                ..esc
-            }),
+            Effect::Escalation(Escalation { next_at: None, ..esc }),
         ],
     }
 }

@@ -17,11 +17,7 @@ pub enum Effect {
     /// Create this incident (its `id` is assigned by the store).
     Open(Box<Incident>),
     /// Move the incident to a new state.
-    SetState {
-        state: IncidentState,
-        by: Option<String>,
-        snoozed_until: Option<Timestamp>,
-    },
+    SetState { state: IncidentState, by: Option<String>, snoozed_until: Option<Timestamp> },
     /// Append a line to the incident's timeline.
     Timeline(TimelineEntry),
     /// Write a `page` entry to each user's feed and remember them as paged.
@@ -39,8 +35,15 @@ pub enum Effect {
 pub enum Command {
     Acknowledge,
     Resolve,
-    Snooze { until: Timestamp },
+    Snooze {
+        until: Timestamp,
+    },
     Receipt(Receipt),
+    /// Record something that happened to the incident elsewhere (a push attempt, say).
+    Note {
+        kind: String,
+        message: String,
+    },
 }
 
 /// Why a command cannot apply to an incident.
@@ -79,10 +82,7 @@ pub fn on_alert(
                 source: event.source.clone(),
                 details: event.details.clone(),
                 links: event.links.clone(),
-                runbook_url: event
-                    .runbook_url
-                    .clone()
-                    .or_else(|| rules.runbook_url.clone()),
+                runbook_url: event.runbook_url.clone().or_else(|| rules.runbook_url.clone()),
                 created_at: now,
                 updated_at: now,
                 acknowledged_by: None,
@@ -99,10 +99,8 @@ pub fn on_alert(
                 urgency.as_str(),
                 event.summary
             );
-            let mut effects = vec![
-                Effect::Open(Box::new(incident)),
-                entry(now, source, "triggered", triggered),
-            ];
+            let mut effects =
+                vec![Effect::Open(Box::new(incident)), entry(now, source, "triggered", triggered)];
             effects.extend(crate::escalation::page_from(rules, 0, 0, now, None));
             effects
         }
@@ -110,10 +108,7 @@ pub fn on_alert(
             now,
             source,
             "deduplicated",
-            format!(
-                "Repeated trigger merged into this incident: {}",
-                event.summary
-            ),
+            format!("Repeated trigger merged into this incident: {}", event.summary),
         )],
         (Action::Acknowledge, Some(inc)) => {
             transition(inc, IncidentState::Acknowledged, source, now)
@@ -135,17 +130,9 @@ fn transition(inc: &Incident, to: IncidentState, actor: &str, now: Timestamp) ->
     if !changes {
         return Vec::new();
     }
-    let verb = if to == IncidentState::Resolved {
-        "Resolved"
-    } else {
-        "Acknowledged"
-    };
+    let verb = if to == IncidentState::Resolved { "Resolved" } else { "Acknowledged" };
     vec![
-        Effect::SetState {
-            state: to,
-            by: Some(actor.to_owned()),
-            snoozed_until: None,
-        },
+        Effect::SetState { state: to, by: Some(actor.to_owned()), snoozed_until: None },
         entry(now, actor, to.as_str(), format!("{verb} by {actor}")),
         Effect::Notify,
     ]
@@ -174,22 +161,15 @@ pub fn on_command(
                     by: Some(actor.to_owned()),
                     snoozed_until: Some(*until),
                 },
-                entry(
-                    now,
-                    actor,
-                    "snoozed",
-                    format!("Snoozed by {actor} until {until}"),
-                ),
+                entry(now, actor, "snoozed", format!("Snoozed by {actor} until {until}")),
                 Effect::Notify,
             ])
         }
+        Command::Note { kind, message } => Ok(vec![entry(now, actor, kind, message.clone())]),
         Command::Receipt(receipt) => {
             let mut effects = vec![receipt_entry(receipt, actor, now)];
             if let (ReceiptKind::Ringing, Some(muted)) = (receipt.kind, receipt.muted) {
-                effects.push(Effect::Silent {
-                    user: actor.to_owned(),
-                    silent: muted,
-                });
+                effects.push(Effect::Silent { user: actor.to_owned(), silent: muted });
             }
             Ok(effects)
         }
@@ -224,20 +204,9 @@ pub fn on_wake(inc: &Incident, rules: Option<&ServiceRules>, now: Timestamp) -> 
     match (inc.state, inc.snoozed_until) {
         (IncidentState::Snoozed, Some(until)) if until <= now => {
             let mut effects = vec![
-                Effect::SetState {
-                    state: IncidentState::Triggered,
-                    by: None,
-                    snoozed_until: None,
-                },
-                entry(
-                    now,
-                    "reveille",
-                    "snooze_ended",
-                    "Snooze ended; paging again".into(),
-                ),
-                Effect::Page {
-                    users: inc.paged.clone(),
-                },
+                Effect::SetState { state: IncidentState::Triggered, by: None, snoozed_until: None },
+                entry(now, "reveille", "snooze_ended", "Snooze ended; paging again".into()),
+                Effect::Page { users: inc.paged.clone() },
             ];
             if let (Some(rules), Some(esc)) = (rules, inc.escalation) {
                 let next_at = rules.policy.due(esc.level, esc.round, now);
@@ -254,11 +223,7 @@ pub fn apply(inc: &mut Incident, effects: &[Effect], now: Timestamp) {
     for effect in effects {
         match effect {
             Effect::Open(new) => *inc = (**new).clone(),
-            Effect::SetState {
-                state,
-                by,
-                snoozed_until,
-            } => {
+            Effect::SetState { state, by, snoozed_until } => {
                 inc.state = *state;
                 if *state != IncidentState::Triggered
                     && let Some(esc) = &mut inc.escalation

@@ -54,13 +54,7 @@ impl Policy {
     /// A one-level policy that pages these users and never escalates.
     pub fn users(users: &[String]) -> Self {
         let targets = users.iter().cloned().map(Target::User).collect();
-        Self {
-            levels: vec![Level {
-                targets,
-                delay: SignedDuration::ZERO,
-            }],
-            repeat: 0,
-        }
+        Self { levels: vec![Level { targets, delay: SignedDuration::ZERO }], repeat: 0 }
     }
 
     /// Who `level` pages at `t`.
@@ -82,10 +76,7 @@ impl Policy {
                         if let Some(p) = &on_call.primary {
                             push(&mut out.primaries, p);
                         }
-                        on_call
-                            .shadows
-                            .iter()
-                            .for_each(|s| push(&mut out.shadows, s));
+                        on_call.shadows.iter().for_each(|s| push(&mut out.shadows, s));
                     }
                 }
             }
@@ -108,10 +99,7 @@ impl Policy {
     /// When (`level`, `round`) must hand over to the next step, or — for the last step with a
     /// delay — when the ladder is declared ended; None if nothing is left to happen.
     pub fn due(&self, level: usize, round: u32, paged_at: Timestamp) -> Option<Timestamp> {
-        let delay = self
-            .levels
-            .get(level)
-            .map_or(SignedDuration::ZERO, |l| l.delay);
+        let delay = self.levels.get(level).map_or(SignedDuration::ZERO, |l| l.delay);
         if self.after(level, round).is_none() && delay.is_zero() {
             return None;
         }

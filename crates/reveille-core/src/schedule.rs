@@ -63,11 +63,7 @@ impl Restriction {
         if !self.day_allowed(date.weekday()) {
             return Vec::new();
         }
-        let end_day = if self.from < self.to {
-            date
-        } else {
-            date.tomorrow().unwrap_or(date)
-        };
+        let end_day = if self.from < self.to { date } else { date.tomorrow().unwrap_or(date) };
         vec![date.to_datetime(self.from), end_day.to_datetime(self.to)]
     }
 }
@@ -111,9 +107,7 @@ pub struct OnCall {
 
 fn place(tz: &TimeZone, local: DateTime) -> Timestamp {
     // A time in a DST gap moves forward, a repeated time takes its first occurrence.
-    tz.to_ambiguous_timestamp(local)
-        .compatible()
-        .unwrap_or(Timestamp::MAX)
+    tz.to_ambiguous_timestamp(local).compatible().unwrap_or(Timestamp::MAX)
 }
 
 impl Layer {
@@ -148,9 +142,7 @@ impl Layer {
     }
 
     fn covers(&self, tz: &TimeZone, t: Timestamp) -> bool {
-        self.restriction
-            .as_ref()
-            .is_none_or(|r| r.covers(t.to_zoned(tz.clone()).datetime()))
+        self.restriction.as_ref().is_none_or(|r| r.covers(t.to_zoned(tz.clone()).datetime()))
     }
 
     /// The member holding this layer at `t`, if the layer covers `t`.
@@ -173,10 +165,7 @@ impl Layer {
                     continue;
                 };
                 out.extend(
-                    r.edges(day)
-                        .into_iter()
-                        .map(|local| place(tz, local))
-                        .filter(|e| *e > t),
+                    r.edges(day).into_iter().map(|local| place(tz, local)).filter(|e| *e > t),
                 );
             }
         }
@@ -186,29 +175,13 @@ impl Layer {
 impl Schedule {
     /// Who is on call at `t`.
     pub fn on_call(&self, t: Timestamp) -> OnCall {
-        if let Some(o) = self
-            .overrides
-            .iter()
-            .rev()
-            .find(|o| o.start <= t && t < o.end)
-        {
-            return OnCall {
-                primary: Some(o.user.clone()),
-                shadows: Vec::new(),
-            };
+        if let Some(o) = self.overrides.iter().rev().find(|o| o.start <= t && t < o.end) {
+            return OnCall { primary: Some(o.user.clone()), shadows: Vec::new() };
         }
         for layer in self.layers.iter().rev() {
             if let Some(member) = layer.member_at(&self.tz, t) {
-                let shadows = layer
-                    .shadows
-                    .iter()
-                    .filter(|s| *s != member)
-                    .cloned()
-                    .collect();
-                return OnCall {
-                    primary: Some(member.to_owned()),
-                    shadows,
-                };
+                let shadows = layer.shadows.iter().filter(|s| *s != member).cloned().collect();
+                return OnCall { primary: Some(member.to_owned()), shadows };
             }
         }
         OnCall::default()

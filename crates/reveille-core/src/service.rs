@@ -68,13 +68,7 @@ mod tests {
         assert_eq!(rule.urgency(Severity::Error), Urgency::High);
         assert_eq!(rule.urgency(Severity::Warning), Urgency::Low);
         assert_eq!(rule.urgency(Severity::Info), Urgency::Low);
-        assert_eq!(
-            UrgencyRule::Always(Urgency::High).urgency(Severity::Info),
-            Urgency::High
-        );
-        assert_eq!(
-            UrgencyRule::Always(Urgency::Low).urgency(Severity::Critical),
-            Urgency::Low
-        );
+        assert_eq!(UrgencyRule::Always(Urgency::High).urgency(Severity::Info), Urgency::High);
+        assert_eq!(UrgencyRule::Always(Urgency::Low).urgency(Severity::Critical), Urgency::Low);
     }
 }

@@ -17,12 +17,8 @@ pub enum IncidentState {
 }
 
 impl IncidentState {
-    pub const ALL: [IncidentState; 4] = [
-        Self::Triggered,
-        Self::Acknowledged,
-        Self::Snoozed,
-        Self::Resolved,
-    ];
+    pub const ALL: [IncidentState; 4] =
+        [Self::Triggered, Self::Acknowledged, Self::Snoozed, Self::Resolved];
 
     pub fn as_str(self) -> &'static str {
         match self {

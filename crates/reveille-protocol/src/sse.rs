@@ -73,16 +73,8 @@ mod tests {
         assert_eq!(
             events,
             [
-                SseEvent {
-                    id: Some("7".into()),
-                    event: "page".into(),
-                    data: "{\"a\":\n1}".into()
-                },
-                SseEvent {
-                    id: None,
-                    event: "heartbeat".into(),
-                    data: "x".into()
-                },
+                SseEvent { id: Some("7".into()), event: "page".into(), data: "{\"a\":\n1}".into() },
+                SseEvent { id: None, event: "heartbeat".into(), data: "x".into() },
             ]
         );
     }

@@ -18,10 +18,7 @@ use crate::error::{ApiError, ApiResult};
 /// `GET /healthz`: the server answers and its database can be read.
 pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
     state.store.feed_head().await?;
-    Ok(Json(Health {
-        status: "ok".into(),
-        time: state.clock.now(),
-    }))
+    Ok(Json(Health { status: "ok".into(), time: state.clock.now() }))
 }
 
 /// `GET /api/v1/whoami`: who a token belongs to; clients use it to check a token.
@@ -56,14 +53,11 @@ pub async fn list_incidents(
         drill: None,
         limit: query.limit.unwrap_or(100).clamp(1, 1000),
     };
-    Ok(Json(IncidentList {
-        incidents: state.store.incidents(filter).await?,
-    }))
+    Ok(Json(IncidentList { incidents: state.store.incidents(filter).await? }))
 }
 
 fn incident_id(raw: &str) -> ApiResult<i64> {
-    raw.parse()
-        .map_err(|_| ApiError::not_found(format!("incident {raw:?} not found")))
+    raw.parse().map_err(|_| ApiError::not_found(format!("incident {raw:?} not found")))
 }
 
 /// `GET /api/v1/incidents/{id}`: one incident with its timeline.
@@ -84,10 +78,7 @@ async fn command(
 ) -> ApiResult<Json<Incident>> {
     caller.require(Scope::Respond)?;
     let id = incident_id(id)?;
-    let incident = state
-        .store
-        .command(id, &caller.user, command, state.clock.now())
-        .await?;
+    let incident = state.store.command(id, &caller.user, command, state.clock.now()).await?;
     Ok(Json(incident))
 }
 
@@ -118,10 +109,7 @@ pub async fn snooze(
 ) -> ApiResult<Json<Incident>> {
     let request: SnoozeRequest = parse_json(&body)?;
     if request.seconds == 0 || request.seconds > 7 * 24 * 3600 {
-        return Err(ApiError::invalid(
-            "seconds",
-            "seconds must be between 1 and 604800 (a week)",
-        ));
+        return Err(ApiError::invalid("seconds", "seconds must be between 1 and 604800 (a week)"));
     }
     let until = state.clock.now() + SignedDuration::from_secs(request.seconds as i64);
     let incident = command(&state, &caller, &id, Command::Snooze { until }).await?;
@@ -144,10 +132,7 @@ pub async fn receipt(
         ));
     }
     if receipt.volume.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
-        return Err(ApiError::invalid(
-            "volume",
-            "volume must be between 0.0 and 1.0",
-        ));
+        return Err(ApiError::invalid("volume", "volume must be between 0.0 and 1.0"));
     }
     let incident = command(&state, &caller, &id, Command::Receipt(receipt)).await?;
     // A silent device may move the escalation ladder on now.
@@ -183,13 +168,8 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let field = missing_field(&inner.to_string()).map_or(path.clone(), |f| {
-            if path == "." {
-                f
-            } else {
-                format!("{path}.{f}")
-            }
-        });
+        let field = missing_field(&inner.to_string())
+            .map_or(path.clone(), |f| if path == "." { f } else { format!("{path}.{f}") });
         let message = if field.is_empty() || field == "." {
             format!("invalid JSON body: {inner}")
         } else {

@@ -77,15 +77,8 @@ pub fn mint_key() -> Minted {
 }
 
 fn minted(secret: String) -> Minted {
-    let prefix = secret
-        .chars()
-        .take(if secret.starts_with("rvt_") { 10 } else { 6 })
-        .collect();
-    Minted {
-        hash: hash(&secret),
-        prefix,
-        secret,
-    }
+    let prefix = secret.chars().take(if secret.starts_with("rvt_") { 10 } else { 6 }).collect();
+    Minted { hash: hash(&secret), prefix, secret }
 }
 
 /// A fresh dedup key for triggers that bring none: 32 hex characters, as PagerDuty makes them.
@@ -94,10 +87,7 @@ pub fn new_dedup_key() -> String {
 }
 
 pub fn hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The secret of an `Authorization: Bearer …` or `Basic …` header (Basic carries it as password).
@@ -108,9 +98,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<String> {
         "bearer" => Some(rest.trim().to_owned()),
         "basic" => {
             let decoded = String::from_utf8(STANDARD.decode(rest.trim()).ok()?).ok()?;
-            decoded
-                .split_once(':')
-                .map(|(_, password)| password.to_owned())
+            decoded.split_once(':').map(|(_, password)| password.to_owned())
         }
         _ => None,
     }
@@ -128,10 +116,7 @@ impl Caller {
         if self.scopes.contains(&scope) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!(
-                "this token lacks the {} scope",
-                scope.as_str()
-            )))
+            Err(ApiError::forbidden(format!("this token lacks the {} scope", scope.as_str())))
         }
     }
 }
@@ -172,10 +157,7 @@ pub async fn caller(state: &AppState, secret: &str) -> ApiResult<Option<Caller>>
         tokio::spawn(async move { store.touch_token(&digest, now).await });
     }
     let scopes = info.scopes.iter().filter_map(|s| Scope::parse(s)).collect();
-    Ok(Some(Caller {
-        user: info.user,
-        scopes,
-    }))
+    Ok(Some(Caller { user: info.user, scopes }))
 }
 
 /// The service an integration key belongs to, if the key is live and the service configured.

@@ -45,10 +45,7 @@ impl Directory {
                 (service.name.clone(), rules)
             })
             .collect();
-        Self {
-            rules: Arc::new(rules),
-            schedules,
-        }
+        Self { rules: Arc::new(rules), schedules }
     }
 
     pub fn service(&self, name: &str) -> Option<&ServiceRules> {

@@ -76,10 +76,7 @@ pub async fn create(
             })?
         }
         _ => {
-            return Err(ApiError::invalid(
-                "user",
-                "give exactly one of user or schedule",
-            ));
+            return Err(ApiError::invalid("user", "give exactly one of user or schedule"));
         }
     };
     let why = format!("requested by {}", caller.user);
@@ -89,11 +86,7 @@ pub async fn create(
 /// `GET /api/v1/drills`: every drill with its results, newest first.
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<DrillList>> {
     caller.require(Scope::Read)?;
-    let filter = IncidentFilter {
-        drill: Some(true),
-        limit: 1000,
-        ..Default::default()
-    };
+    let filter = IncidentFilter { drill: Some(true), limit: 1000, ..Default::default() };
     let mut drills = Vec::new();
     for incident in state.store.incidents(filter).await? {
         drills.push(result(&state.store.incident(incident.id).await?));
@@ -104,27 +97,16 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 /// Reads a drill's results off its timeline.
 pub fn result(detail: &IncidentDetail) -> DrillResult {
     let i = &detail.incident;
-    let receipt = |kind: &str| {
-        detail
-            .timeline
-            .iter()
-            .find(|e| e.kind == "receipt" && e.data["kind"] == kind)
-    };
-    let acked_at = detail
-        .timeline
-        .iter()
-        .find(|e| e.kind == "acknowledged")
-        .map(|e| e.at);
+    let receipt =
+        |kind: &str| detail.timeline.iter().find(|e| e.kind == "receipt" && e.data["kind"] == kind);
+    let acked_at = detail.timeline.iter().find(|e| e.kind == "acknowledged").map(|e| e.at);
     DrillResult {
         incident_id: i.id,
         user: i.paged.first().cloned().unwrap_or_default(),
         started_at: i.created_at,
         delivered_at: receipt("delivered").map(|e| e.at),
         ringing_at: receipt("ringing").map(|e| e.at),
-        silent: detail
-            .timeline
-            .iter()
-            .any(|e| e.kind == "receipt" && e.data["muted"] == true),
+        silent: detail.timeline.iter().any(|e| e.kind == "receipt" && e.data["muted"] == true),
         acked_at,
         seconds_to_ack: acked_at.map(|at| at.duration_since(i.created_at).as_secs_f64()),
     }
@@ -134,12 +116,7 @@ pub fn result(detail: &IncidentDetail) -> DrillResult {
 pub async fn at_handoffs(state: &AppState) -> ApiResult<()> {
     let now = state.clock.now();
     let directory = state.directory();
-    for schedule in state
-        .settings
-        .schedules
-        .iter()
-        .filter(|s| s.drill_at_handoff)
-    {
+    for schedule in state.settings.schedules.iter().filter(|s| s.drill_at_handoff) {
         let Some(s) = directory.schedules.get(&schedule.name) else {
             continue;
         };

@@ -19,12 +19,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            field: None,
-            retry_after: None,
-        }
+        Self { code, message: message.into(), field: None, retry_after: None }
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -87,16 +82,10 @@ impl IntoResponse for ApiError {
             (status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS)
                 .then_some(5)
         });
-        let body = ErrorBody {
-            code: self.code,
-            message: self.message,
-            field: self.field,
-        };
+        let body = ErrorBody { code: self.code, message: self.message, field: self.field };
         let mut response = (status, Json(body)).into_response();
         if let Some(seconds) = retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -128,9 +117,7 @@ pub async fn normalize(response: Response) -> Response {
         _ => ErrorCode::Internal,
     };
     let (parts, body) = response.into_parts();
-    let text = axum::body::to_bytes(body, 64 * 1024)
-        .await
-        .unwrap_or_default();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&text).trim().to_owned();
     let message = match (status, text.is_empty()) {
         (StatusCode::PAYLOAD_TOO_LARGE, _) => {

@@ -43,16 +43,9 @@ pub async fn subscribe(
     caller.require(Scope::Read)?;
     let resume = match headers.get("last-event-id") {
         Some(value) => Some(
-            value
-                .to_str()
-                .ok()
-                .and_then(|v| v.trim().parse::<i64>().ok())
-                .ok_or_else(|| {
-                    ApiError::invalid(
-                        "Last-Event-ID",
-                        "Last-Event-ID must be a feed id (an integer)",
-                    )
-                })?,
+            value.to_str().ok().and_then(|v| v.trim().parse::<i64>().ok()).ok_or_else(|| {
+                ApiError::invalid("Last-Event-ID", "Last-Event-ID must be a feed id (an integer)")
+            })?,
         ),
         None => query.since,
     };
@@ -87,11 +80,7 @@ async fn pump(
     state.metrics.feed_connections.inc();
     let _connected = Connected(&state);
     let _present = state.presence.connect(&user);
-    let open = FeedOpen {
-        user: user.clone(),
-        time: state.clock.now(),
-        head,
-    };
+    let open = FeedOpen { user: user.clone(), time: state.clock.now(), head };
     if send(&tx, frame("open", None, &open)).await.is_err() {
         return;
     }

@@ -22,10 +22,8 @@ fn due(h: &HeartbeatSettings, last: Timestamp) -> Timestamp {
 }
 
 fn event(state: &AppState, h: &HeartbeatSettings, action: Action, last: Timestamp) -> AlertEvent {
-    let service = state
-        .settings
-        .service(&h.service)
-        .expect("validated: the monitor's service exists");
+    let service =
+        state.settings.service(&h.service).expect("validated: the monitor's service exists");
     AlertEvent {
         action,
         dedup_key: format!("heartbeat/{}", h.name),
@@ -75,34 +73,21 @@ pub async fn ping(
         .await?;
         state.store.set_heartbeat_missed(&h.name, false).await?;
     }
-    Ok(Json(HeartbeatAccepted {
-        name: h.name.clone(),
-        next_due: due(h, now),
-    }))
+    Ok(Json(HeartbeatAccepted { name: h.name.clone(), next_due: due(h, now) }))
 }
 
 /// Opens an incident for every armed monitor whose ping is overdue.
 pub async fn check(state: &AppState) -> ApiResult<()> {
     let now = state.clock.now();
     for record in state.store.heartbeats().await? {
-        let Some(h) = state
-            .settings
-            .heartbeats
-            .iter()
-            .find(|h| h.name == record.name)
-        else {
+        let Some(h) = state.settings.heartbeats.iter().find(|h| h.name == record.name) else {
             continue;
         };
         if record.missed || due(h, record.last_ping) >= now {
             continue;
         }
-        submit(
-            state,
-            &h.service,
-            SOURCE,
-            vec![event(state, h, Action::Trigger, record.last_ping)],
-        )
-        .await?;
+        submit(state, &h.service, SOURCE, vec![event(state, h, Action::Trigger, record.last_ping)])
+            .await?;
         state.store.set_heartbeat_missed(&h.name, true).await?;
     }
     Ok(())

@@ -76,10 +76,7 @@ impl AppState {
 
     /// Services and schedules as they are now, with the stored overrides.
     pub fn directory(&self) -> Arc<Directory> {
-        self.directory
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.directory.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Rebuilds the directory from the configuration and the overrides in the store.
@@ -108,10 +105,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/runbooks/{service}", get(api::runbook))
         .route("/api/v1/oncall", get(oncall::report))
         .route("/api/v1/schedules/{name}", get(oncall::shifts))
-        .route(
-            "/api/v1/schedules/{name}/overrides",
-            post(oncall::add_override),
-        )
+        .route("/api/v1/schedules/{name}/overrides", post(oncall::add_override))
         .route("/api/v1/overrides", get(oncall::list_overrides))
         .route("/api/v1/overrides/{id}", delete(oncall::remove_override))
         .route("/api/v1/heartbeats/{name}", post(heartbeats::ping))
@@ -134,9 +128,7 @@ pub async fn serve(
         shutdown.await;
         closing.send_replace(true);
     };
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(signal)
-        .await;
+    let result = axum::serve(listener, app).with_graceful_shutdown(signal).await;
     worker.abort();
     result
 }

@@ -42,9 +42,7 @@ impl Default for Metrics {
         let events = Family::<EventLabels, Counter>::default();
         let feed_connections = Gauge::default();
         let incidents = Family::<StateLabels, Gauge>::default();
-        let buckets = [
-            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-        ];
+        let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
         let ingest_to_feed = Histogram::new(buckets);
         let feed_resyncs = Counter::default();
         let mut registry = Registry::with_prefix("reveille");
@@ -58,11 +56,7 @@ impl Default for Metrics {
             "Alert events received, by source and outcome",
             events.clone(),
         );
-        registry.register(
-            "feed_connections",
-            "Open feed connections",
-            feed_connections.clone(),
-        );
+        registry.register("feed_connections", "Open feed connections", feed_connections.clone());
         registry.register("incidents", "Incidents by state", incidents.clone());
         registry.register(
             "ingest_to_feed_seconds",
@@ -82,10 +76,7 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn event(&self, source: &str, outcome: &str, n: u64) {
-        let labels = EventLabels {
-            source: source.into(),
-            outcome: outcome.into(),
-        };
+        let labels = EventLabels { source: source.into(), outcome: outcome.into() };
         self.events.get_or_create(&labels).inc_by(n);
     }
 }
@@ -93,23 +84,11 @@ impl Metrics {
 /// `GET /metrics`
 pub async fn scrape(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
     for (incident_state, n) in state.store.count_by_state().await? {
-        let labels = StateLabels {
-            state: incident_state.as_str().into(),
-        };
+        let labels = StateLabels { state: incident_state.as_str().into() };
         state.metrics.incidents.get_or_create(&labels).set(n as i64);
     }
     let mut text = String::new();
-    let registry = state
-        .metrics
-        .registry
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
+    let registry = state.metrics.registry.lock().unwrap_or_else(|p| p.into_inner());
     encode(&mut text, &registry).expect("writing to a String cannot fail");
-    Ok((
-        [(
-            CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
-    ))
+    Ok(([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text))
 }

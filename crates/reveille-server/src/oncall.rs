@@ -92,11 +92,7 @@ pub async fn report(
             })
             .collect()
     };
-    Ok(Json(OnCallReport {
-        at,
-        schedules,
-        services,
-    }))
+    Ok(Json(OnCallReport { at, schedules, services }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,27 +120,15 @@ pub async fn shifts(
     let until = from
         .to_zoned(s.tz.clone())
         .checked_add(jiff::Span::new().days(i64::from(days)))
-        .map_or(
-            from + SignedDuration::from_hours(24 * i64::from(days)),
-            |z| z.timestamp(),
-        );
+        .map_or(from + SignedDuration::from_hours(24 * i64::from(days)), |z| z.timestamp());
 
     let shifts = s
         .shifts(from, until)
         .into_iter()
-        .map(|(start, end, who)| Shift {
-            start,
-            end,
-            primary: who.primary,
-            shadows: who.shadows,
-        })
+        .map(|(start, end, who)| Shift { start, end, primary: who.primary, shadows: who.shadows })
         .collect();
     let time_zone = s.tz.iana_name().unwrap_or("UTC").to_owned();
-    Ok(Json(ScheduleView {
-        schedule: name,
-        time_zone,
-        shifts,
-    }))
+    Ok(Json(ScheduleView { schedule: name, time_zone, shifts }))
 }
 
 fn view(o: OverrideRecord) -> OverrideView {
@@ -171,16 +155,10 @@ pub async fn add_override(
         return Err(ApiError::not_found(format!("no schedule {name:?}")));
     }
     if state.settings.users.iter().all(|u| u.name != request.user) {
-        return Err(ApiError::invalid(
-            "user",
-            format!("unknown user {:?}", request.user),
-        ));
+        return Err(ApiError::invalid("user", format!("unknown user {:?}", request.user)));
     }
     if request.end <= request.start {
-        return Err(ApiError::invalid(
-            "end",
-            "the override must end after it starts",
-        ));
+        return Err(ApiError::invalid("end", "the override must end after it starts"));
     }
     let record = OverrideRecord {
         id: 0,
@@ -202,15 +180,7 @@ pub async fn list_overrides(
     caller: Caller,
 ) -> ApiResult<Json<Vec<OverrideView>>> {
     caller.require(Scope::Read)?;
-    Ok(Json(
-        state
-            .store
-            .overrides()
-            .await?
-            .into_iter()
-            .map(view)
-            .collect(),
-    ))
+    Ok(Json(state.store.overrides().await?.into_iter().map(view).collect()))
 }
 
 /// `DELETE /api/v1/overrides/{id}`
@@ -220,9 +190,7 @@ pub async fn remove_override(
     Path(id): Path<String>,
 ) -> ApiResult<Json<OverrideView>> {
     caller.require(Scope::Respond)?;
-    let id = id
-        .parse()
-        .map_err(|_| ApiError::not_found(format!("override {id:?} not found")))?;
+    let id = id.parse().map_err(|_| ApiError::not_found(format!("override {id:?} not found")))?;
     let removed = state.store.remove_override(id).await?;
     state.refresh().await?;
     Ok(Json(view(removed)))

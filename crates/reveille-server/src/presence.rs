@@ -29,20 +29,14 @@ pub struct Connected {
 impl Drop for Connected {
     fn drop(&mut self) {
         let now = self.presence.clock.now();
-        let mut users = self
-            .presence
-            .users
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut users = self.presence.users.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((open, since)) = users.get_mut(&self.user) {
             *open = open.saturating_sub(1);
             if *open == 0 {
                 *since = now;
             }
         }
-        self.presence
-            .total
-            .send_modify(|n| *n = n.saturating_sub(1));
+        self.presence.total.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -62,10 +56,7 @@ impl Presence {
         let entry = users.entry(user.to_owned()).or_insert((0, self.started));
         entry.0 += 1;
         self.total.send_modify(|n| *n += 1);
-        Connected {
-            presence: self.clone(),
-            user: user.to_owned(),
-        }
+        Connected { presence: self.clone(), user: user.to_owned() }
     }
 
     /// Follows the number of open device connections.
@@ -80,9 +71,8 @@ impl Presence {
         after: SignedDuration,
     ) -> HashMap<String, String> {
         let now = self.clock.now();
-        let rounding = jiff::SpanRound::new()
-            .largest(jiff::Unit::Hour)
-            .smallest(jiff::Unit::Second);
+        let rounding =
+            jiff::SpanRound::new().largest(jiff::Unit::Hour).smallest(jiff::Unit::Second);
         let known = self.users.lock().unwrap_or_else(|p| p.into_inner());
         users
             .into_iter()
@@ -90,9 +80,7 @@ impl Presence {
                 let (open, since) = known.get(user).copied().unwrap_or((0, self.started));
                 let away = now.duration_since(since);
                 (open == 0 && away >= after).then(|| {
-                    let away = jiff::Span::try_from(away)
-                        .ok()
-                        .and_then(|s| s.round(rounding).ok());
+                    let away = jiff::Span::try_from(away).ok().and_then(|s| s.round(rounding).ok());
                     let away = away.map_or_else(String::new, |s| format!(" for {s:#}"));
                     (user.to_owned(), format!("has had no live device{away}"))
                 })

@@ -18,19 +18,14 @@ struct Bucket {
 impl RateLimiter {
     /// Allows `per_minute` requests per key per minute, in bursts of up to `per_minute`.
     pub fn new(per_minute: u32) -> Self {
-        Self {
-            per_minute: f64::from(per_minute.max(1)),
-            buckets: Mutex::new(HashMap::new()),
-        }
+        Self { per_minute: f64::from(per_minute.max(1)), buckets: Mutex::new(HashMap::new()) }
     }
 
     /// Takes one request from `key`'s bucket; `Err(seconds)` says when to retry.
     pub fn check(&self, key: &str, now: Timestamp) -> Result<(), u64> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: self.per_minute,
-            at: now,
-        });
+        let bucket =
+            buckets.entry(key.to_owned()).or_insert(Bucket { tokens: self.per_minute, at: now });
         let elapsed = now.duration_since(bucket.at).as_secs_f64().max(0.0);
         bucket.tokens = (bucket.tokens + elapsed * self.per_minute / 60.0).min(self.per_minute);
         bucket.at = now;
@@ -58,11 +53,7 @@ mod tests {
             assert_eq!(limiter.check("k", t0), Ok(()));
         }
         assert_eq!(limiter.check("k", t0), Err(1));
-        assert_eq!(
-            limiter.check("other", t0),
-            Ok(()),
-            "keys have their own buckets"
-        );
+        assert_eq!(limiter.check("other", t0), Ok(()), "keys have their own buckets");
         let t1 = t0 + SignedDuration::from_secs(1);
         assert_eq!(limiter.check("k", t1), Ok(()));
         assert_eq!(limiter.check("k", t1), Err(1));

@@ -26,10 +26,7 @@ pub async fn run(state: AppState) {
 /// One pass over everything that may be due at the clock's now.
 pub async fn tick(state: &AppState) {
     if let Err(e) = state.refresh().await {
-        tracing::error!(
-            error = e.message,
-            "cannot load overrides; using the last known schedules"
-        );
+        tracing::error!(error = e.message, "cannot load overrides; using the last known schedules");
     }
     let now = state.clock.now();
     let rules = state.directory().rules.clone();
@@ -41,9 +38,7 @@ pub async fn tick(state: &AppState) {
         Default::default()
     } else {
         let users = state.settings.users.iter().map(|u| u.name.as_str());
-        state
-            .presence
-            .deafness(users, SignedDuration::from_secs(deaf_after as i64))
+        state.presence.deafness(users, SignedDuration::from_secs(deaf_after as i64))
     };
     match state.store.escalate(now, rules, Arc::new(deaf)).await {
         Ok(0) => {}
@@ -51,10 +46,7 @@ pub async fn tick(state: &AppState) {
         Err(e) => tracing::error!(error = %e, "cannot move escalation ladders; will retry"),
     }
     if let Err(e) = crate::heartbeats::check(state).await {
-        tracing::error!(
-            error = e.message,
-            "cannot check heartbeat monitors; will retry"
-        );
+        tracing::error!(error = e.message, "cannot check heartbeat monitors; will retry");
     }
     if let Err(e) = crate::drills::at_handoffs(state).await {
         tracing::error!(error = e.message, "cannot run handoff drills; will retry");

@@ -12,21 +12,12 @@ async fn incidents_are_listed_and_shown_with_their_timeline() {
     let first = h.trigger("a", "first").await;
     let second = h.trigger("b", "second").await;
     let auth = format!("Bearer {}", h.alice);
-    h.post(
-        &format!("/api/v1/incidents/{first}/resolve"),
-        Some(&auth),
-        "",
-    )
-    .await;
+    h.post(&format!("/api/v1/incidents/{first}/resolve"), Some(&auth), "").await;
 
     let (status, list) = h.get("/api/v1/incidents", &h.alice).await;
     assert_eq!(status, 200);
-    let ids: Vec<i64> = list["incidents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_i64().unwrap())
-        .collect();
+    let ids: Vec<i64> =
+        list["incidents"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, [second], "open only by default");
     let (_, list) = h.get("/api/v1/incidents?all=true", &h.alice).await;
     assert_eq!(list["incidents"].as_array().unwrap().len(), 2);
@@ -61,11 +52,7 @@ async fn receipts_from_devices_are_on_the_timeline() {
         json!({"kind": "ringing", "device": "alice-phone", "volume": 1.0, "muted": true}),
         json!({"kind": "acked", "device": "alice-laptop"}),
     ] {
-        assert_eq!(
-            h.post(&path, Some(&auth), &body.to_string()).await.0,
-            200,
-            "{body}"
-        );
+        assert_eq!(h.post(&path, Some(&auth), &body.to_string()).await.0, 200, "{body}");
     }
     let (_, detail) = h.get(&format!("/api/v1/incidents/{id}"), &h.alice).await;
     let receipts: Vec<&str> = detail["timeline"]
@@ -84,17 +71,11 @@ async fn receipts_from_devices_are_on_the_timeline() {
             "acked on alice-laptop",
         ]
     );
-    let (status, error) = h
-        .post(
-            &path,
-            Some(&auth),
-            r#"{"kind": "ringing", "device": "x", "volume": 7}"#,
-        )
-        .await;
+    let (status, error) =
+        h.post(&path, Some(&auth), r#"{"kind": "ringing", "device": "x", "volume": 7}"#).await;
     assert_eq!((status, error["field"].as_str()), (400, Some("volume")));
-    let (status, error) = h
-        .post(&path, Some(&auth), r#"{"kind": "exploded", "device": "x"}"#)
-        .await;
+    let (status, error) =
+        h.post(&path, Some(&auth), r#"{"kind": "exploded", "device": "x"}"#).await;
     assert_eq!((status, error["field"].as_str()), (400, Some("kind")));
 }
 
@@ -105,75 +86,32 @@ async fn every_error_has_the_same_shape_and_a_stable_code() {
     let alice = format!("Bearer {}", h.alice);
     let reader = format!("Bearer {}", h.mint_token("alice", &["read"]).await);
     let cases = [
+        (h.post("/api/v1/incidents/999/ack", Some(&alice), "").await, 404, "not_found"),
+        (h.post("/api/v1/incidents/abc/ack", Some(&alice), "").await, 404, "not_found"),
+        (h.post("/api/v1/nowhere", Some(&alice), "").await, 404, "not_found"),
+        (h.post(&format!("/api/v1/incidents/{id}/ack"), None, "").await, 401, "unauthorized"),
+        (h.post(&format!("/api/v1/incidents/{id}/ack"), Some(&reader), "").await, 403, "forbidden"),
         (
-            h.post("/api/v1/incidents/999/ack", Some(&alice), "").await,
-            404,
-            "not_found",
-        ),
-        (
-            h.post("/api/v1/incidents/abc/ack", Some(&alice), "").await,
-            404,
-            "not_found",
-        ),
-        (
-            h.post("/api/v1/nowhere", Some(&alice), "").await,
-            404,
-            "not_found",
-        ),
-        (
-            h.post(&format!("/api/v1/incidents/{id}/ack"), None, "")
-                .await,
-            401,
-            "unauthorized",
-        ),
-        (
-            h.post(&format!("/api/v1/incidents/{id}/ack"), Some(&reader), "")
-                .await,
-            403,
-            "forbidden",
-        ),
-        (
-            h.post(
-                &format!("/api/v1/incidents/{id}/snooze"),
-                Some(&alice),
-                "{}",
-            )
-            .await,
+            h.post(&format!("/api/v1/incidents/{id}/snooze"), Some(&alice), "{}").await,
             400,
             "invalid_body",
         ),
         (
-            h.post(
-                &format!("/api/v1/incidents/{id}/snooze"),
-                Some(&alice),
-                r#"{"seconds": 0}"#,
-            )
-            .await,
+            h.post(&format!("/api/v1/incidents/{id}/snooze"), Some(&alice), r#"{"seconds": 0}"#)
+                .await,
             400,
             "invalid_body",
         ),
     ];
     for ((status, body), want_status, want_code) in cases {
-        assert_eq!(
-            (status, body["code"].as_str()),
-            (want_status, Some(want_code)),
-            "{body}"
-        );
+        assert_eq!((status, body["code"].as_str()), (want_status, Some(want_code)), "{body}");
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
-    h.post(&format!("/api/v1/incidents/{id}/resolve"), Some(&alice), "")
-        .await;
-    let (status, body) = h
-        .post(
-            &format!("/api/v1/incidents/{id}/snooze"),
-            Some(&alice),
-            r#"{"seconds": 60}"#,
-        )
-        .await;
+    h.post(&format!("/api/v1/incidents/{id}/resolve"), Some(&alice), "").await;
+    let (status, body) =
+        h.post(&format!("/api/v1/incidents/{id}/snooze"), Some(&alice), r#"{"seconds": 60}"#).await;
     assert_eq!((status, body["code"].as_str()), (409, Some("conflict")));
-    let (status, body) = h
-        .post(&format!("/api/v1/incidents/{id}/ack"), Some(&alice), "")
-        .await;
+    let (status, body) = h.post(&format!("/api/v1/incidents/{id}/ack"), Some(&alice), "").await;
     assert_eq!(
         (status, body["state"].as_str()),
         (200, Some("resolved")),
@@ -215,15 +153,7 @@ async fn runbooks_health_and_metrics() {
     h.trigger("a", "x").await;
     feed.entry().await;
     h.post("/v2/enqueue", None, "{}").await;
-    let text = h
-        .http
-        .get(format!("{}/metrics", h.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = h.http.get(format!("{}/metrics", h.url)).send().await.unwrap().text().await.unwrap();
     for line in [
         r#"reveille_ingest_events_total{source="pagerduty",outcome="accepted"} 1"#,
         r#"reveille_ingest_events_total{source="pagerduty",outcome="invalid"} 1"#,
@@ -231,10 +161,7 @@ async fn runbooks_health_and_metrics() {
         r#"reveille_incidents{state="triggered"} 1"#,
         "reveille_ingest_to_feed_seconds_count 1",
     ] {
-        assert!(
-            text.lines().any(|l| l == line),
-            "{line} missing from\n{text}"
-        );
+        assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
     }
 }
 
@@ -253,16 +180,8 @@ async fn errors_axum_makes_itself_have_the_same_shape() {
     assert_eq!(body["code"], "method_not_allowed");
     let (status, body) = h.get("/api/v1/incidents?limit=many", &h.alice).await;
     assert_eq!((status, body["code"].as_str()), (400, Some("invalid_body")));
-    assert!(
-        body["message"].as_str().unwrap().contains("limit"),
-        "{body}"
-    );
+    assert!(body["message"].as_str().unwrap().contains("limit"), "{body}");
     let big = format!("{{\"summary\": \"{}\"}}", "x".repeat(600 * 1024));
-    let (status, body) = h
-        .post("/api/v1/events", Some(&format!("Bearer {}", h.key)), &big)
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (413, Some("payload_too_large"))
-    );
+    let (status, body) = h.post("/api/v1/events", Some(&format!("Bearer {}", h.key)), &big).await;
+    assert_eq!((status, body["code"].as_str()), (413, Some("payload_too_large")));
 }

@@ -45,11 +45,7 @@ async fn resuming_with_last_event_id_gets_exactly_the_missed_events() {
     let second = h.trigger("k2", "second").await;
     let third = h.trigger("k3", "third").await;
     let (status, _) = h
-        .post(
-            &format!("/api/v1/incidents/{first}/ack"),
-            Some(&format!("Bearer {}", h.bob)),
-            "",
-        )
+        .post(&format!("/api/v1/incidents/{first}/ack"), Some(&format!("Bearer {}", h.bob)), "")
         .await;
     assert_eq!(status, 200);
 
@@ -65,19 +61,11 @@ async fn resuming_with_last_event_id_gets_exactly_the_missed_events() {
         .collect();
     assert_eq!(
         summary,
-        [
-            ("page".into(), second),
-            ("page".into(), third),
-            ("incident".into(), first)
-        ]
+        [("page".into(), second), ("page".into(), third), ("incident".into(), first)]
     );
     assert!(got.windows(2).all(|w| w[0].0 < w[1].0) && got[0].0 > seen);
     assert_eq!(got[2].2["incident"]["state"], "acknowledged");
-    assert_eq!(
-        feed.next().await.event,
-        "heartbeat",
-        "nothing more: no duplicate"
-    );
+    assert_eq!(feed.next().await.event, "heartbeat", "nothing more: no duplicate");
 
     // A live entry after the replay continues the same sequence.
     let fourth = h.trigger("k4", "fourth").await;
@@ -104,10 +92,7 @@ async fn an_ack_by_one_device_is_seen_by_every_other() {
             "",
         )
         .await;
-    assert_eq!(
-        (status, body["state"].as_str()),
-        (200, Some("acknowledged"))
-    );
+    assert_eq!((status, body["state"].as_str()), (200, Some("acknowledged")));
     for feed in [&mut alice_laptop, &mut alice_phone, &mut bob] {
         let (_, kind, event) = feed.entry().await;
         assert_eq!(kind, "incident");
@@ -123,29 +108,17 @@ async fn a_snoozed_page_rings_again_when_the_snooze_ends() {
     let id = h.trigger("k", "flapping").await;
     assert_eq!(feed.entry().await.1, "page");
     let auth = format!("Bearer {}", h.alice);
-    let (status, body) = h
-        .post(
-            &format!("/api/v1/incidents/{id}/snooze"),
-            Some(&auth),
-            r#"{"seconds": 600}"#,
-        )
-        .await;
+    let (status, body) =
+        h.post(&format!("/api/v1/incidents/{id}/snooze"), Some(&auth), r#"{"seconds": 600}"#).await;
     assert_eq!((status, body["state"].as_str()), (200, Some("snoozed")));
     assert_eq!(feed.entry().await.2["incident"]["state"], "snoozed");
     h.advance(599);
     reveille_server::worker::tick(&h.state).await;
-    assert_eq!(
-        feed.next().await.event,
-        "heartbeat",
-        "no page before the snooze ends"
-    );
+    assert_eq!(feed.next().await.event, "heartbeat", "no page before the snooze ends");
     h.advance(1);
     h.state.wake.notify_one();
     let (_, kind, event) = feed.entry().await;
-    assert_eq!(
-        (kind.as_str(), event["incident"]["state"].as_str()),
-        ("page", Some("triggered"))
-    );
+    assert_eq!((kind.as_str(), event["incident"]["state"].as_str()), ("page", Some("triggered")));
     let timeline = h.store().incident(id).await.unwrap().timeline;
     assert_eq!(timeline.last().unwrap().kind, "snooze_ended");
 }
@@ -182,24 +155,12 @@ async fn a_slow_reader_blocks_nobody_and_still_gets_everything_in_order() {
     while slow_ids.len() < total {
         slow_ids.push(slow.entry().await.0);
     }
-    assert!(
-        slow_ids.windows(2).all(|w| w[0] < w[1]),
-        "in order, no duplicate"
-    );
-    let stored: Vec<i64> = h
-        .store()
-        .feed_since("alice", 0, 10_000)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.id)
-        .collect();
+    assert!(slow_ids.windows(2).all(|w| w[0] < w[1]), "in order, no duplicate");
+    let stored: Vec<i64> =
+        h.store().feed_since("alice", 0, 10_000).await.unwrap().iter().map(|e| e.id).collect();
     assert_eq!(slow_ids, stored, "no gap");
     assert_eq!(slow.next().await.event, "heartbeat");
-    assert!(
-        h.state.metrics.feed_resyncs.get() > 0,
-        "the slow reader did fall behind"
-    );
+    assert!(h.state.metrics.feed_resyncs.get() > 0, "the slow reader did fall behind");
 }
 
 #[tokio::test]
@@ -211,22 +172,14 @@ async fn a_resume_id_beyond_the_head_starts_from_the_head() {
     assert_eq!(feed.next().await.event, "open");
     let id = h.trigger("k2", "after").await;
     let (_, kind, event) = feed.entry().await;
-    assert_eq!(
-        (kind.as_str(), event["incident"]["id"].as_i64()),
-        ("page", Some(id))
-    );
+    assert_eq!((kind.as_str(), event["incident"]["id"].as_i64()), ("page", Some(id)));
 }
 
 #[tokio::test]
 async fn a_bad_token_or_resume_id_is_refused_with_a_clear_error() {
     let h = Harness::start().await;
-    let response = h
-        .http
-        .get(format!("{}/api/v1/feed", h.url))
-        .bearer_auth("rvt_nope")
-        .send()
-        .await
-        .unwrap();
+    let response =
+        h.http.get(format!("{}/api/v1/feed", h.url)).bearer_auth("rvt_nope").send().await.unwrap();
     assert_eq!(response.status(), 401);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["code"], "unauthorized");

@@ -24,21 +24,11 @@ async fn pagerduty_trigger_acknowledge_resolve_as_documented() {
     assert_eq!(i.urgency, Urgency::Low, "info only notifies");
     assert_eq!(i.details["load avg"], json!(0.75));
     assert_eq!(i.details["component"], json!("postgres"));
-    assert!(
-        i.links
-            .iter()
-            .any(|l| l.href == "https://monitoring.example.com")
-    );
-    assert_eq!(
-        i.runbook_url.as_deref(),
-        Some("http://reveille.test/api/v1/runbooks/payments")
-    );
+    assert!(i.links.iter().any(|l| l.href == "https://monitoring.example.com"));
+    assert_eq!(i.runbook_url.as_deref(), Some("http://reveille.test/api/v1/runbooks/payments"));
 
     let (status, body) = h.pagerduty(&fixture("pagerduty_acknowledge.json")).await;
-    assert_eq!(
-        (status, body["dedup_key"].as_str()),
-        (202, Some("samplekeyhere"))
-    );
+    assert_eq!((status, body["dedup_key"].as_str()), (202, Some("samplekeyhere")));
     assert_eq!(h.incidents().await[0].state, IncidentState::Acknowledged);
     let (status, _) = h.pagerduty(&fixture("pagerduty_resolve.json")).await;
     assert_eq!(status, 202);
@@ -69,14 +59,8 @@ async fn bad_pagerduty_events_are_refused_naming_the_field_and_nothing_is_stored
             json!({"event_action": "trigger", "payload": {"summary": "s", "source": "x", "severity": "critical"}}),
             "'routing_key' is missing or blank",
         ),
-        (
-            json!({"routing_key": h.key, "event_action": "explode"}),
-            "'event_action' is invalid",
-        ),
-        (
-            json!({"routing_key": h.key, "event_action": "trigger"}),
-            "'payload' is missing",
-        ),
+        (json!({"routing_key": h.key, "event_action": "explode"}), "'event_action' is invalid"),
+        (json!({"routing_key": h.key, "event_action": "trigger"}), "'payload' is missing"),
         (
             json!({"routing_key": h.key, "event_action": "trigger", "payload": {"source": "x", "severity": "critical"}}),
             "'payload.summary' is missing",
@@ -85,10 +69,7 @@ async fn bad_pagerduty_events_are_refused_naming_the_field_and_nothing_is_stored
             json!({"routing_key": h.key, "event_action": "trigger", "payload": {"summary": "s", "source": "x", "severity": "bad"}}),
             "'payload.severity' is invalid",
         ),
-        (
-            json!({"routing_key": h.key, "event_action": "resolve"}),
-            "'dedup_key' is required",
-        ),
+        (json!({"routing_key": h.key, "event_action": "resolve"}), "'dedup_key' is required"),
         (
             json!({"routing_key": h.key, "event_action": "trigger", "payload": {"summary": 5}}),
             "payload.summary",
@@ -108,12 +89,7 @@ async fn bad_pagerduty_events_are_refused_naming_the_field_and_nothing_is_stored
     }
     let (status, answer) = h.post("/v2/enqueue", None, "{not json").await;
     assert_eq!(status, 400);
-    assert!(
-        answer["errors"][0]
-            .as_str()
-            .unwrap()
-            .contains("invalid JSON")
-    );
+    assert!(answer["errors"][0].as_str().unwrap().contains("invalid JSON"));
     assert!(h.incidents().await.is_empty(), "nothing stored");
 }
 
@@ -149,20 +125,14 @@ async fn a_key_over_its_rate_gets_429_with_retry_after() {
     assert_eq!(response.status(), 429);
     assert_eq!(response.headers()["retry-after"], "20");
     h.advance(20);
-    assert_eq!(
-        h.pagerduty(&body).await.0,
-        202,
-        "the bucket refills with time"
-    );
+    assert_eq!(h.pagerduty(&body).await.0, 202, "the bucket refills with time");
 }
 
 #[tokio::test]
 async fn alertmanager_firing_then_resolved_with_key_in_path_or_bearer() {
     let h = Harness::start().await;
     let path = format!("/api/v1/alertmanager/{}", h.key);
-    let (status, answer) = h
-        .post(&path, None, &fixture("alertmanager_firing.json"))
-        .await;
+    let (status, answer) = h.post(&path, None, &fixture("alertmanager_firing.json")).await;
     assert_eq!(status, 200, "{answer}");
     let i = &h.incidents().await[0];
     assert_eq!(
@@ -172,32 +142,16 @@ async fn alertmanager_firing_then_resolved_with_key_in_path_or_bearer() {
     assert_eq!(i.dedup_key, "3a1b2c4d5e6f7081");
     assert_eq!(i.summary, "High CPU usage on web-01.example.com:9100");
     assert_eq!(i.source, "web-01.example.com:9100");
-    assert_eq!(
-        i.runbook_url.as_deref(),
-        Some("https://runbooks.example.com/HighCPUUsage")
-    );
+    assert_eq!(i.runbook_url.as_deref(), Some("https://runbooks.example.com/HighCPUUsage"));
     assert_eq!(i.links[0].text.as_deref(), Some("Source"));
     let bearer = format!("Bearer {}", h.key);
-    let (status, _) = h
-        .post(
-            "/api/v1/alertmanager",
-            Some(&bearer),
-            &fixture("alertmanager_resolved.json"),
-        )
-        .await;
+    let (status, _) =
+        h.post("/api/v1/alertmanager", Some(&bearer), &fixture("alertmanager_resolved.json")).await;
     assert_eq!(status, 200);
     assert_eq!(h.incidents().await[0].state, IncidentState::Resolved);
-    let (status, answer) = h
-        .post(
-            "/api/v1/alertmanager",
-            None,
-            &fixture("alertmanager_firing.json"),
-        )
-        .await;
-    assert_eq!(
-        (status, answer["code"].as_str()),
-        (401, Some("unauthorized"))
-    );
+    let (status, answer) =
+        h.post("/api/v1/alertmanager", None, &fixture("alertmanager_firing.json")).await;
+    assert_eq!((status, answer["code"].as_str()), (401, Some("unauthorized")));
 }
 
 #[tokio::test]
@@ -208,29 +162,14 @@ async fn grafana_alerts_each_become_an_incident_and_resolve() {
     assert_eq!(status, 200, "{answer}");
     let incidents = h.incidents().await;
     assert_eq!(incidents.len(), 2);
-    let zone_us = incidents
-        .iter()
-        .find(|i| i.dedup_key == "c6eadffa33fcdf37")
-        .unwrap();
+    let zone_us = incidents.iter().find(|i| i.dedup_key == "c6eadffa33fcdf37").unwrap();
     assert_eq!(zone_us.summary, "This alert was triggered for zone us-1");
-    assert_eq!(
-        zone_us.runbook_url.as_deref(),
-        Some("https://myrunbook.com/runbook/1234")
-    );
+    assert_eq!(zone_us.runbook_url.as_deref(), Some("https://myrunbook.com/runbook/1234"));
     assert_eq!(zone_us.details["values"]["B"], json!(44.23943737541908));
-    assert_eq!(
-        zone_us.severity,
-        Severity::Critical,
-        "no severity label: the service default"
-    );
+    assert_eq!(zone_us.severity, Severity::Critical, "no severity label: the service default");
     let (status, _) = h.post(&path, None, &fixture("grafana_resolved.json")).await;
     assert_eq!(status, 200);
-    assert!(
-        h.incidents()
-            .await
-            .iter()
-            .all(|i| i.state == IncidentState::Resolved)
-    );
+    assert!(h.incidents().await.iter().all(|i| i.state == IncidentState::Resolved));
 }
 
 #[tokio::test]
@@ -254,66 +193,38 @@ async fn a_malformed_alert_refuses_the_whole_group() {
 async fn opsgenie_create_acknowledge_and_close_by_alias_or_id() {
     let h = Harness::start().await;
     let genie = format!("GenieKey {}", h.key);
-    let (status, answer) = h
-        .post("/v2/alerts", Some(&genie), &fixture("opsgenie_create.json"))
-        .await;
+    let (status, answer) =
+        h.post("/v2/alerts", Some(&genie), &fixture("opsgenie_create.json")).await;
     assert_eq!(status, 202);
     assert_eq!(answer["result"], "Request will be processed");
     assert!(answer["requestId"].is_string() && answer["took"].is_number());
     let i = h.incidents().await.remove(0);
     assert_eq!(i.dedup_key, "Life is too short for no alias");
-    assert_eq!(
-        (i.severity, i.summary.as_str()),
-        (Severity::Critical, "An example alert message")
-    );
+    assert_eq!((i.severity, i.summary.as_str()), (Severity::Critical, "An example alert message"));
     assert_eq!(i.details["details"]["key1"], "value1");
     let alias =
         "/v2/alerts/Life%20is%20too%20short%20for%20no%20alias/acknowledge?identifierType=alias";
-    assert_eq!(
-        h.post(alias, Some(&genie), &fixture("opsgenie_ack.json"))
-            .await
-            .0,
-        202
-    );
+    assert_eq!(h.post(alias, Some(&genie), &fixture("opsgenie_ack.json")).await.0, 202);
     assert_eq!(h.incidents().await[0].state, IncidentState::Acknowledged);
     let close = format!("/v2/alerts/{}/close?identifierType=id", i.id);
-    assert_eq!(
-        h.post(&close, Some(&genie), &fixture("opsgenie_close.json"))
-            .await
-            .0,
-        202
-    );
+    assert_eq!(h.post(&close, Some(&genie), &fixture("opsgenie_close.json")).await.0, 202);
     assert_eq!(h.incidents().await[0].state, IncidentState::Resolved);
     // Closing by id closes that incident only, never a newer one with the same alias.
-    let (status, _) = h
-        .post("/v2/alerts", Some(&genie), &fixture("opsgenie_create.json"))
-        .await;
+    let (status, _) = h.post("/v2/alerts", Some(&genie), &fixture("opsgenie_create.json")).await;
     assert_eq!(status, 202);
     assert_eq!(h.post(&close, Some(&genie), "").await.0, 202);
     let states: Vec<_> = h.incidents().await.iter().map(|i| i.state).collect();
     assert_eq!(states, [IncidentState::Triggered, IncidentState::Resolved]);
     let (status, answer) = h.post("/v2/alerts/999/close", Some(&genie), "").await;
     assert_eq!(status, 404);
-    assert!(
-        answer["message"]
-            .as_str()
-            .unwrap()
-            .contains("does not exist")
-    );
-    let (status, answer) = h
-        .post("/v2/alerts", Some(&genie), r#"{"priority": "P1"}"#)
-        .await;
+    assert!(answer["message"].as_str().unwrap().contains("does not exist"));
+    let (status, answer) = h.post("/v2/alerts", Some(&genie), r#"{"priority": "P1"}"#).await;
     assert_eq!(
         (status, answer["message"].as_str()),
         (400, Some("message: Message can not be empty."))
     );
-    let (status, _) = h
-        .post(
-            "/v2/alerts",
-            Some("GenieKey wrong"),
-            &fixture("opsgenie_create.json"),
-        )
-        .await;
+    let (status, _) =
+        h.post("/v2/alerts", Some("GenieKey wrong"), &fixture("opsgenie_create.json")).await;
     assert_eq!(status, 401);
 }
 
@@ -331,52 +242,23 @@ async fn the_generic_endpoint_takes_a_key_or_an_ingest_token() {
     assert_eq!(status, 202);
     assert!(answer["incident_id"].is_i64());
     let ingest = format!("Bearer {}", h.mint_token("carol", &["ingest"]).await);
-    let (status, answer) = h
-        .post(
-            "/api/v1/events",
-            Some(&ingest),
-            r#"{"service": "web", "summary": "Slow"}"#,
-        )
-        .await;
+    let (status, answer) =
+        h.post("/api/v1/events", Some(&ingest), r#"{"service": "web", "summary": "Slow"}"#).await;
     assert_eq!(status, 202, "{answer}");
-    let web = h
-        .incidents()
-        .await
-        .into_iter()
-        .find(|i| i.service == "web")
-        .unwrap();
-    assert_eq!(
-        (web.severity, web.urgency),
-        (Severity::Warning, Urgency::Low)
-    );
-    let (status, answer) = h
-        .post("/api/v1/events", Some(&ingest), r#"{"summary": "Slow"}"#)
-        .await;
+    let web = h.incidents().await.into_iter().find(|i| i.service == "web").unwrap();
+    assert_eq!((web.severity, web.urgency), (Severity::Warning, Urgency::Low));
+    let (status, answer) = h.post("/api/v1/events", Some(&ingest), r#"{"summary": "Slow"}"#).await;
     assert_eq!((status, answer["field"].as_str()), (400, Some("service")));
     let reader = format!("Bearer {}", h.alice);
-    let (status, answer) = h
-        .post(
-            "/api/v1/events",
-            Some(&reader),
-            r#"{"service": "web", "summary": "x"}"#,
-        )
-        .await;
+    let (status, answer) =
+        h.post("/api/v1/events", Some(&reader), r#"{"service": "web", "summary": "x"}"#).await;
     assert_eq!((status, answer["code"].as_str()), (403, Some("forbidden")));
-    let (status, answer) = h
-        .post(
-            "/api/v1/events",
-            Some(&bearer),
-            r#"{"summary": "x", "sevrity": "low"}"#,
-        )
-        .await;
+    let (status, answer) =
+        h.post("/api/v1/events", Some(&bearer), r#"{"summary": "x", "sevrity": "low"}"#).await;
     assert_eq!(status, 400);
-    assert!(
-        answer["message"].as_str().unwrap().contains("sevrity"),
-        "{answer}"
-    );
-    let (status, answer) = h
-        .post("/api/v1/events", Some(&bearer), r#"{"action": "resolve"}"#)
-        .await;
+    assert!(answer["message"].as_str().unwrap().contains("sevrity"), "{answer}");
+    let (status, answer) =
+        h.post("/api/v1/events", Some(&bearer), r#"{"action": "resolve"}"#).await;
     assert_eq!((status, answer["field"].as_str()), (400, Some("dedup_key")));
     assert_eq!(h.incidents().await.len(), 2);
 }
@@ -385,29 +267,16 @@ async fn the_generic_endpoint_takes_a_key_or_an_ingest_token() {
 async fn a_failing_store_answers_503_and_the_sender_can_retry() {
     let h = Harness::start().await;
     let side = rusqlite::Connection::open(&h.db).unwrap();
-    side.execute_batch("ALTER TABLE incidents RENAME TO incidents_away")
-        .unwrap();
+    side.execute_batch("ALTER TABLE incidents RENAME TO incidents_away").unwrap();
     let body = fixture("pagerduty_trigger.json");
     let response = h.pagerduty_response(&body).await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
     let path = format!("/api/v1/alertmanager/{}", h.key);
-    assert_eq!(
-        h.post(&path, None, &fixture("alertmanager_firing.json"))
-            .await
-            .0,
-        503
-    );
-    let events: i64 = side
-        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
-        .unwrap();
+    assert_eq!(h.post(&path, None, &fixture("alertmanager_firing.json")).await.0, 503);
+    let events: i64 = side.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap();
     assert_eq!(events, 0, "nothing half-written");
-    side.execute_batch("ALTER TABLE incidents_away RENAME TO incidents")
-        .unwrap();
-    assert_eq!(
-        h.pagerduty(&body).await.0,
-        202,
-        "a retry succeeds once storage is back"
-    );
+    side.execute_batch("ALTER TABLE incidents_away RENAME TO incidents").unwrap();
+    assert_eq!(h.pagerduty(&body).await.0, 202, "a retry succeeds once storage is back");
     assert_eq!(h.incidents().await.len(), 1);
 }

@@ -94,21 +94,13 @@ async fn after(h: &Harness, seconds: i64) {
 async fn an_unacknowledged_page_climbs_the_ladder_and_repeats_it() {
     let h = start(CONFIG).await;
     let id = h.trigger("db", "Database down").await;
-    assert_eq!(
-        paged(&pages(&h).await),
-        ["alice", "dave"],
-        "the primary and the shadow"
-    );
+    assert_eq!(paged(&pages(&h).await), ["alice", "dave"], "the primary and the shadow");
     after(&h, 599).await;
     assert_eq!(pages(&h).await.len(), 2, "not before the delay");
     after(&h, 1).await;
     assert_eq!(paged(&pages(&h).await), ["alice", "dave", "carol"]);
     after(&h, 600).await;
-    assert_eq!(
-        paged(&pages(&h).await),
-        ["alice", "dave", "carol", "alice", "dave"],
-        "round two"
-    );
+    assert_eq!(paged(&pages(&h).await), ["alice", "dave", "carol", "alice", "dave"], "round two");
     after(&h, 600).await;
     after(&h, 600).await;
     after(&h, 3600).await;
@@ -122,19 +114,10 @@ async fn an_unacknowledged_page_climbs_the_ladder_and_repeats_it() {
     let kinds: Vec<&str> = timeline.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
         kinds,
-        [
-            "triggered",
-            "paged",
-            "escalated",
-            "escalated",
-            "escalated",
-            "escalation_ended"
-        ]
+        ["triggered", "paged", "escalated", "escalated", "escalated", "escalation_ended"]
     );
     assert!(
-        timeline[2]
-            .message
-            .contains("level 1 did not acknowledge within 10m"),
+        timeline[2].message.contains("level 1 did not acknowledge within 10m"),
         "{}",
         timeline[2].message
     );
@@ -146,11 +129,7 @@ async fn an_ack_stops_the_ladder() {
     let id = h.trigger("db", "Database down").await;
     after(&h, 300).await;
     let (status, _) = h
-        .post(
-            &format!("/api/v1/incidents/{id}/ack"),
-            Some(&format!("Bearer {}", h.alice)),
-            "",
-        )
+        .post(&format!("/api/v1/incidents/{id}/ack"), Some(&format!("Bearer {}", h.alice)), "")
         .await;
     assert_eq!(status, 200);
     for _ in 0..5 {
@@ -166,21 +145,10 @@ async fn the_shadow_is_never_primary_and_an_override_wins() {
     assert_eq!(status, 200);
     assert_eq!(report["schedules"][0]["primary"], "alice");
     assert_eq!(report["schedules"][0]["shadows"], json!(["dave"]));
-    assert_eq!(
-        report["schedules"][0]["until"], "2026-02-09T08:00:00Z",
-        "next Monday 09:00 Berlin"
-    );
-    assert_eq!(
-        report["services"][0]["levels"][0]["primaries"],
-        json!(["alice"])
-    );
-    assert_eq!(
-        report["services"][0]["levels"][1]["primaries"],
-        json!(["carol"])
-    );
-    let (_, next_week) = h
-        .get("/api/v1/oncall?at=2026-02-10T12:00:00Z", &h.alice)
-        .await;
+    assert_eq!(report["schedules"][0]["until"], "2026-02-09T08:00:00Z", "next Monday 09:00 Berlin");
+    assert_eq!(report["services"][0]["levels"][0]["primaries"], json!(["alice"]));
+    assert_eq!(report["services"][0]["levels"][1]["primaries"], json!(["carol"]));
+    let (_, next_week) = h.get("/api/v1/oncall?at=2026-02-10T12:00:00Z", &h.alice).await;
     assert_eq!(next_week["schedules"][0]["primary"], "bob");
 
     let (_, shifts) = h.get("/api/v1/schedules/primary?days=28", &h.alice).await;
@@ -240,11 +208,7 @@ async fn a_deaf_pager_moves_the_ladder_on_early() {
     alice_laptop.next().await;
     let id = h.trigger("db", "Database down").await;
     after(&h, 300).await;
-    assert_eq!(
-        paged(&pages(&h).await),
-        ["alice", "dave"],
-        "alice is connected: she can hear it"
-    );
+    assert_eq!(paged(&pages(&h).await), ["alice", "dave"], "alice is connected: she can hear it");
 
     let mut connected = h.state.presence.watch();
     drop(alice_laptop);
@@ -259,11 +223,7 @@ async fn a_deaf_pager_moves_the_ladder_on_early() {
     );
     let timeline = h.store().incident(id).await.unwrap().timeline;
     assert!(
-        timeline
-            .last()
-            .unwrap()
-            .message
-            .contains("alice has had no live device for 2m"),
+        timeline.last().unwrap().message.contains("alice has had no live device for 2m"),
         "{:?}",
         timeline.last()
     );
@@ -277,13 +237,9 @@ async fn a_silent_device_moves_the_ladder_on_early() {
         json!({"kind": "ringing", "device": "alice-laptop", "volume": 0.0, "muted": true});
     let auth = format!("Bearer {}", h.alice);
     assert_eq!(
-        h.post(
-            &format!("/api/v1/incidents/{id}/receipts"),
-            Some(&auth),
-            &receipt.to_string()
-        )
-        .await
-        .0,
+        h.post(&format!("/api/v1/incidents/{id}/receipts"), Some(&auth), &receipt.to_string())
+            .await
+            .0,
         200
     );
     tick(&h.state).await;
@@ -299,10 +255,7 @@ async fn a_missed_heartbeat_opens_an_incident_and_the_next_ping_resolves_it() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["next_due"], "2026-02-02T12:10:00Z");
     after(&h, 4200).await;
-    assert!(
-        h.incidents().await.is_empty(),
-        "due at exactly interval + grace"
-    );
+    assert!(h.incidents().await.is_empty(), "due at exactly interval + grace");
     after(&h, 1).await;
     let incidents = h.incidents().await;
     assert_eq!(incidents.len(), 1);
@@ -312,43 +265,23 @@ async fn a_missed_heartbeat_opens_an_incident_and_the_next_ping_resolves_it() {
         incidents[0].summary
     );
     after(&h, 60).await;
-    assert_eq!(
-        h.incidents().await.len(),
-        1,
-        "one incident per missed period"
-    );
+    assert_eq!(h.incidents().await.len(), 1, "one incident per missed period");
     assert_eq!(ping(&key).await.0, 200);
     let incidents = h.incidents().await;
-    assert_eq!(
-        (incidents.len(), incidents[0].state.as_str()),
-        (1, "resolved")
-    );
-    assert_eq!(
-        h.post("/api/v1/heartbeats/nope", Some(&key), "").await.0,
-        404
-    );
-    assert_eq!(
-        ping(&format!("Bearer {}", h.alice)).await.0,
-        403,
-        "a token needs the ingest scope"
-    );
+    assert_eq!((incidents.len(), incidents[0].state.as_str()), (1, "resolved"));
+    assert_eq!(h.post("/api/v1/heartbeats/nope", Some(&key), "").await.0, 404);
+    assert_eq!(ping(&format!("Bearer {}", h.alice)).await.0, 403, "a token needs the ingest scope");
 }
 
 #[tokio::test]
 async fn a_drill_rings_one_person_only_and_records_how_it_went() {
     let h = start(CONFIG).await;
     let auth = format!("Bearer {}", h.bob);
-    let (status, drill) = h
-        .post("/api/v1/drills", Some(&auth), r#"{"schedule": "primary"}"#)
-        .await;
+    let (status, drill) = h.post("/api/v1/drills", Some(&auth), r#"{"schedule": "primary"}"#).await;
     assert_eq!(status, 200, "{drill}");
     let id = drill["id"].as_i64().unwrap();
     assert_eq!(drill["drill"], true);
-    assert_eq!(
-        paged(&pages(&h).await),
-        ["alice"],
-        "the primary only: no shadow, no ladder"
-    );
+    assert_eq!(paged(&pages(&h).await), ["alice"], "the primary only: no shadow, no ladder");
     let alice = format!("Bearer {}", h.alice);
     h.advance(2);
     h.post(
@@ -367,21 +300,15 @@ async fn a_drill_rings_one_person_only_and_records_how_it_went() {
         after(&h, 600).await;
     }
     assert_eq!(pages(&h).await.len(), 1, "a drill never escalates");
-    h.post(&format!("/api/v1/incidents/{id}/ack"), Some(&alice), "")
-        .await;
+    h.post(&format!("/api/v1/incidents/{id}/ack"), Some(&alice), "").await;
     let (_, list) = h.get("/api/v1/drills", &h.bob).await;
     let result = &list["drills"][0];
     assert_eq!(result["user"], "alice");
     assert_eq!(result["delivered_at"], "2026-02-02T11:00:02Z");
     assert_eq!(result["silent"], false);
     assert_eq!(result["seconds_to_ack"], json!(3602.0));
-    let (status, error) = h
-        .post(
-            "/api/v1/drills",
-            Some(&auth),
-            r#"{"user": "alice", "schedule": "primary"}"#,
-        )
-        .await;
+    let (status, error) =
+        h.post("/api/v1/drills", Some(&auth), r#"{"user": "alice", "schedule": "primary"}"#).await;
     assert_eq!((status, error["field"].as_str()), (400, Some("user")));
 }
 
@@ -404,28 +331,16 @@ async fn a_restart_mid_ladder_resumes_at_the_right_step() {
 
 #[tokio::test]
 async fn handoff_drills_page_the_incoming_primary_once() {
-    let config = CONFIG
-        .replace("shift = \"1w\"", "shift = \"1w\"\n")
-        .replace(
-            "time_zone = \"Europe/Berlin\"",
-            "time_zone = \"Europe/Berlin\"\ndrill_at_handoff = true",
-        );
+    let config = CONFIG.replace("shift = \"1w\"", "shift = \"1w\"\n").replace(
+        "time_zone = \"Europe/Berlin\"",
+        "time_zone = \"Europe/Berlin\"\ndrill_at_handoff = true",
+    );
     let h = start(&config).await;
     tick(&h.state).await;
-    assert!(
-        pages(&h).await.is_empty(),
-        "no drill for the person already holding the pager"
-    );
+    assert!(pages(&h).await.is_empty(), "no drill for the person already holding the pager");
     after(&h, 7 * 24 * 3600).await;
     after(&h, 60).await;
     let drilled = pages(&h).await;
     assert_eq!(paged(&drilled), ["bob"]);
-    assert!(
-        h.store()
-            .incident(drilled[0].1)
-            .await
-            .unwrap()
-            .incident
-            .drill
-    );
+    assert!(h.store().incident(drilled[0].1).await.unwrap().incident.drill);
 }

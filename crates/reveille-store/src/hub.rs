@@ -4,21 +4,20 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use reveille_protocol::FeedEvent;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// Per-user broadcast channels. A receiver that falls behind gets `Lagged` and must resync from
 /// the store; a slow receiver never blocks the publisher or the other receivers.
 pub struct Hub {
     capacity: usize,
     users: Mutex<HashMap<String, broadcast::Sender<Arc<FeedEvent>>>>,
+    /// The newest committed feed id, for workers that read everyone's entries from the store.
+    head: watch::Sender<i64>,
 }
 
 impl Hub {
     pub fn new(capacity: usize) -> Self {
-        Self {
-            capacity,
-            users: Mutex::new(HashMap::new()),
-        }
+        Self { capacity, users: Mutex::new(HashMap::new()), head: watch::channel(0).0 }
     }
 
     pub fn subscribe(&self, user: &str) -> broadcast::Receiver<Arc<FeedEvent>> {
@@ -31,6 +30,13 @@ impl Hub {
 
     /// Publishes entries in the order given; call only after they are committed.
     pub fn publish(&self, entries: Vec<(String, FeedEvent)>) {
+        if let Some(newest) = entries.iter().map(|(_, e)| e.id).max() {
+            self.head.send_if_modified(|head| {
+                let newer = newest > *head;
+                *head = (*head).max(newest);
+                newer
+            });
+        }
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
         for (user, event) in entries {
             if let Some(tx) = users.get(&user)
@@ -39,6 +45,11 @@ impl Hub {
                 users.remove(&user);
             }
         }
+    }
+
+    /// Changes whenever entries are committed; its value is the newest feed id.
+    pub fn head(&self) -> watch::Receiver<i64> {
+        self.head.subscribe()
     }
 
     /// How many feed connections are listening, for metrics.

@@ -88,6 +88,19 @@ pub struct HeartbeatRecord {
     pub missed: bool,
 }
 
+/// A phone or tablet registered for native push (FCM or APNs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    pub id: i64,
+    pub user: String,
+    /// `fcm` or `apns`.
+    pub platform: String,
+    /// The provider's registration token for the app on this device.
+    pub token: String,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
 /// Which incidents to list, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct IncidentFilter {
@@ -171,6 +184,26 @@ pub trait Store: Send + Sync + 'static {
     async fn heartbeat_ping(&self, name: &str, now: Timestamp) -> Result<Option<HeartbeatRecord>>;
     async fn heartbeats(&self) -> Result<Vec<HeartbeatRecord>>;
     async fn set_heartbeat_missed(&self, name: &str, missed: bool) -> Result<()>;
+
+    /// The value stored under `key`, storing `fresh` first if there is none (secrets, cursors).
+    async fn meta_or_insert(&self, key: &str, fresh: &str) -> Result<String>;
+    async fn set_meta(&self, key: &str, value: &str) -> Result<()>;
+
+    /// A user's phone topic, creating it as `fresh` if the user has none.
+    async fn phone_topic(&self, user: &str, fresh: &str, now: Timestamp) -> Result<String>;
+    /// Whose phone topic this is.
+    async fn topic_user(&self, topic: &str) -> Result<Option<String>>;
+
+    /// Registers a device (again: the same platform and token keep one record, for the newest user).
+    async fn add_device(&self, device: DeviceRecord) -> Result<DeviceRecord>;
+    async fn devices(&self, user: Option<&str>) -> Result<Vec<DeviceRecord>>;
+    async fn remove_device(&self, id: i64) -> Result<DeviceRecord>;
+
+    /// Marks a signed link as used; false if it already was.
+    async fn use_link(&self, signature: &str, now: Timestamp) -> Result<bool>;
+
+    /// Feed entries of every user after `after`, oldest first: the outbox of push delivery.
+    async fn feed_all_since(&self, after: i64, limit: usize) -> Result<Vec<(String, FeedEvent)>>;
 
     /// The last handoff of a schedule that was drilled, if any.
     async fn handoff(&self, schedule: &str) -> Result<Option<Timestamp>>;

@@ -25,10 +25,7 @@ async fn everything_committed_is_there_after_reopening() {
     let id = {
         let store = Sqlite::open(&path).unwrap();
         let id = send(&store, "db", Action::Trigger, "k1", 0).await.unwrap();
-        store
-            .command(id, "alice", reveille_core::Command::Acknowledge, t(1))
-            .await
-            .unwrap();
+        store.command(id, "alice", reveille_core::Command::Acknowledge, t(1)).await.unwrap();
         id
     };
     let store = Sqlite::open(&path).unwrap();
@@ -41,10 +38,6 @@ async fn everything_committed_is_there_after_reopening() {
         .unwrap();
     assert_eq!(mode, "wal");
     // A commit is fsynced before it is acknowledged: what a 2xx promises.
-    assert_eq!(
-        store.writer_pragma("synchronous").await.unwrap(),
-        "2",
-        "synchronous=FULL"
-    );
+    assert_eq!(store.writer_pragma("synchronous").await.unwrap(), "2", "synchronous=FULL");
     assert_eq!(store.writer_pragma("journal_mode").await.unwrap(), "wal");
 }

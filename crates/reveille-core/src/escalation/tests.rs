@@ -26,15 +26,9 @@ fn user(u: &str) -> Target {
 fn ladder(levels: Vec<Vec<Target>>, repeat: u32) -> ServiceRules {
     let levels = levels
         .into_iter()
-        .map(|targets| Level {
-            targets,
-            delay: SignedDuration::from_mins(10),
-        })
+        .map(|targets| Level { targets, delay: SignedDuration::from_mins(10) })
         .collect();
-    ServiceRules {
-        policy: Policy { levels, repeat },
-        ..ServiceRules::paging("db", &[])
-    }
+    ServiceRules { policy: Policy { levels, repeat }, ..ServiceRules::paging("db", &[]) }
 }
 
 /// An incident driven through the rules, with the pages it sent.
@@ -59,15 +53,8 @@ impl Run {
             occurred_at: None,
         };
         let effects = on_alert(None, &rules, &event, "test", t(0));
-        let Effect::Open(inc) = &effects[0] else {
-            panic!()
-        };
-        let mut run = Run {
-            inc: (**inc).clone(),
-            rules,
-            pages: vec![],
-            lines: vec![],
-        };
+        let Effect::Open(inc) = &effects[0] else { panic!() };
+        let mut run = Run { inc: (**inc).clone(), rules, pages: vec![], lines: vec![] };
         run.perform(&effects, 0);
         run
     }
@@ -84,10 +71,8 @@ impl Run {
     }
 
     fn tick(&mut self, minute: i64, deaf: &[&str]) {
-        let deafness = |u: &str| {
-            deaf.contains(&u)
-                .then(|| "has had no live device for 2m".to_string())
-        };
+        let deafness =
+            |u: &str| deaf.contains(&u).then(|| "has had no live device for 2m".to_string());
         let effects = on_escalate(&self.inc, &self.rules, &deafness, t(minute));
         self.perform(&effects, minute);
     }
@@ -98,32 +83,22 @@ impl Run {
     }
 
     fn paged(&self) -> Vec<(i64, Vec<&str>)> {
-        self.pages
-            .iter()
-            .map(|(m, u)| (*m, u.iter().map(String::as_str).collect()))
-            .collect()
+        self.pages.iter().map(|(m, u)| (*m, u.iter().map(String::as_str).collect())).collect()
     }
 }
 
 #[test]
 fn an_unacknowledged_page_moves_to_the_next_level_after_the_delay() {
-    let mut run = Run::trigger(ladder(
-        vec![vec![user("alice")], vec![user("bob")], vec![user("carol")]],
-        0,
-    ));
+    let mut run =
+        Run::trigger(ladder(vec![vec![user("alice")], vec![user("bob")], vec![user("carol")]], 0));
     assert_eq!(run.paged(), [(0, vec!["alice"])]);
     run.tick(9, &[]);
     assert_eq!(run.pages.len(), 1, "not before the delay");
     run.tick(10, &[]);
     run.tick(20, &[]);
-    assert_eq!(
-        run.paged(),
-        [(0, vec!["alice"]), (10, vec!["bob"]), (20, vec!["carol"])]
-    );
+    assert_eq!(run.paged(), [(0, vec!["alice"]), (10, vec!["bob"]), (20, vec!["carol"])]);
     assert!(
-        run.lines
-            .iter()
-            .any(|l| l.contains("level 1 did not acknowledge within 10m")),
+        run.lines.iter().any(|l| l.contains("level 1 did not acknowledge within 10m")),
         "{:?}",
         run.lines
     );
@@ -132,11 +107,7 @@ fn an_unacknowledged_page_moves_to_the_next_level_after_the_delay() {
     assert!(run.lines.last().unwrap().contains("the ladder has ended"));
     run.tick(90, &[]);
     assert_eq!(run.pages.len(), 3, "an ended ladder pages nobody else");
-    assert_eq!(
-        run.inc.paged,
-        ["alice", "bob", "carol"],
-        "everyone paged follows the incident"
-    );
+    assert_eq!(run.inc.paged, ["alice", "bob", "carol"], "everyone paged follows the incident");
 }
 
 #[test]
@@ -156,11 +127,7 @@ fn the_ladder_repeats_the_configured_number_of_times() {
         run.tick(minute, &[]);
     }
     let who: Vec<&str> = run.pages.iter().map(|(_, u)| u[0].as_str()).collect();
-    assert_eq!(
-        who,
-        ["alice", "bob", "alice", "bob", "alice", "bob"],
-        "three rounds in all"
-    );
+    assert_eq!(who, ["alice", "bob", "alice", "bob", "alice", "bob"], "three rounds in all");
     assert_eq!(run.pages.last().unwrap().0, 50);
 }
 
@@ -170,25 +137,14 @@ fn a_deaf_pager_moves_the_ladder_on_early_and_says_why() {
     run.tick(2, &["alice"]);
     assert_eq!(run.paged(), [(0, vec!["alice"]), (2, vec!["bob"])]);
     assert!(
-        run.lines
-            .last()
-            .unwrap()
-            .contains("alice has had no live device for 2m"),
+        run.lines.last().unwrap().contains("alice has had no live device for 2m"),
         "{:?}",
         run.lines
     );
     run.tick(3, &["bob"]);
-    assert_eq!(
-        run.pages.len(),
-        2,
-        "moving on early never starts a new round"
-    );
+    assert_eq!(run.pages.len(), 2, "moving on early never starts a new round");
     run.tick(12, &[]);
-    assert_eq!(
-        run.paged()[2],
-        (12, vec!["alice"]),
-        "the clock starts the next round"
-    );
+    assert_eq!(run.paged()[2], (12, vec!["alice"]), "the clock starts the next round");
 }
 
 #[test]
@@ -204,12 +160,7 @@ fn a_device_that_reports_silence_moves_the_ladder_on() {
     run.command("alice", Command::Receipt(silent), 1);
     run.tick(1, &[]);
     assert_eq!(run.paged(), [(0, vec!["alice"]), (1, vec!["bob"])]);
-    assert!(
-        run.lines
-            .last()
-            .unwrap()
-            .contains("alice's device reported it cannot make sound")
-    );
+    assert!(run.lines.last().unwrap().contains("alice's device reported it cannot make sound"));
 }
 
 fn rotation(overrides: Vec<Override>) -> Arc<HashMap<String, Schedule>> {
@@ -230,10 +181,7 @@ fn rotation(overrides: Vec<Override>) -> Arc<HashMap<String, Schedule>> {
 
 #[test]
 fn a_schedule_pages_its_primary_and_shadow_and_the_shadow_never_answers_for_the_level() {
-    let mut rules = ladder(
-        vec![vec![Target::Schedule("primary".into())], vec![user("lead")]],
-        0,
-    );
+    let mut rules = ladder(vec![vec![Target::Schedule("primary".into())], vec![user("lead")]], 0);
     rules.schedules = rotation(vec![]);
     let mut run = Run::trigger(rules);
     assert_eq!(run.paged(), [(0, vec!["alice", "newbie"])]);
@@ -247,28 +195,17 @@ fn a_schedule_pages_its_primary_and_shadow_and_the_shadow_never_answers_for_the_
 #[test]
 fn an_override_wins_over_the_rotation() {
     let mut rules = ladder(vec![vec![Target::Schedule("primary".into())]], 0);
-    rules.schedules = rotation(vec![Override {
-        user: "carol".into(),
-        start: t(-60),
-        end: t(60),
-    }]);
+    rules.schedules = rotation(vec![Override { user: "carol".into(), start: t(-60), end: t(60) }]);
     let run = Run::trigger(rules);
     assert_eq!(run.paged(), [(0, vec!["carol"])]);
 }
 
 #[test]
 fn a_level_with_nobody_on_call_is_skipped_and_nobody_at_all_is_said_loudly() {
-    let mut rules = ladder(
-        vec![vec![Target::Schedule("missing".into())], vec![user("bob")]],
-        0,
-    );
+    let mut rules = ladder(vec![vec![Target::Schedule("missing".into())], vec![user("bob")]], 0);
     let run = Run::trigger(rules.clone());
     assert_eq!(run.paged(), [(0, vec!["bob"])]);
-    assert!(
-        run.lines
-            .iter()
-            .any(|l| l.contains("level 1 has nobody on call"))
-    );
+    assert!(run.lines.iter().any(|l| l.contains("level 1 has nobody on call")));
     rules.policy.levels.pop();
     let run = Run::trigger(rules);
     assert!(run.pages.is_empty());
@@ -292,10 +229,7 @@ fn a_snooze_pauses_the_ladder_and_its_end_restarts_it_at_the_same_level() {
 
 #[test]
 fn a_drill_rings_its_one_person_and_never_escalates() {
-    let rules = ServiceRules {
-        drill: true,
-        ..ServiceRules::paging("drill", &["alice"])
-    };
+    let rules = ServiceRules { drill: true, ..ServiceRules::paging("drill", &["alice"]) };
     let mut run = Run::trigger(rules);
     assert!(run.inc.drill);
     assert_eq!(run.inc.escalation.unwrap().next_at, None);

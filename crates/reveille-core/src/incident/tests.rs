@@ -43,18 +43,14 @@ struct World {
 
 impl World {
     fn open(&self, key: &str) -> Option<usize> {
-        self.incidents
-            .iter()
-            .position(|i| i.dedup_key == key && i.state.is_open())
+        self.incidents.iter().position(|i| i.dedup_key == key && i.state.is_open())
     }
 
     fn perform(&mut self, at: Option<usize>, effects: &[Effect], now: Timestamp) {
         let idx = match effects.first() {
             Some(Effect::Open(_)) => {
-                self.incidents.push(Incident {
-                    id: self.incidents.len() as i64 + 1,
-                    ..open_of(effects)
-                });
+                self.incidents
+                    .push(Incident { id: self.incidents.len() as i64 + 1, ..open_of(effects) });
                 self.incidents.len() - 1
             }
             _ => match at {
@@ -82,13 +78,8 @@ impl World {
 
     fn alert(&mut self, action: Action, key: &str, now: Timestamp) -> Vec<Effect> {
         let at = self.open(key);
-        let effects = on_alert(
-            at.map(|i| &self.incidents[i]),
-            &rules(),
-            &event(action, key),
-            "am",
-            now,
-        );
+        let effects =
+            on_alert(at.map(|i| &self.incidents[i]), &rules(), &event(action, key), "am", now);
         self.perform(at, &effects, now);
         effects
     }
@@ -128,10 +119,7 @@ fn a_trigger_opens_an_incident_and_pages_everyone_on_the_service() {
     assert_eq!(inc.state, IncidentState::Triggered);
     assert_eq!(inc.urgency, Urgency::High);
     assert_eq!(inc.paged, ["alice", "bob"]);
-    assert_eq!(
-        inc.runbook_url.as_deref(),
-        Some("http://runbooks/payments.md")
-    );
+    assert_eq!(inc.runbook_url.as_deref(), Some("http://runbooks/payments.md"));
     assert_eq!(w.pages, [("alice".to_string(), 1), ("bob".to_string(), 1)]);
 }
 
@@ -163,27 +151,13 @@ fn ack_and_resolve_are_idempotent() {
     w.alert(Action::Trigger, "db", t(0));
     assert_eq!(w.command(0, &Command::Acknowledge, t(1)).unwrap().len(), 3);
     assert_eq!(w.incidents[0].acknowledged_by.as_deref(), Some("alice"));
-    assert!(
-        w.command(0, &Command::Acknowledge, t(2))
-            .unwrap()
-            .is_empty()
-    );
+    assert!(w.command(0, &Command::Acknowledge, t(2)).unwrap().is_empty());
     assert!(w.alert(Action::Acknowledge, "db", t(2)).is_empty());
     assert_eq!(w.command(0, &Command::Resolve, t(3)).unwrap().len(), 3);
     assert!(w.command(0, &Command::Resolve, t(4)).unwrap().is_empty());
-    assert!(
-        w.command(0, &Command::Acknowledge, t(4))
-            .unwrap()
-            .is_empty()
-    );
+    assert!(w.command(0, &Command::Acknowledge, t(4)).unwrap().is_empty());
     assert_eq!(w.incidents[0].state, IncidentState::Resolved);
-    assert_eq!(
-        w.notifies,
-        [
-            (1, IncidentState::Acknowledged),
-            (1, IncidentState::Resolved)
-        ]
-    );
+    assert_eq!(w.notifies, [(1, IncidentState::Acknowledged), (1, IncidentState::Resolved)]);
 }
 
 #[test]
@@ -198,8 +172,7 @@ fn ack_or_resolve_for_an_unknown_key_does_nothing() {
 fn a_snoozed_incident_pages_again_when_the_snooze_ends_if_still_open() {
     let mut w = World::default();
     w.alert(Action::Trigger, "db", t(0));
-    w.command(0, &Command::Snooze { until: t(300) }, t(10))
-        .unwrap();
+    w.command(0, &Command::Snooze { until: t(300) }, t(10)).unwrap();
     assert_eq!(w.incidents[0].state, IncidentState::Snoozed);
     w.wake(t(299));
     assert_eq!(w.pages.len(), 2, "no page before the snooze ends");
@@ -208,19 +181,14 @@ fn a_snoozed_incident_pages_again_when_the_snooze_ends_if_still_open() {
     assert_eq!(w.incidents[0].snoozed_until, None);
     assert_eq!(w.pages.len(), 4, "both users paged again");
     w.wake(t(900));
-    assert_eq!(
-        w.pages.len(),
-        4,
-        "a triggered incident is not paged again by time alone"
-    );
+    assert_eq!(w.pages.len(), 4, "a triggered incident is not paged again by time alone");
 }
 
 #[test]
 fn an_acked_snooze_does_not_page_again() {
     let mut w = World::default();
     w.alert(Action::Trigger, "db", t(0));
-    w.command(0, &Command::Snooze { until: t(60) }, t(1))
-        .unwrap();
+    w.command(0, &Command::Snooze { until: t(60) }, t(1)).unwrap();
     w.command(0, &Command::Acknowledge, t(2)).unwrap();
     w.wake(t(120));
     assert_eq!(w.incidents[0].state, IncidentState::Acknowledged);
@@ -231,15 +199,9 @@ fn an_acked_snooze_does_not_page_again() {
 fn snooze_is_refused_on_a_resolved_incident_or_into_the_past() {
     let mut w = World::default();
     w.alert(Action::Trigger, "db", t(0));
-    assert!(
-        w.command(0, &Command::Snooze { until: t(0) }, t(5))
-            .is_err()
-    );
+    assert!(w.command(0, &Command::Snooze { until: t(0) }, t(5)).is_err());
     w.alert(Action::Resolve, "db", t(6));
-    assert!(
-        w.command(0, &Command::Snooze { until: t(600) }, t(7))
-            .is_err()
-    );
+    assert!(w.command(0, &Command::Snooze { until: t(600) }, t(7)).is_err());
 }
 
 #[test]
@@ -258,13 +220,8 @@ fn low_severity_is_low_urgency_and_a_receipt_names_a_silent_device() {
         output: None,
     };
     let effects = w.command(0, &Command::Receipt(receipt), t(1)).unwrap();
-    let Effect::Timeline(line) = &effects[0] else {
-        panic!("{effects:?}")
-    };
-    assert_eq!(
-        line.message,
-        "ringing on laptop at 40% volume, SILENT: output muted or missing"
-    );
+    let Effect::Timeline(line) = &effects[0] else { panic!("{effects:?}") };
+    assert_eq!(line.message, "ringing on laptop at 40% volume, SILENT: output muted or missing");
 }
 
 #[derive(Debug, Clone)]
@@ -277,11 +234,8 @@ enum Op {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let action = prop_oneof![
-        Just(Action::Trigger),
-        Just(Action::Acknowledge),
-        Just(Action::Resolve)
-    ];
+    let action =
+        prop_oneof![Just(Action::Trigger), Just(Action::Acknowledge), Just(Action::Resolve)];
     prop_oneof![
         3 => (action, 0..3u8).prop_map(|(a, k)| Op::Alert(a, k)),
         1 => (0..8u8).prop_map(Op::Ack),

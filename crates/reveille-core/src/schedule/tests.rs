@@ -27,11 +27,7 @@ fn weekly(tz: &str) -> Schedule {
 }
 
 fn at(s: &Schedule, y: i16, m: i8, d: i8, h: i8, min: i8) -> Timestamp {
-    date(y, m, d)
-        .at(h, min, 0, 0)
-        .to_zoned(s.tz.clone())
-        .unwrap()
-        .timestamp()
+    date(y, m, d).at(h, min, 0, 0).to_zoned(s.tz.clone()).unwrap().timestamp()
 }
 
 fn primary(s: &Schedule, t: Timestamp) -> Option<String> {
@@ -41,28 +37,11 @@ fn primary(s: &Schedule, t: Timestamp) -> Option<String> {
 #[test]
 fn a_weekly_rotation_hands_over_at_the_wall_clock_time() {
     let s = weekly("Europe/Berlin");
-    assert_eq!(
-        primary(&s, at(&s, 2026, 1, 5, 8, 59)),
-        None,
-        "before the rotation starts"
-    );
-    assert_eq!(
-        primary(&s, at(&s, 2026, 1, 5, 9, 0)).as_deref(),
-        Some("alice")
-    );
-    assert_eq!(
-        primary(&s, at(&s, 2026, 1, 12, 8, 59)).as_deref(),
-        Some("alice")
-    );
-    assert_eq!(
-        primary(&s, at(&s, 2026, 1, 12, 9, 0)).as_deref(),
-        Some("bob")
-    );
-    assert_eq!(
-        primary(&s, at(&s, 2026, 1, 26, 9, 0)).as_deref(),
-        Some("alice"),
-        "wraps around"
-    );
+    assert_eq!(primary(&s, at(&s, 2026, 1, 5, 8, 59)), None, "before the rotation starts");
+    assert_eq!(primary(&s, at(&s, 2026, 1, 5, 9, 0)).as_deref(), Some("alice"));
+    assert_eq!(primary(&s, at(&s, 2026, 1, 12, 8, 59)).as_deref(), Some("alice"));
+    assert_eq!(primary(&s, at(&s, 2026, 1, 12, 9, 0)).as_deref(), Some("bob"));
+    assert_eq!(primary(&s, at(&s, 2026, 1, 26, 9, 0)).as_deref(), Some("alice"), "wraps around");
     let next = s.next_change(at(&s, 2026, 1, 6, 0, 0)).unwrap();
     assert_eq!(next, at(&s, 2026, 1, 12, 9, 0));
 }
@@ -76,46 +55,25 @@ fn handoffs_across_dst_keep_their_local_time() {
         let before = at(&s, 2026, m, d, 8, 0);
         let next = s.next_change(before).unwrap();
         let local = next.to_zoned(s.tz.clone());
-        assert_eq!(
-            (local.date(), local.time()),
-            (date(2026, m, d), time(9, 0, 0, 0))
-        );
+        assert_eq!((local.date(), local.time()), (date(2026, m, d), time(9, 0, 0, 0)));
     }
     let spring = s.next_change(at(&s, 2026, 3, 28, 10, 0)).unwrap();
     let autumn = s.next_change(at(&s, 2026, 10, 24, 10, 0)).unwrap();
-    assert_eq!(
-        spring.duration_since(at(&s, 2026, 3, 28, 9, 0)).as_hours(),
-        23
-    );
-    assert_eq!(
-        autumn.duration_since(at(&s, 2026, 10, 24, 9, 0)).as_hours(),
-        25
-    );
+    assert_eq!(spring.duration_since(at(&s, 2026, 3, 28, 9, 0)).as_hours(), 23);
+    assert_eq!(autumn.duration_since(at(&s, 2026, 10, 24, 9, 0)).as_hours(), 25);
 }
 
 #[test]
 fn an_override_wins_and_a_shadow_is_never_primary() {
     let mut s = weekly("UTC");
     let t = at(&s, 2026, 2, 3, 12, 0);
-    assert_eq!(
-        s.on_call(t),
-        OnCall {
-            primary: Some("bob".into()),
-            shadows: names(&["dave"])
-        }
-    );
+    assert_eq!(s.on_call(t), OnCall { primary: Some("bob".into()), shadows: names(&["dave"]) });
     s.overrides.push(Override {
         user: "erin".into(),
         start: at(&s, 2026, 2, 3, 0, 0),
         end: at(&s, 2026, 2, 4, 0, 0),
     });
-    assert_eq!(
-        s.on_call(t),
-        OnCall {
-            primary: Some("erin".into()),
-            shadows: vec![]
-        }
-    );
+    assert_eq!(s.on_call(t), OnCall { primary: Some("erin".into()), shadows: vec![] });
     assert_eq!(
         primary(&s, at(&s, 2026, 2, 4, 0, 0)).as_deref(),
         Some("bob"),
@@ -158,15 +116,8 @@ fn a_restricted_layer_covers_only_its_window_over_the_base_rotation() {
         Some("bob"),
         "after hours: the base layer"
     );
-    assert_eq!(
-        primary(&s, at(&s, 2026, 2, 7, 10, 0)).as_deref(),
-        Some("bob"),
-        "Saturday"
-    );
-    assert_eq!(
-        s.next_change(at(&s, 2026, 2, 3, 12, 0)),
-        Some(at(&s, 2026, 2, 3, 17, 0))
-    );
+    assert_eq!(primary(&s, at(&s, 2026, 2, 7, 10, 0)).as_deref(), Some("bob"), "Saturday");
+    assert_eq!(s.next_change(at(&s, 2026, 2, 3, 12, 0)), Some(at(&s, 2026, 2, 3, 17, 0)));
 }
 
 #[test]
@@ -177,22 +128,10 @@ fn a_night_window_runs_past_midnight_and_belongs_to_its_start_day() {
         from: time(18, 0, 0, 0),
         to: time(6, 0, 0, 0),
     });
-    assert_eq!(
-        primary(&s, at(&s, 2026, 2, 6, 19, 0)).as_deref(),
-        Some("bob"),
-        "Friday night"
-    );
-    assert_eq!(
-        primary(&s, at(&s, 2026, 2, 7, 5, 0)).as_deref(),
-        Some("bob"),
-        "early Saturday"
-    );
+    assert_eq!(primary(&s, at(&s, 2026, 2, 6, 19, 0)).as_deref(), Some("bob"), "Friday night");
+    assert_eq!(primary(&s, at(&s, 2026, 2, 7, 5, 0)).as_deref(), Some("bob"), "early Saturday");
     assert_eq!(primary(&s, at(&s, 2026, 2, 7, 6, 0)), None);
-    assert_eq!(
-        primary(&s, at(&s, 2026, 2, 5, 19, 0)),
-        None,
-        "Thursday night is not covered"
-    );
+    assert_eq!(primary(&s, at(&s, 2026, 2, 5, 19, 0)), None, "Thursday night is not covered");
 }
 
 const ZONES: &[&str] = &[
@@ -231,12 +170,7 @@ fn expected(
 ) -> Option<String> {
     let local = t.to_zoned(s.tz.clone());
     let mut day = local.date();
-    if t < day
-        .to_datetime(handoff)
-        .to_zoned(s.tz.clone())
-        .unwrap()
-        .timestamp()
-    {
+    if t < day.to_datetime(handoff).to_zoned(s.tz.clone()).unwrap().timestamp() {
         day = day.yesterday().unwrap();
     }
     let elapsed = start.until((Unit::Day, day)).unwrap().get_days() as i64;

@@ -45,11 +45,7 @@ pub struct Accepted {
 
 impl Accepted {
     pub fn new(dedup_key: String) -> Self {
-        Self {
-            status: "success".into(),
-            message: "Event processed".into(),
-            dedup_key,
-        }
+        Self { status: "success".into(), message: "Event processed".into(), dedup_key }
     }
 }
 
@@ -63,10 +59,6 @@ pub struct Invalid {
 
 impl Invalid {
     pub fn new(errors: Vec<String>) -> Self {
-        Self {
-            status: "invalid event".into(),
-            message: "Event object is invalid".into(),
-            errors,
-        }
+        Self { status: "invalid event".into(), message: "Event object is invalid".into(), errors }
     }
 }

@@ -24,40 +24,25 @@ pub(super) fn parse(
     };
     // First pass on the text alone, so type errors and unknown keys come with a line and key.
     let de = toml::Deserializer::parse(text).map_err(|e| {
-        problem(
-            e.span().map(|s| line_of(text, s.start)),
-            String::new(),
-            e.message(),
-        )
+        problem(e.span().map(|s| line_of(text, s.start)), String::new(), e.message())
     })?;
     if let Err(e) = serde_path_to_error::deserialize::<_, Settings>(de) {
         let key = e.path().to_string();
         let inner = e.into_inner();
         let key = if key == "." { String::new() } else { key };
-        return Err(problem(
-            inner.span().map(|s| line_of(text, s.start)),
-            key,
-            inner.message(),
-        ));
+        return Err(problem(inner.span().map(|s| line_of(text, s.start)), key, inner.message()));
     }
-    let mut table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| problem(None, String::new(), e.message()))?;
+    let mut table: toml::Table =
+        text.parse().map_err(|e: toml::de::Error| problem(None, String::new(), e.message()))?;
     let applied = env::apply(&mut table, vars)?;
-    toml::Value::Table(table)
-        .try_into::<Settings>()
-        .map_err(|e| {
-            ConfigError(vec![Problem {
-                origin: if applied.is_empty() {
-                    origin.into()
-                } else {
-                    applied.join(", ")
-                },
-                line: None,
-                key: String::new(),
-                message: e.message().trim().to_string(),
-            }])
-        })
+    toml::Value::Table(table).try_into::<Settings>().map_err(|e| {
+        ConfigError(vec![Problem {
+            origin: if applied.is_empty() { origin.into() } else { applied.join(", ") },
+            line: None,
+            key: String::new(),
+            message: e.message().trim().to_string(),
+        }])
+    })
 }
 
 /// Collects problems, locating each one's key in the file.
@@ -70,12 +55,7 @@ pub(super) struct Reporter<'a> {
 
 impl<'a> Reporter<'a> {
     fn new(text: &'a str, origin: &'a str) -> Self {
-        Self {
-            text,
-            origin,
-            doc: Document::parse(text).ok(),
-            problems: Vec::new(),
-        }
+        Self { text, origin, doc: Document::parse(text).ok(), problems: Vec::new() }
     }
 
     pub fn report(&mut self, path: Vec<Seg>, message: String) {
@@ -112,10 +92,7 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
     }
     if !(1..=30).contains(&settings.server.heartbeat_seconds) {
         // Clients treat three missed heartbeats as a dead link; keep well under the 77 s phones allow.
-        r.report(
-            path(&["server", "heartbeat_seconds"]),
-            "must be between 1 and 30".into(),
-        );
+        r.report(path(&["server", "heartbeat_seconds"]), "must be between 1 and 30".into());
     }
     if !settings.database.url.starts_with("sqlite://") {
         let message = format!(
@@ -125,10 +102,7 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
         r.report(path(&["database", "url"]), message);
     }
     if settings.ingest.rate_per_minute == 0 {
-        r.report(
-            path(&["ingest", "rate_per_minute"]),
-            "must be at least 1".into(),
-        );
+        r.report(path(&["ingest", "rate_per_minute"]), "must be at least 1".into());
     }
 
     let mut users = HashSet::new();
@@ -137,10 +111,7 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
         if !valid_name(&user.name) {
             r.report(
                 at.clone(),
-                format!(
-                    "{:?} is not a valid name (letters, digits, - _ .)",
-                    user.name
-                ),
+                format!("{:?} is not a valid name (letters, digits, - _ .)", user.name),
             );
         }
         if !users.insert(user.name.as_str()) {
@@ -148,10 +119,7 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
         }
     }
     if settings.services.is_empty() {
-        r.report(
-            path(&["services"]),
-            "define at least one [[services]] to receive alerts".into(),
-        );
+        r.report(path(&["services"]), "define at least one [[services]] to receive alerts".into());
     }
     let mut services = HashSet::new();
     for (i, service) in settings.services.iter().enumerate() {
@@ -164,50 +132,34 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
             r.report(at("name"), message);
         }
         if !services.insert(service.name.as_str()) {
-            r.report(
-                at("name"),
-                format!("service {:?} is defined twice", service.name),
-            );
+            r.report(at("name"), format!("service {:?} is defined twice", service.name));
         }
         if !["severity", "high", "low"].contains(&service.urgency.as_str()) {
-            let message = format!(
-                "{:?} must be \"severity\", \"high\" or \"low\"",
-                service.urgency
-            );
+            let message =
+                format!("{:?} must be \"severity\", \"high\" or \"low\"", service.urgency);
             r.report(at("urgency"), message);
         }
         if Severity::parse(&service.default_severity).is_none() {
-            let message = format!(
-                "{:?} must be critical, error, warning or info",
-                service.default_severity
-            );
+            let message =
+                format!("{:?} must be critical, error, warning or info", service.default_severity);
             r.report(at("default_severity"), message);
         }
         if let Some(file) = settings.runbook_file(service)
             && !file.is_file()
         {
-            r.report(
-                at("runbook"),
-                format!("runbook file {} does not exist", file.display()),
-            );
+            r.report(at("runbook"), format!("runbook file {} does not exist", file.display()));
         }
     }
     oncall::validate(settings, &mut r);
     r.problems.sort_by_key(|p| p.line);
-    if r.problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ConfigError(r.problems))
-    }
+    if r.problems.is_empty() { Ok(()) } else { Err(ConfigError(r.problems)) }
 }
 
 /// Names go into URLs and feeds; keep them plain.
 pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// One step of a path to a key: a table key or an array index.
@@ -244,12 +196,12 @@ fn locate(item: &Item, path: &[Seg]) -> Option<usize> {
             .as_table_like()
             .and_then(|t| t.get_key_value(k))
             .and_then(|(key, value)| locate(value, rest).or_else(|| key.span().map(|s| s.start))),
-        (Seg::Index(i), Item::ArrayOfTables(tables)) => tables
-            .get(*i)
-            .and_then(|table| locate(&Item::Table(table.clone()), rest)),
-        (Seg::Index(i), Item::Value(toml_edit::Value::Array(array))) => array
-            .get(*i)
-            .and_then(|value| locate(&Item::Value(value.clone()), rest)),
+        (Seg::Index(i), Item::ArrayOfTables(tables)) => {
+            tables.get(*i).and_then(|table| locate(&Item::Table(table.clone()), rest))
+        }
+        (Seg::Index(i), Item::Value(toml_edit::Value::Array(array))) => {
+            array.get(*i).and_then(|value| locate(&Item::Value(value.clone()), rest))
+        }
         (Seg::Index(_), _) => None,
     };
     deeper.or(here)

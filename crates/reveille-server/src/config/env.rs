@@ -37,22 +37,17 @@ pub(super) fn apply(
                 Some(list @ toml::Value::Array(_)) => {
                     table.insert(lower, list);
                 }
-                _ => problems.push(problem(
-                    "must be a TOML array, e.g. [{name = \"alice\"}]".into(),
-                )),
+                _ => {
+                    problems.push(problem("must be a TOML array, e.g. [{name = \"alice\"}]".into()))
+                }
             }
-        } else if let Some((section, key)) = SECTIONS
-            .iter()
-            .find_map(|s| lower.strip_prefix(&format!("{s}_")).map(|key| (*s, key)))
+        } else if let Some((section, key)) =
+            SECTIONS.iter().find_map(|s| lower.strip_prefix(&format!("{s}_")).map(|key| (*s, key)))
         {
-            let entry = table
-                .entry(section)
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry =
+                table.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new()));
             if let toml::Value::Table(section) = entry {
-                section.insert(
-                    key.to_owned(),
-                    value(&raw).unwrap_or(toml::Value::String(raw)),
-                );
+                section.insert(key.to_owned(), value(&raw).unwrap_or(toml::Value::String(raw)));
             }
         } else {
             problems.push(problem("does not name a setting".into()));
@@ -60,11 +55,7 @@ pub(super) fn apply(
         }
         applied.push(format!("environment variable {name}"));
     }
-    if problems.is_empty() {
-        Ok(applied)
-    } else {
-        Err(ConfigError(problems))
-    }
+    if problems.is_empty() { Ok(applied) } else { Err(ConfigError(problems)) }
 }
 
 fn value(raw: &str) -> Option<toml::Value> {

@@ -70,9 +70,7 @@ pub struct DatabaseSettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self {
-            url: "sqlite://reveille.db".into(),
-        }
+        Self { url: "sqlite://reveille.db".into() }
     }
 }
 
@@ -84,9 +82,7 @@ pub struct IngestSettings {
 
 impl Default for IngestSettings {
     fn default() -> Self {
-        Self {
-            rate_per_minute: 600,
-        }
+        Self { rate_per_minute: 600 }
     }
 }
 
@@ -191,11 +187,7 @@ impl Settings {
 
     /// The SQLite database file.
     pub fn database_path(&self) -> PathBuf {
-        let rest = self
-            .database
-            .url
-            .strip_prefix("sqlite://")
-            .unwrap_or(&self.database.url);
+        let rest = self.database.url.strip_prefix("sqlite://").unwrap_or(&self.database.url);
         self.dir.join(rest)
     }
 
@@ -231,11 +223,7 @@ impl Settings {
 
     /// The local runbook file of a service, if its runbook is a file.
     pub fn runbook_file(&self, service: &Service) -> Option<PathBuf> {
-        service
-            .runbook
-            .as_ref()
-            .filter(|r| !is_url(r))
-            .map(|r| self.dir.join(r))
+        service.runbook.as_ref().filter(|r| !is_url(r)).map(|r| self.dir.join(r))
     }
 }
 

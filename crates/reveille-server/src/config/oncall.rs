@@ -29,9 +29,7 @@ fn default_deaf_after() -> u64 {
 
 impl Default for EscalationSettings {
     fn default() -> Self {
-        Self {
-            deaf_after_seconds: default_deaf_after(),
-        }
+        Self { deaf_after_seconds: default_deaf_after() }
     }
 }
 
@@ -116,11 +114,7 @@ pub struct HeartbeatSettings {
 
 fn parse_shift(text: &str) -> Option<ShiftLength> {
     let (number, unit) = text.trim().split_at(text.trim().len().checked_sub(1)?);
-    let n: i64 = number
-        .trim()
-        .parse()
-        .ok()
-        .filter(|n| *n > 0 && *n <= 10_000)?;
+    let n: i64 = number.trim().parse().ok().filter(|n| *n > 0 && *n <= 10_000)?;
     match unit {
         "h" => Some(ShiftLength::Hours(n)),
         "d" => Some(ShiftLength::Days(n)),
@@ -169,29 +163,20 @@ pub(super) fn validate(settings: &Settings, r: &mut Reporter) {
     for (i, s) in settings.schedules.iter().enumerate() {
         let at = |k: &'static str| vec![Seg::Key("schedules"), Seg::Index(i), Seg::Key(k)];
         if !schedules.insert(s.name.as_str()) {
-            r.report(
-                at("name"),
-                format!("schedule {:?} is defined twice", s.name),
-            );
+            r.report(at("name"), format!("schedule {:?} is defined twice", s.name));
         }
         let tz = TimeZone::get(&s.time_zone);
         if tz.is_err() {
             r.report(
                 at("time_zone"),
-                format!(
-                    "{:?} is not an IANA time zone like \"Europe/Berlin\"",
-                    s.time_zone
-                ),
+                format!("{:?} is not an IANA time zone like \"Europe/Berlin\"", s.time_zone),
             );
         }
         let tz = tz.unwrap_or(TimeZone::UTC);
         if s.layers.is_empty() && s.overrides.is_empty() {
             r.report(
                 at("layers"),
-                format!(
-                    "schedule {:?} has no layers: nobody would ever be on call",
-                    s.name
-                ),
+                format!("schedule {:?} has no layers: nobody would ever be on call", s.name),
             );
         }
         for (j, l) in s.layers.iter().enumerate() {
@@ -229,29 +214,20 @@ pub(super) fn validate(settings: &Settings, r: &mut Reporter) {
             if l.start.parse::<DateTime>().is_err() {
                 r.report(
                     at("start"),
-                    format!(
-                        "{:?} is not a date and time like \"2026-01-05T09:00\"",
-                        l.start
-                    ),
+                    format!("{:?} is not a date and time like \"2026-01-05T09:00\"", l.start),
                 );
             }
             if parse_shift(&l.shift).is_none() {
                 r.report(
                     at("shift"),
-                    format!(
-                        "{:?} is not a shift length like \"12h\", \"1d\" or \"1w\"",
-                        l.shift
-                    ),
+                    format!("{:?} is not a shift length like \"12h\", \"1d\" or \"1w\"", l.shift),
                 );
             }
             for (k, d) in l.days.iter().enumerate() {
                 if parse_day(d).is_none() {
                     let mut p = at("days");
                     p.push(Seg::Index(k));
-                    r.report(
-                        p,
-                        format!("{d:?} is not a day (mon, tue, wed, thu, fri, sat, sun)"),
-                    );
+                    r.report(p, format!("{d:?} is not a day (mon, tue, wed, thu, fri, sat, sun)"));
                 }
             }
             if let Some(h) = &l.hours
@@ -312,10 +288,7 @@ pub(super) fn validate(settings: &Settings, r: &mut Reporter) {
                 ]
             };
             if level.users.is_empty() && level.schedules.is_empty() {
-                r.report(
-                    at("users"),
-                    "a level must page at least one user or schedule".into(),
-                );
+                r.report(at("users"), "a level must page at least one user or schedule".into());
             }
             for (k, u) in level.users.iter().enumerate() {
                 let mut path = at("users");
@@ -326,10 +299,7 @@ pub(super) fn validate(settings: &Settings, r: &mut Reporter) {
                 if !schedules.contains(s.as_str()) {
                     let mut path = at("schedules");
                     path.push(Seg::Index(k));
-                    r.report(
-                        path,
-                        format!("unknown schedule {s:?} (not in [[schedules]])"),
-                    );
+                    r.report(path, format!("unknown schedule {s:?} (not in [[schedules]])"));
                 }
             }
             if level.delay_minutes == 0 {
@@ -348,10 +318,7 @@ pub(super) fn validate(settings: &Settings, r: &mut Reporter) {
                 format!("service {:?} pages nobody: give page or policy", s.name),
             ),
             (Some(p), true) if !policies.contains(p.as_str()) => {
-                r.report(
-                    at("policy"),
-                    format!("unknown policy {p:?} (not in [[policies]])"),
-                );
+                r.report(at("policy"), format!("unknown policy {p:?} (not in [[policies]])"));
             }
             _ => {}
         }
@@ -371,10 +338,7 @@ pub(super) fn validate(settings: &Settings, r: &mut Reporter) {
         if !super::check::valid_name(&h.name) || !beats.insert(h.name.as_str()) {
             r.report(
                 at("name"),
-                format!(
-                    "{:?} must be a unique name (letters, digits, - _ .)",
-                    h.name
-                ),
+                format!("{:?} must be a unique name (letters, digits, - _ .)", h.name),
             );
         }
         if settings.service(&h.service).is_none() {
@@ -388,11 +352,7 @@ pub(super) fn validate(settings: &Settings, r: &mut Reporter) {
 
 /// The core's schedules, with the config's overrides (the store's are added by the caller).
 pub fn schedules(settings: &Settings) -> HashMap<String, Schedule> {
-    settings
-        .schedules
-        .iter()
-        .map(|s| (s.name.clone(), schedule(s)))
-        .collect()
+    settings.schedules.iter().map(|s| (s.name.clone(), schedule(s))).collect()
 }
 
 fn schedule(s: &ScheduleSettings) -> Schedule {
@@ -406,16 +366,9 @@ fn schedule(s: &ScheduleSettings) -> Schedule {
             start: l.start.parse().unwrap_or_default(),
             shift: parse_shift(&l.shift).unwrap_or(ShiftLength::Days(7)),
             restriction: (l.hours.is_some() || !l.days.is_empty()).then(|| {
-                let (from, to) = l
-                    .hours
-                    .as_deref()
-                    .and_then(parse_hours)
-                    .unwrap_or((Time::MIN, Time::MIN));
-                Restriction {
-                    days: l.days.iter().filter_map(|d| parse_day(d)).collect(),
-                    from,
-                    to,
-                }
+                let (from, to) =
+                    l.hours.as_deref().and_then(parse_hours).unwrap_or((Time::MIN, Time::MIN));
+                Restriction { days: l.days.iter().filter_map(|d| parse_day(d)).collect(), from, to }
             }),
         })
         .collect();
@@ -424,27 +377,16 @@ fn schedule(s: &ScheduleSettings) -> Schedule {
         .iter()
         .filter_map(|o| {
             let (start, end) = (parse_instant(&o.start, &tz)?, parse_instant(&o.end, &tz)?);
-            Some(Override {
-                user: o.user.clone(),
-                start,
-                end,
-            })
+            Some(Override { user: o.user.clone(), start, end })
         })
         .collect();
-    Schedule {
-        name: s.name.clone(),
-        tz,
-        layers,
-        overrides,
-    }
+    Schedule { name: s.name.clone(), tz, layers, overrides }
 }
 
 /// The escalation policy a service pages through.
 pub fn policy(settings: &Settings, service: &super::Service) -> Policy {
-    let Some(p) = service
-        .policy
-        .as_ref()
-        .and_then(|n| settings.policies.iter().find(|p| &p.name == n))
+    let Some(p) =
+        service.policy.as_ref().and_then(|n| settings.policies.iter().find(|p| &p.name == n))
     else {
         return Policy::users(&service.page);
     };
@@ -462,20 +404,12 @@ pub fn policy(settings: &Settings, service: &super::Service) -> Policy {
             delay: SignedDuration::from_mins(i64::from(l.delay_minutes)),
         })
         .collect();
-    Policy {
-        levels,
-        repeat: p.repeat,
-    }
+    Policy { levels, repeat: p.repeat }
 }
 
 /// Whether a schedule wants a drill at each handoff.
 pub fn drills_at_handoff(settings: &Settings) -> Arc<HashSet<String>> {
     Arc::new(
-        settings
-            .schedules
-            .iter()
-            .filter(|s| s.drill_at_handoff)
-            .map(|s| s.name.clone())
-            .collect(),
+        settings.schedules.iter().filter(|s| s.drill_at_handoff).map(|s| s.name.clone()).collect(),
     )
 }

@@ -11,10 +11,7 @@ fn dir_with_runbook() -> tempfile::TempDir {
 
 /// The example as `reveille default-config` prints it, with its runbook line switched on.
 fn example() -> String {
-    EXAMPLE.replace(
-        "# runbook = \"runbooks/payments.md\"",
-        "runbook = \"runbooks/payments.md\"",
-    )
+    EXAMPLE.replace("# runbook = \"runbooks/payments.md\"", "runbook = \"runbooks/payments.md\"")
 }
 
 fn load(text: &str, dir: &Path, vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -30,19 +27,12 @@ fn the_example_is_valid_and_resolves_paths_against_the_config_file() {
     let payments = settings.service("payments").unwrap();
     let directory = crate::directory::Directory::build(&settings, &[]);
     let rules = directory.service("payments").unwrap();
-    assert_eq!(
-        rules.policy.levels.len(),
-        2,
-        "the example's payments policy"
-    );
+    assert_eq!(rules.policy.levels.len(), 2, "the example's payments policy");
     assert_eq!(
         rules.runbook_url.as_deref(),
         Some("http://127.0.0.1:8080/api/v1/runbooks/payments")
     );
-    assert_eq!(
-        settings.runbook_file(payments).unwrap(),
-        dir.path().join("runbooks/payments.md")
-    );
+    assert_eq!(settings.runbook_file(payments).unwrap(), dir.path().join("runbooks/payments.md"));
     assert!(directory.schedules.contains_key("primary"));
 }
 
@@ -67,12 +57,7 @@ fn mistakes_are_named_with_file_line_and_key() {
 #[test]
 fn unknown_keys_and_wrong_types_name_their_line() {
     let dir = dir_with_runbook();
-    let err = load(
-        "[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n",
-        dir.path(),
-        &[],
-    )
-    .unwrap_err();
+    let err = load("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n", dir.path(), &[]).unwrap_err();
     assert_eq!(err.0[0].line, Some(3), "{err}");
     assert!(err.0[0].message.contains("lisen"), "{err}");
     let err = load("[ingest]\n\nrate_per_minute = \"many\"\n", dir.path(), &[]).unwrap_err();
@@ -82,12 +67,7 @@ fn unknown_keys_and_wrong_types_name_their_line() {
 #[test]
 fn a_missing_runbook_file_and_a_bad_address_are_caught() {
     let dir = tempfile::tempdir().unwrap();
-    let err = load(
-        &example(),
-        dir.path(),
-        &[("REVEILLE_SERVER_LISTEN", "nowhere")],
-    )
-    .unwrap_err();
+    let err = load(&example(), dir.path(), &[("REVEILLE_SERVER_LISTEN", "nowhere")]).unwrap_err();
     let keys: Vec<&str> = err.0.iter().map(|p| p.key.as_str()).collect();
     assert_eq!(keys, ["server.listen", "services[0].runbook"]);
 }
@@ -122,10 +102,7 @@ fn every_setting_can_be_overridden_from_the_environment() {
     assert_eq!(settings.escalation.deaf_after_seconds, 0);
     assert!(settings.schedules.is_empty() && settings.policies.is_empty());
     let err = load(&example(), dir.path(), &[("REVEILLE_SERVR_LISTEN", "x")]).unwrap_err();
-    assert_eq!(
-        err.0[0].origin,
-        "environment variable REVEILLE_SERVR_LISTEN"
-    );
+    assert_eq!(err.0[0].origin, "environment variable REVEILLE_SERVR_LISTEN");
 }
 
 #[test]

@@ -68,14 +68,8 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Vec<EventAccepted>>> {
-    let unauthorized = |message: &str| {
-        refused(
-            &state,
-            source,
-            "unauthorized",
-            ApiError::unauthorized(message),
-        )
-    };
+    let unauthorized =
+        |message: &str| refused(&state, source, "unauthorized", ApiError::unauthorized(message));
     let key = key.ok_or_else(|| {
         unauthorized(
             "send the service's integration key in the URL path or as Authorization: Bearer <key>",
@@ -84,10 +78,8 @@ async fn receive(
     let service = key_service(&state, &key)
         .await?
         .ok_or_else(|| unauthorized("this integration key is unknown or revoked"))?;
-    let svc = state
-        .settings
-        .service(&service)
-        .expect("key_service only returns configured services");
+    let svc =
+        state.settings.service(&service).expect("key_service only returns configured services");
     let default = state.settings.default_severity(svc);
     let message = require_json(&headers)
         .and_then(|()| json::<Message>(&body))
@@ -98,10 +90,7 @@ async fn receive(
     Ok(Json(
         landed
             .into_iter()
-            .map(|l| EventAccepted {
-                dedup_key: l.dedup_key,
-                incident_id: l.incident_id,
-            })
+            .map(|l| EventAccepted { dedup_key: l.dedup_key, incident_id: l.incident_id })
             .collect(),
     ))
 }
@@ -131,11 +120,7 @@ pub fn to_alerts(message: &Message, default: Severity) -> Result<Vec<AlertEvent>
             ));
         }
     }
-    if problems.is_empty() {
-        Ok(events)
-    } else {
-        Err(problems)
-    }
+    if problems.is_empty() { Ok(events) } else { Err(problems) }
 }
 
 fn to_alert(group: &Message, alert: &Alert, default: Severity) -> Result<AlertEvent, String> {
@@ -143,9 +128,7 @@ fn to_alert(group: &Message, alert: &Alert, default: Severity) -> Result<AlertEv
         Some("firing") => Action::Trigger,
         Some("resolved") => Action::Resolve,
         other => {
-            return Err(format!(
-                "'status' is {other:?}; must be \"firing\" or \"resolved\""
-            ));
+            return Err(format!("'status' is {other:?}; must be \"firing\" or \"resolved\""));
         }
     };
     let annotation = |name: &str| {
@@ -181,10 +164,7 @@ fn to_alert(group: &Message, alert: &Alert, default: Severity) -> Result<AlertEv
         (&alert.silence_url, "Silence"),
     ] {
         if let Some(href) = href.as_ref().filter(|h| !h.is_empty()) {
-            links.push(Link {
-                href: href.clone(),
-                text: Some(text.into()),
-            });
+            links.push(Link { href: href.clone(), text: Some(text.into()) });
         }
     }
     let mut details = json!({
@@ -227,10 +207,5 @@ fn fingerprint(labels: &BTreeMap<String, String>) -> String {
         hasher.update(value.as_bytes());
         hasher.update([0xff]);
     }
-    hasher
-        .finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

@@ -64,10 +64,7 @@ pub async fn event(
     let landed = landed.into_iter().next().expect("one event in, one out");
     Ok((
         StatusCode::ACCEPTED,
-        Json(EventAccepted {
-            dedup_key: landed.dedup_key,
-            incident_id: landed.incident_id,
-        }),
+        Json(EventAccepted { dedup_key: landed.dedup_key, incident_id: landed.incident_id }),
     ))
 }
 
@@ -81,16 +78,11 @@ pub fn to_alert(request: &GenericEvent, default: Severity) -> Result<AlertEvent,
     }
     let dedup_key = request.dedup_key.clone().filter(|k| !k.trim().is_empty());
     if action != Action::Trigger && dedup_key.is_none() {
-        problems.push(Invalid::new(
-            "dedup_key",
-            "'dedup_key' is required to acknowledge or resolve",
-        ));
+        problems
+            .push(Invalid::new("dedup_key", "'dedup_key' is required to acknowledge or resolve"));
     }
     if dedup_key.as_ref().is_some_and(|k| k.chars().count() > 255) {
-        problems.push(Invalid::new(
-            "dedup_key",
-            "'dedup_key' is longer than 255 characters",
-        ));
+        problems.push(Invalid::new("dedup_key", "'dedup_key' is longer than 255 characters"));
     }
     let severity = match request.severity.as_deref() {
         None => default,

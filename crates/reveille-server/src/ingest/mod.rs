@@ -26,23 +26,14 @@ pub fn routes() -> Router<AppState> {
     let single = Router::new()
         .route("/v2/enqueue", post(pagerduty::enqueue))
         .route("/v2/alerts", post(opsgenie::create))
-        .route(
-            "/v2/alerts/{identifier}/acknowledge",
-            post(opsgenie::acknowledge),
-        )
+        .route("/v2/alerts/{identifier}/acknowledge", post(opsgenie::acknowledge))
         .route("/v2/alerts/{identifier}/close", post(opsgenie::close))
         .route("/api/v1/events", post(generic::event))
         .layer(DefaultBodyLimit::max(EVENT_LIMIT));
     let batches = Router::new()
         .route("/api/v1/alertmanager", post(alertmanager::alertmanager))
-        .route(
-            "/api/v1/alertmanager/{key}",
-            post(alertmanager::alertmanager_keyed),
-        )
-        .route(
-            "/api/v1/grafana",
-            post(alertmanager::grafana).put(alertmanager::grafana),
-        )
+        .route("/api/v1/alertmanager/{key}", post(alertmanager::alertmanager_keyed))
+        .route("/api/v1/grafana", post(alertmanager::grafana).put(alertmanager::grafana))
         .route(
             "/api/v1/grafana/{key}",
             post(alertmanager::grafana_keyed).put(alertmanager::grafana_keyed),
@@ -61,10 +52,7 @@ pub struct Invalid {
 
 impl Invalid {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -77,21 +65,14 @@ impl std::fmt::Display for Invalid {
 /// The first problem, as Reveille's own error body.
 pub fn first_problem(problems: Vec<Invalid>) -> ApiError {
     let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
-    let field = problems
-        .into_iter()
-        .next()
-        .map(|p| p.field)
-        .unwrap_or_default();
+    let field = problems.into_iter().next().map(|p| p.field).unwrap_or_default();
     ApiError::invalid(field, all.join("; "))
 }
 
 /// Parses a JSON body into `T`, naming the field of a type error.
 pub fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Invalid> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(Invalid::new(
-            "",
-            "the request body is empty; send a JSON object",
-        ));
+        return Err(Invalid::new("", "the request body is empty; send a JSON object"));
     }
     crate::api::parse_json(body).map_err(|e| Invalid::new(e.field.unwrap_or_default(), e.message))
 }
@@ -102,14 +83,8 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), Invalid> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Ok(());
     };
-    let kind = value
-        .to_str()
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let kind =
+        value.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if kind == "application/json" || kind.ends_with("+json") || kind == "text/plain" {
         Ok(())
     } else {
@@ -130,17 +105,14 @@ pub fn truncate(text: &str, max: usize) -> String {
 
 /// Refuses the request if `key_hash` has used up its rate.
 pub fn rate_limit(state: &AppState, source: &str, key_hash: &str) -> ApiResult<()> {
-    state
-        .limiter
-        .check(key_hash, state.clock.now())
-        .map_err(|retry_after| {
-            state.metrics.event(source, "rate_limited", 1);
-            let message = format!("rate limit exceeded; retry in {retry_after} s");
-            ApiError {
-                retry_after: Some(retry_after),
-                ..ApiError::new(ErrorCode::RateLimited, message)
-            }
-        })
+    state.limiter.check(key_hash, state.clock.now()).map_err(|retry_after| {
+        state.metrics.event(source, "rate_limited", 1);
+        let message = format!("rate limit exceeded; retry in {retry_after} s");
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(ErrorCode::RateLimited, message)
+        }
+    })
 }
 
 /// Stores the events of one request for `service`; `Ok` once they are durable.
@@ -156,12 +128,8 @@ pub async fn submit(
         .cloned()
         .ok_or_else(|| ApiError::not_found(format!("service {service:?} is not configured")))?;
     let count = events.len() as u64;
-    let batch = IngestBatch {
-        rules,
-        source: source.to_owned(),
-        events,
-        received_at: state.clock.now(),
-    };
+    let batch =
+        IngestBatch { rules, source: source.to_owned(), events, received_at: state.clock.now() };
     match state.store.ingest(batch).await {
         Ok(landed) => {
             state.metrics.event(source, "accepted", count);

@@ -41,13 +41,8 @@ fn took(started: Timestamp) -> f64 {
 
 fn from_api(error: ApiError, started: Timestamp) -> Response {
     let mut response = failure(error.status(), started, error.message.clone());
-    if let Some(seconds) = error
-        .retry_after
-        .or((error.status().as_u16() == 503).then_some(5))
-    {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, seconds.into());
+    if let Some(seconds) = error.retry_after.or((error.status().as_u16() == 503).then_some(5)) {
+        response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
     }
     response
 }
@@ -68,12 +63,7 @@ async fn service_of(state: &AppState, headers: &HeaderMap) -> Result<String, Api
             )
         })?;
     let service = key_service(state, key).await?.ok_or_else(|| {
-        refused(
-            state,
-            SOURCE,
-            "unauthorized",
-            ApiError::unauthorized("Could not authenticate"),
-        )
+        refused(state, SOURCE, "unauthorized", ApiError::unauthorized("Could not authenticate"))
     })?;
     rate_limit(state, SOURCE, &hash(key))?;
     Ok(service)
@@ -95,9 +85,8 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
         Ok(service) => service,
         Err(e) => return from_api(e, started),
     };
-    let parsed = require_json(&headers)
-        .and_then(|()| json::<CreateAlert>(&body))
-        .and_then(|c| to_alert(&c));
+    let parsed =
+        require_json(&headers).and_then(|()| json::<CreateAlert>(&body)).and_then(|c| to_alert(&c));
     let event = match parsed {
         Ok(event) => event,
         Err(problem) => {
@@ -135,19 +124,11 @@ pub fn to_alert(create: &CreateAlert) -> Result<AlertEvent, Invalid> {
             ));
         }
     };
-    if create
-        .alias
-        .as_ref()
-        .is_some_and(|a| a.chars().count() > 512)
-    {
-        return Err(Invalid::new(
-            "alias",
-            "Alias can not be longer than 512 characters.",
-        ));
+    if create.alias.as_ref().is_some_and(|a| a.chars().count() > 512) {
+        return Err(Invalid::new("alias", "Alias can not be longer than 512 characters."));
     }
-    let runbook_url = ["runbook_url", "runbook"]
-        .iter()
-        .find_map(|k| create.details.get(*k).cloned());
+    let runbook_url =
+        ["runbook_url", "runbook"].iter().find_map(|k| create.details.get(*k).cloned());
     let details = json!({
         "description": create.description,
         "details": create.details,
@@ -167,11 +148,7 @@ pub fn to_alert(create: &CreateAlert) -> Result<AlertEvent, Invalid> {
         // Opsgenie keeps the first 130 characters of a longer message.
         summary: truncate(message, 130),
         severity,
-        source: create
-            .entity
-            .clone()
-            .or_else(|| create.source.clone())
-            .unwrap_or_default(),
+        source: create.entity.clone().or_else(|| create.source.clone()).unwrap_or_default(),
         details: strip_nulls(details),
         links: Vec::new(),
         runbook_url,
@@ -244,11 +221,7 @@ async fn act(
             }
         }
     };
-    let actor = note
-        .user
-        .clone()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| SOURCE.into());
+    let actor = note.user.clone().filter(|u| !u.trim().is_empty()).unwrap_or_else(|| SOURCE.into());
     match query.identifier_type.as_deref().unwrap_or("id") {
         "alias" => {
             let event = AlertEvent {
@@ -285,11 +258,7 @@ async fn act(
                 Action::Acknowledge => Command::Acknowledge,
                 _ => Command::Resolve,
             };
-            match state
-                .store
-                .command(id, &actor, command, state.clock.now())
-                .await
-            {
+            match state.store.command(id, &actor, command, state.clock.now()).await {
                 Ok(_) => {
                     state.metrics.event(SOURCE, "accepted", 1);
                     accepted(started)

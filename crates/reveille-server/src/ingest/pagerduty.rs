@@ -39,10 +39,7 @@ pub async fn enqueue(State(state): State<AppState>, headers: HeaderMap, body: By
     };
     if let Err(e) = rate_limit(&state, SOURCE, &hash(&key)) {
         // PagerDuty answers 429 with an empty body; clients retry.
-        return (
-            e.status(),
-            [("retry-after", e.retry_after.unwrap_or(1).to_string())],
-        )
+        return (e.status(), [("retry-after", e.retry_after.unwrap_or(1).to_string())])
             .into_response();
     }
     let dedup_key = alert.dedup_key.clone();
@@ -66,10 +63,7 @@ fn blank(s: &Option<String>) -> bool {
 pub fn to_alert(event: &Event) -> Result<AlertEvent, Vec<Invalid>> {
     let mut problems = Vec::new();
     if blank(&event.routing_key) {
-        problems.push(Invalid::new(
-            "routing_key",
-            "'routing_key' is missing or blank",
-        ));
+        problems.push(Invalid::new("routing_key", "'routing_key' is missing or blank"));
     }
     let action = match event.event_action.as_deref() {
         Some("trigger") => Some(Action::Trigger),
@@ -83,21 +77,12 @@ pub fn to_alert(event: &Event) -> Result<AlertEvent, Vec<Invalid>> {
             None
         }
     };
-    if event
-        .dedup_key
-        .as_ref()
-        .is_some_and(|k| k.chars().count() > 255)
-    {
-        problems.push(Invalid::new(
-            "dedup_key",
-            "'dedup_key' is longer than 255 characters",
-        ));
+    if event.dedup_key.as_ref().is_some_and(|k| k.chars().count() > 255) {
+        problems.push(Invalid::new("dedup_key", "'dedup_key' is longer than 255 characters"));
     }
     if action.is_some_and(|a| a != Action::Trigger) && blank(&event.dedup_key) {
-        problems.push(Invalid::new(
-            "dedup_key",
-            "'dedup_key' is required to acknowledge or resolve",
-        ));
+        problems
+            .push(Invalid::new("dedup_key", "'dedup_key' is required to acknowledge or resolve"));
     }
     let payload = event.payload.clone().unwrap_or_default();
     let mut severity = Severity::Critical;
@@ -106,16 +91,12 @@ pub fn to_alert(event: &Event) -> Result<AlertEvent, Vec<Invalid>> {
             problems.push(Invalid::new("payload", "'payload' is missing"));
         } else {
             if blank(&payload.summary) {
-                problems.push(Invalid::new(
-                    "payload.summary",
-                    "'payload.summary' is missing or blank",
-                ));
+                problems
+                    .push(Invalid::new("payload.summary", "'payload.summary' is missing or blank"));
             }
             if blank(&payload.source) {
-                problems.push(Invalid::new(
-                    "payload.source",
-                    "'payload.source' is missing or blank",
-                ));
+                problems
+                    .push(Invalid::new("payload.source", "'payload.source' is missing or blank"));
             }
             match payload.severity.as_deref().and_then(Severity::parse) {
                 Some(s) => severity = s,
@@ -151,11 +132,9 @@ pub fn to_alert(event: &Event) -> Result<AlertEvent, Vec<Invalid>> {
     if let (None, Some(ts)) = (occurred_at, &payload.timestamp) {
         details.insert("timestamp".into(), json!(ts));
     }
-    for (name, value) in [
-        ("component", &payload.component),
-        ("group", &payload.group),
-        ("class", &payload.class),
-    ] {
+    for (name, value) in
+        [("component", &payload.component), ("group", &payload.group), ("class", &payload.class)]
+    {
         if let Some(v) = value {
             details.insert(name.into(), json!(v));
         }
@@ -163,16 +142,10 @@ pub fn to_alert(event: &Event) -> Result<AlertEvent, Vec<Invalid>> {
     let mut links: Vec<Link> = event
         .links
         .iter()
-        .map(|l| Link {
-            href: l.href.clone().unwrap_or_default(),
-            text: l.text.clone(),
-        })
+        .map(|l| Link { href: l.href.clone().unwrap_or_default(), text: l.text.clone() })
         .collect();
     if let Some(url) = &event.client_url {
-        links.push(Link {
-            href: url.clone(),
-            text: event.client.clone(),
-        });
+        links.push(Link { href: url.clone(), text: event.client.clone() });
     }
     let runbook_url = ["runbook_url", "runbook"]
         .iter()
@@ -181,9 +154,7 @@ pub fn to_alert(event: &Event) -> Result<AlertEvent, Vec<Invalid>> {
             links
                 .iter()
                 .find(|l| {
-                    l.text
-                        .as_deref()
-                        .is_some_and(|t| t.to_ascii_lowercase().contains("runbook"))
+                    l.text.as_deref().is_some_and(|t| t.to_ascii_lowercase().contains("runbook"))
                 })
                 .map(|l| l.href.clone())
         });
@@ -208,9 +179,6 @@ pub fn to_alert(event: &Event) -> Result<AlertEvent, Vec<Invalid>> {
 /// Reads ISO 8601 times, including PagerDuty's own `+0000` offsets.
 pub fn parse_time(text: &str) -> Option<jiff::Timestamp> {
     text.parse().ok().or_else(|| {
-        jiff::fmt::strtime::parse("%Y-%m-%dT%H:%M:%S%.f%z", text)
-            .ok()?
-            .to_timestamp()
-            .ok()
+        jiff::fmt::strtime::parse("%Y-%m-%dT%H:%M:%S%.f%z", text).ok()?.to_timestamp().ok()
     })
 }

@@ -47,9 +47,7 @@ default_severity = "warning"
 pub const RUNBOOK: &str = "# Payments\n\nRestart the payment worker.\n";
 
 pub fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
     std::fs::read_to_string(path).unwrap()
 }
 
@@ -184,13 +182,8 @@ impl Harness {
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
+        let response =
+            self.http.get(format!("{}{path}", self.url)).bearer_auth(token).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -198,17 +191,11 @@ impl Harness {
     /// Sends a PagerDuty fixture with this harness's key and returns the raw response.
     pub async fn pagerduty_response(&self, body: &str) -> reqwest::Response {
         let body = body.replace("ROUTING_KEY", &self.key);
-        self.http
-            .post(format!("{}/v2/enqueue", self.url))
-            .body(body)
-            .send()
-            .await
-            .unwrap()
+        self.http.post(format!("{}/v2/enqueue", self.url)).body(body).send().await.unwrap()
     }
 
     pub async fn pagerduty(&self, body: &str) -> (u16, Value) {
-        self.post("/v2/enqueue", None, &body.replace("ROUTING_KEY", &self.key))
-            .await
+        self.post("/v2/enqueue", None, &body.replace("ROUTING_KEY", &self.key)).await
     }
 
     pub async fn trigger(&self, key: &str, summary: &str) -> i64 {
@@ -229,18 +216,12 @@ impl Harness {
     }
 
     pub async fn incidents(&self) -> Vec<reveille_protocol::Incident> {
-        let filter = reveille_store::IncidentFilter {
-            limit: 1000,
-            ..Default::default()
-        };
+        let filter = reveille_store::IncidentFilter { limit: 1000, ..Default::default() };
         self.store().incidents(filter).await.unwrap()
     }
 
     pub async fn feed(&self, token: &str, last_event_id: Option<i64>) -> Feed {
-        let mut request = self
-            .http
-            .get(format!("{}/api/v1/feed", self.url))
-            .bearer_auth(token);
+        let mut request = self.http.get(format!("{}/api/v1/feed", self.url)).bearer_auth(token);
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id.to_string());
         }

@@ -16,16 +16,9 @@ fn token_row(row: &Row<'_>) -> rusqlite::Result<TokenInfo> {
     Ok(TokenInfo {
         prefix: row.get("prefix")?,
         user: row.get("user")?,
-        scopes: scopes
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        scopes: scopes.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
         created_at: time(row.get("created_at")?)?,
-        last_used_at: row
-            .get::<_, Option<String>>("last_used_at")?
-            .map(time)
-            .transpose()?,
+        last_used_at: row.get::<_, Option<String>>("last_used_at")?.map(time).transpose()?,
         revoked: row.get("revoked")?,
     })
 }
@@ -42,13 +35,7 @@ fn key_row(row: &Row<'_>) -> rusqlite::Result<KeyInfo> {
 pub(super) fn add_token(conn: &Connection, hash: &str, t: &TokenInfo) -> Result<()> {
     conn.execute(
         "INSERT INTO tokens (hash, prefix, user, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            hash,
-            t.prefix,
-            t.user,
-            t.scopes.join(","),
-            t.created_at.to_string()
-        ],
+        params![hash, t.prefix, t.user, t.scopes.join(","), t.created_at.to_string()],
     )?;
     Ok(())
 }
@@ -79,28 +66,16 @@ fn revoke<T>(
     map: fn(&Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<T> {
     if prefix.is_empty() {
-        return Err(Error::Refused(
-            "give the prefix of the entry to revoke".into(),
-        ));
+        return Err(Error::Refused("give the prefix of the entry to revoke".into()));
     }
     let matches = "substr(prefix, 1, length(?1)) = ?1";
     let mut stmt = conn.prepare(&format!("SELECT * FROM {table} WHERE {matches}"))?;
-    let mut found = stmt
-        .query_map([prefix], map)?
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut found = stmt.query_map([prefix], map)?.collect::<Result<Vec<_>, _>>()?;
     if found.len() > 1 {
-        return Err(Error::Refused(format!(
-            "prefix {prefix} matches {} entries",
-            found.len()
-        )));
+        return Err(Error::Refused(format!("prefix {prefix} matches {} entries", found.len())));
     }
-    let item = found
-        .pop()
-        .ok_or_else(|| Error::NotFound(format!("{prefix}…")))?;
-    conn.execute(
-        &format!("UPDATE {table} SET revoked = 1 WHERE {matches}"),
-        [prefix],
-    )?;
+    let item = found.pop().ok_or_else(|| Error::NotFound(format!("{prefix}…")))?;
+    conn.execute(&format!("UPDATE {table} SET revoked = 1 WHERE {matches}"), [prefix])?;
     Ok(item)
 }
 

@@ -22,8 +22,8 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::{
-    Deafness, Error, HeartbeatRecord, Hub, IncidentFilter, IngestBatch, KeyInfo, Landed,
-    OverrideRecord, Result, Rules, Store, TokenInfo,
+    Deafness, DeviceRecord, Error, HeartbeatRecord, Hub, IncidentFilter, IngestBatch, KeyInfo,
+    Landed, OverrideRecord, Result, Rules, Store, TokenInfo,
 };
 
 /// Feed entries a job wants published once its transaction commits.
@@ -114,15 +114,9 @@ impl Sqlite {
             });
             (ok, reply)
         });
-        let sent = self
-            .inner
-            .writer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .send(job);
+        let sent = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner()).send(job);
         sent.map_err(|_| Error::Unavailable("the database writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| Error::Unavailable("the database writer has stopped".into()))?
+        rx.await.map_err(|_| Error::Unavailable("the database writer has stopped".into()))?
     }
 
     /// Runs `f` on a pooled read connection on the blocking thread pool.
@@ -133,21 +127,13 @@ impl Sqlite {
     {
         let inner = self.inner.clone();
         let task = tokio::task::spawn_blocking(move || {
-            let pooled = inner
-                .readers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pop();
+            let pooled = inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let conn = match pooled {
                 Some(conn) => conn,
                 None => connect(&inner.path)?,
             };
             let result = f(&conn);
-            inner
-                .readers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(conn);
+            inner.readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
             result
         });
         task.await.map_err(|e| Error::Unavailable(e.to_string()))?
@@ -200,8 +186,7 @@ fn write_loop(conn: Connection, jobs: mpsc::Receiver<Job>, hub: &Hub) {
 #[async_trait]
 impl Store for Sqlite {
     async fn ingest(&self, batch: IngestBatch) -> Result<Vec<Landed>> {
-        self.write(move |conn, outbox| write::ingest(conn, outbox, &batch))
-            .await
+        self.write(move |conn, outbox| write::ingest(conn, outbox, &batch)).await
     }
 
     async fn command(
@@ -217,13 +202,11 @@ impl Store for Sqlite {
     }
 
     async fn wake_due(&self, now: Timestamp, rules: Arc<Rules>) -> Result<usize> {
-        self.write(move |conn, outbox| write::wake_due(conn, outbox, now, &rules))
-            .await
+        self.write(move |conn, outbox| write::wake_due(conn, outbox, now, &rules)).await
     }
 
     async fn escalate(&self, now: Timestamp, rules: Arc<Rules>, deaf: Deafness) -> Result<usize> {
-        self.write(move |conn, outbox| write::escalate(conn, outbox, now, &rules, &deaf))
-            .await
+        self.write(move |conn, outbox| write::escalate(conn, outbox, now, &rules, &deaf)).await
     }
 
     async fn incident(&self, id: i64) -> Result<IncidentDetail> {
@@ -240,8 +223,7 @@ impl Store for Sqlite {
 
     async fn feed_since(&self, user: &str, after: i64, limit: usize) -> Result<Vec<FeedEvent>> {
         let user = user.to_owned();
-        self.read(move |conn| read::feed_since(conn, &user, after, limit))
-            .await
+        self.read(move |conn| read::feed_since(conn, &user, after, limit)).await
     }
 
     async fn feed_head(&self) -> Result<i64> {
@@ -254,8 +236,7 @@ impl Store for Sqlite {
 
     async fn add_token(&self, hash: &str, info: TokenInfo) -> Result<()> {
         let hash = hash.to_owned();
-        self.write(move |conn, _| credentials::add_token(conn, &hash, &info))
-            .await
+        self.write(move |conn, _| credentials::add_token(conn, &hash, &info)).await
     }
 
     async fn token(&self, hash: &str) -> Result<Option<TokenInfo>> {
@@ -269,20 +250,17 @@ impl Store for Sqlite {
 
     async fn revoke_token(&self, prefix: &str) -> Result<TokenInfo> {
         let prefix = prefix.to_owned();
-        self.write(move |conn, _| credentials::revoke_token(conn, &prefix))
-            .await
+        self.write(move |conn, _| credentials::revoke_token(conn, &prefix)).await
     }
 
     async fn touch_token(&self, hash: &str, now: Timestamp) -> Result<()> {
         let hash = hash.to_owned();
-        self.write(move |conn, _| credentials::touch_token(conn, &hash, now))
-            .await
+        self.write(move |conn, _| credentials::touch_token(conn, &hash, now)).await
     }
 
     async fn add_key(&self, hash: &str, info: KeyInfo) -> Result<()> {
         let hash = hash.to_owned();
-        self.write(move |conn, _| credentials::add_key(conn, &hash, &info))
-            .await
+        self.write(move |conn, _| credentials::add_key(conn, &hash, &info)).await
     }
 
     async fn key(&self, hash: &str) -> Result<Option<KeyInfo>> {
@@ -296,13 +274,11 @@ impl Store for Sqlite {
 
     async fn revoke_key(&self, prefix: &str) -> Result<KeyInfo> {
         let prefix = prefix.to_owned();
-        self.write(move |conn, _| credentials::revoke_key(conn, &prefix))
-            .await
+        self.write(move |conn, _| credentials::revoke_key(conn, &prefix)).await
     }
 
     async fn add_override(&self, o: OverrideRecord) -> Result<OverrideRecord> {
-        self.write(move |conn, _| records::add_override(conn, &o))
-            .await
+        self.write(move |conn, _| records::add_override(conn, &o)).await
     }
 
     async fn overrides(&self) -> Result<Vec<OverrideRecord>> {
@@ -310,14 +286,12 @@ impl Store for Sqlite {
     }
 
     async fn remove_override(&self, id: i64) -> Result<OverrideRecord> {
-        self.write(move |conn, _| records::remove_override(conn, id))
-            .await
+        self.write(move |conn, _| records::remove_override(conn, id)).await
     }
 
     async fn heartbeat_ping(&self, name: &str, now: Timestamp) -> Result<Option<HeartbeatRecord>> {
         let name = name.to_owned();
-        self.write(move |conn, _| records::heartbeat_ping(conn, &name, now))
-            .await
+        self.write(move |conn, _| records::heartbeat_ping(conn, &name, now)).await
     }
 
     async fn heartbeats(&self) -> Result<Vec<HeartbeatRecord>> {
@@ -326,19 +300,58 @@ impl Store for Sqlite {
 
     async fn set_heartbeat_missed(&self, name: &str, missed: bool) -> Result<()> {
         let name = name.to_owned();
-        self.write(move |conn, _| records::set_heartbeat_missed(conn, &name, missed))
-            .await
+        self.write(move |conn, _| records::set_heartbeat_missed(conn, &name, missed)).await
     }
 
     async fn handoff(&self, schedule: &str) -> Result<Option<Timestamp>> {
         let schedule = schedule.to_owned();
-        self.read(move |conn| records::handoff(conn, &schedule))
-            .await
+        self.read(move |conn| records::handoff(conn, &schedule)).await
     }
 
     async fn set_handoff(&self, schedule: &str, at: Timestamp) -> Result<()> {
         let schedule = schedule.to_owned();
-        self.write(move |conn, _| records::set_handoff(conn, &schedule, at))
-            .await
+        self.write(move |conn, _| records::set_handoff(conn, &schedule, at)).await
+    }
+
+    async fn meta_or_insert(&self, key: &str, fresh: &str) -> Result<String> {
+        let (key, fresh) = (key.to_owned(), fresh.to_owned());
+        self.write(move |conn, _| records::meta_or_insert(conn, &key, &fresh)).await
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.write(move |conn, _| records::set_meta(conn, &key, &value)).await
+    }
+
+    async fn phone_topic(&self, user: &str, fresh: &str, now: Timestamp) -> Result<String> {
+        let (user, fresh) = (user.to_owned(), fresh.to_owned());
+        self.write(move |conn, _| records::phone_topic(conn, &user, &fresh, now)).await
+    }
+
+    async fn topic_user(&self, topic: &str) -> Result<Option<String>> {
+        let topic = topic.to_owned();
+        self.read(move |conn| records::topic_user(conn, &topic)).await
+    }
+
+    async fn add_device(&self, device: DeviceRecord) -> Result<DeviceRecord> {
+        self.write(move |conn, _| records::add_device(conn, &device)).await
+    }
+
+    async fn devices(&self, user: Option<&str>) -> Result<Vec<DeviceRecord>> {
+        let user = user.map(str::to_owned);
+        self.read(move |conn| records::devices(conn, user.as_deref())).await
+    }
+
+    async fn remove_device(&self, id: i64) -> Result<DeviceRecord> {
+        self.write(move |conn, _| records::remove_device(conn, id)).await
+    }
+
+    async fn use_link(&self, signature: &str, now: Timestamp) -> Result<bool> {
+        let signature = signature.to_owned();
+        self.write(move |conn, _| records::use_link(conn, &signature, now)).await
+    }
+
+    async fn feed_all_since(&self, after: i64, limit: usize) -> Result<Vec<(String, FeedEvent)>> {
+        self.read(move |conn| read::feed_all_since(conn, after, limit)).await
     }
 }

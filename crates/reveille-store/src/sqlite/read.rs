@@ -49,13 +49,7 @@ pub(super) fn incidents(conn: &Connection, filter: &IncidentFilter) -> Result<Ve
     )?;
     let limit = if filter.limit == 0 { 100 } else { filter.limit };
     stmt.query_map(
-        params![
-            filter.open_only,
-            filter.service,
-            filter.user,
-            limit as i64,
-            filter.drill
-        ],
+        params![filter.open_only, filter.service, filter.user, limit as i64, filter.drill],
         |row| row.get::<_, String>(0),
     )?
     .map(|body| from_json(&body?))
@@ -65,17 +59,12 @@ pub(super) fn incidents(conn: &Connection, filter: &IncidentFilter) -> Result<Ve
 pub(super) fn count_by_state(conn: &Connection) -> Result<Vec<(IncidentState, u64)>> {
     let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM incidents GROUP BY state")?;
     let counted = stmt
-        .query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-        })?
+        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(IncidentState::ALL
         .into_iter()
         .map(|state| {
-            let n = counted
-                .iter()
-                .find(|(s, _)| s == state.as_str())
-                .map_or(0, |(_, n)| *n);
+            let n = counted.iter().find(|(s, _)| s == state.as_str()).map_or(0, |(_, n)| *n);
             (state, n as u64)
         })
         .collect())
@@ -103,9 +92,24 @@ pub(super) fn feed_since(
 }
 
 pub(super) fn feed_head(conn: &Connection) -> Result<i64> {
-    Ok(
-        conn.query_row("SELECT COALESCE(MAX(id), 0) FROM feed", [], |row| {
-            row.get(0)
-        })?,
-    )
+    Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) FROM feed", [], |row| row.get(0))?)
+}
+
+pub(super) fn feed_all_since(
+    conn: &Connection,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<(String, FeedEvent)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, user, body FROM feed WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+    stmt.query_map(params![after, limit as i64], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
+    })?
+    .map(|row| {
+        let (id, user, body) = row?;
+        let mut event: FeedEvent = from_json(&body)?;
+        event.id = id;
+        Ok((user, event))
+    })
+    .collect()
 }

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::{Error, HeartbeatRecord, OverrideRecord, Result};
+use crate::{DeviceRecord, Error, HeartbeatRecord, OverrideRecord, Result};
 
 fn time(row: &Row<'_>, column: &str) -> rusqlite::Result<Timestamp> {
     let text: String = row.get(column)?;
@@ -38,17 +38,12 @@ pub(super) fn add_override(conn: &Connection, o: &OverrideRecord) -> Result<Over
             o.created_at.to_string()
         ],
     )?;
-    Ok(OverrideRecord {
-        id: conn.last_insert_rowid(),
-        ..o.clone()
-    })
+    Ok(OverrideRecord { id: conn.last_insert_rowid(), ..o.clone() })
 }
 
 pub(super) fn overrides(conn: &Connection) -> Result<Vec<OverrideRecord>> {
     let mut stmt = conn.prepare_cached("SELECT * FROM overrides ORDER BY id")?;
-    Ok(stmt
-        .query_map([], override_row)?
-        .collect::<Result<_, _>>()?)
+    Ok(stmt.query_map([], override_row)?.collect::<Result<_, _>>()?)
 }
 
 pub(super) fn remove_override(conn: &Connection, id: i64) -> Result<OverrideRecord> {
@@ -88,9 +83,7 @@ pub(super) fn heartbeat_ping(
 
 pub(super) fn heartbeats(conn: &Connection) -> Result<Vec<HeartbeatRecord>> {
     let mut stmt = conn.prepare_cached("SELECT * FROM heartbeats ORDER BY name")?;
-    Ok(stmt
-        .query_map([], heartbeat_row)?
-        .collect::<Result<_, _>>()?)
+    Ok(stmt.query_map([], heartbeat_row)?.collect::<Result<_, _>>()?)
 }
 
 pub(super) fn set_heartbeat_missed(conn: &Connection, name: &str, missed: bool) -> Result<()> {
@@ -113,4 +106,88 @@ pub(super) fn set_handoff(conn: &Connection, schedule: &str, at: Timestamp) -> R
     )?
     .execute(params![schedule, at.to_string()])?;
     Ok(())
+}
+
+pub(super) fn meta_or_insert(conn: &Connection, key: &str, fresh: &str) -> Result<String> {
+    conn.prepare_cached("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)")?
+        .execute(params![key, fresh])?;
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |row| row.get(0))?)
+}
+
+pub(super) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![key, value])?;
+    Ok(())
+}
+
+pub(super) fn phone_topic(
+    conn: &Connection,
+    user: &str,
+    fresh: &str,
+    now: Timestamp,
+) -> Result<String> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO phone_topics (topic, user, created_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![fresh, user, now.to_string()])?;
+    Ok(conn
+        .prepare_cached("SELECT topic FROM phone_topics WHERE user = ?1")?
+        .query_row([user], |row| row.get(0))?)
+}
+
+pub(super) fn topic_user(conn: &Connection, topic: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT user FROM phone_topics WHERE topic = ?1")?
+        .query_row([topic], |row| row.get(0))
+        .optional()?)
+}
+
+fn device_row(row: &Row<'_>) -> rusqlite::Result<DeviceRecord> {
+    Ok(DeviceRecord {
+        id: row.get("id")?,
+        user: row.get("user")?,
+        platform: row.get("platform")?,
+        token: row.get("token")?,
+        name: row.get("name")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(super) fn add_device(conn: &Connection, d: &DeviceRecord) -> Result<DeviceRecord> {
+    conn.execute(
+        "INSERT INTO devices (user, platform, token, name, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (platform, token) DO UPDATE SET user = excluded.user, name = excluded.name",
+        params![d.user, d.platform, d.token, d.name, d.created_at.to_string()],
+    )?;
+    Ok(conn
+        .prepare_cached("SELECT * FROM devices WHERE platform = ?1 AND token = ?2")?
+        .query_row(params![d.platform, d.token], device_row)?)
+}
+
+pub(super) fn devices(conn: &Connection, user: Option<&str>) -> Result<Vec<DeviceRecord>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT * FROM devices WHERE ?1 IS NULL OR user = ?1 ORDER BY id")?;
+    Ok(stmt.query_map([user], device_row)?.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn remove_device(conn: &Connection, id: i64) -> Result<DeviceRecord> {
+    let found = conn
+        .prepare_cached("SELECT * FROM devices WHERE id = ?1")?
+        .query_row([id], device_row)
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("device {id}")))?;
+    conn.execute("DELETE FROM devices WHERE id = ?1", [id])?;
+    Ok(found)
+}
+
+pub(super) fn use_link(conn: &Connection, signature: &str, now: Timestamp) -> Result<bool> {
+    let inserted = conn
+        .prepare_cached("INSERT OR IGNORE INTO used_links (signature, used_at) VALUES (?1, ?2)")?
+        .execute(params![signature, now.to_string()])?;
+    Ok(inserted == 1)
 }

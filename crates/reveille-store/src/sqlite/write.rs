@@ -30,10 +30,7 @@ pub(super) fn ingest(
         let effects =
             reveille_core::on_alert(open.as_ref(), &batch.rules, event, &batch.source, now);
         let id = perform(conn, outbox, open, &effects, now)?;
-        landed.push(Landed {
-            dedup_key: event.dedup_key.clone(),
-            incident_id: id,
-        });
+        landed.push(Landed { dedup_key: event.dedup_key.clone(), incident_id: id });
     }
     Ok(landed)
 }
@@ -50,11 +47,7 @@ pub(super) fn command(
     let effects = reveille_core::on_command(&incident, actor, command, now)
         .map_err(|refusal| Error::Refused(refusal.0))?;
     perform(conn, outbox, Some(incident.clone()), &effects, now)?;
-    if effects.is_empty() {
-        Ok(incident)
-    } else {
-        incident_by_id(conn, id)
-    }
+    if effects.is_empty() { Ok(incident) } else { incident_by_id(conn, id) }
 }
 
 fn select(conn: &Connection, sql: &str, now: Timestamp) -> Result<Vec<Incident>> {
@@ -115,9 +108,8 @@ fn open_incident(conn: &Connection, service: &str, key: &str) -> Result<Option<I
     let mut stmt = conn.prepare_cached(
         "SELECT body FROM incidents WHERE service = ?1 AND dedup_key = ?2 AND state != 'resolved'",
     )?;
-    let body: Option<String> = stmt
-        .query_row(params![service, key], |row| row.get(0))
-        .optional()?;
+    let body: Option<String> =
+        stmt.query_row(params![service, key], |row| row.get(0)).optional()?;
     body.map(|b| from_json(&b)).transpose()
 }
 
@@ -210,12 +202,7 @@ fn append_feed(
     incident: &Incident,
     now: Timestamp,
 ) -> Result<()> {
-    let mut event = FeedEvent {
-        id: 0,
-        kind,
-        at: now,
-        incident: incident.clone(),
-    };
+    let mut event = FeedEvent { id: 0, kind, at: now, incident: incident.clone() };
     conn.prepare_cached("INSERT INTO feed (user, body) VALUES (?1, ?2)")?
         .execute(params![user, to_json(&event)?])?;
     event.id = conn.last_insert_rowid();

@@ -12,7 +12,8 @@ use reveille_protocol::{
     Action, AlertEvent, FeedKind, IncidentState, Receipt, ReceiptKind, Severity, Urgency,
 };
 use reveille_store::{
-    Deafness, Error, IncidentFilter, IngestBatch, KeyInfo, OverrideRecord, Rules, Store, TokenInfo,
+    Deafness, DeviceRecord, Error, IncidentFilter, IngestBatch, KeyInfo, OverrideRecord, Rules,
+    Store, TokenInfo,
 };
 
 pub fn t(secs: i64) -> Timestamp {
@@ -25,10 +26,7 @@ pub fn rules(name: &str) -> ServiceRules {
 
 /// Every service the suite uses, for the worker-side calls.
 pub fn all_rules() -> Arc<Rules> {
-    let mut rules: Rules = ["db", "web"]
-        .iter()
-        .map(|s| (s.to_string(), rules(s)))
-        .collect();
+    let mut rules: Rules = ["db", "web"].iter().map(|s| (s.to_string(), rules(s))).collect();
     rules.insert("ladder".into(), ladder());
     Arc::new(rules)
 }
@@ -40,10 +38,7 @@ pub fn ladder() -> ServiceRules {
         delay: SignedDuration::from_mins(10),
     };
     ServiceRules {
-        policy: Policy {
-            levels: vec![level("alice"), level("bob")],
-            repeat: 0,
-        },
+        policy: Policy { levels: vec![level("alice"), level("bob")], repeat: 0 },
         ..rules("ladder")
     }
 }
@@ -84,10 +79,7 @@ pub async fn a_trigger_opens_an_incident_and_pages_each_user(store: &dyn Store) 
     assert_eq!(detail.incident.state, IncidentState::Triggered);
     assert_eq!(detail.incident.urgency, Urgency::High);
     assert_eq!(detail.incident.summary, "k1 failing");
-    assert_eq!(
-        detail.incident.runbook_url.as_deref(),
-        Some("https://runbooks.example/db")
-    );
+    assert_eq!(detail.incident.runbook_url.as_deref(), Some("https://runbooks.example/db"));
     assert_eq!(detail.incident.paged, ["alice", "bob"]);
     let kinds: Vec<_> = detail.timeline.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["triggered", "paged"]);
@@ -113,39 +105,20 @@ pub async fn a_repeated_trigger_lands_on_the_open_incident(store: &dyn Store) {
 
 pub async fn a_trigger_after_resolve_opens_a_new_incident(store: &dyn Store) {
     let first = send(store, "db", Action::Trigger, "k1", 0).await.unwrap();
-    assert_eq!(
-        send(store, "db", Action::Resolve, "k1", 1).await,
-        Some(first)
-    );
+    assert_eq!(send(store, "db", Action::Resolve, "k1", 1).await, Some(first));
     let second = send(store, "db", Action::Trigger, "k1", 2).await.unwrap();
     assert_ne!(first, second);
-    assert_eq!(
-        store.incident(first).await.unwrap().incident.state,
-        IncidentState::Resolved
-    );
-    assert_eq!(
-        send(store, "db", Action::Acknowledge, "unknown", 3).await,
-        None
-    );
+    assert_eq!(store.incident(first).await.unwrap().incident.state, IncidentState::Resolved);
+    assert_eq!(send(store, "db", Action::Acknowledge, "unknown", 3).await, None);
 }
 
 pub async fn ack_notifies_every_paged_user_once(store: &dyn Store) {
     let id = send(store, "db", Action::Trigger, "k1", 0).await.unwrap();
-    let acked = store
-        .command(id, "alice", Command::Acknowledge, t(10))
-        .await
-        .unwrap();
+    let acked = store.command(id, "alice", Command::Acknowledge, t(10)).await.unwrap();
     assert_eq!(acked.state, IncidentState::Acknowledged);
     assert_eq!(acked.acknowledged_by.as_deref(), Some("alice"));
-    let again = store
-        .command(id, "bob", Command::Acknowledge, t(11))
-        .await
-        .unwrap();
-    assert_eq!(
-        again.acknowledged_by.as_deref(),
-        Some("alice"),
-        "idempotent"
-    );
+    let again = store.command(id, "bob", Command::Acknowledge, t(11)).await.unwrap();
+    assert_eq!(again.acknowledged_by.as_deref(), Some("alice"), "idempotent");
     for user in ["alice", "bob"] {
         let feed = store.feed_since(user, 0, 100).await.unwrap();
         let kinds: Vec<_> = feed.iter().map(|e| e.kind).collect();
@@ -160,35 +133,21 @@ pub async fn commands_on_missing_or_resolved_incidents_are_refused(store: &dyn S
         Err(Error::NotFound(_))
     ));
     let id = send(store, "db", Action::Trigger, "k1", 0).await.unwrap();
-    store
-        .command(id, "alice", Command::Resolve, t(1))
-        .await
-        .unwrap();
+    store.command(id, "alice", Command::Resolve, t(1)).await.unwrap();
     let snooze = Command::Snooze { until: t(100) };
-    assert!(matches!(
-        store.command(id, "alice", snooze, t(2)).await,
-        Err(Error::Refused(_))
-    ));
+    assert!(matches!(store.command(id, "alice", snooze, t(2)).await, Err(Error::Refused(_))));
 }
 
 pub async fn a_snooze_pages_again_when_it_ends(store: &dyn Store) {
     let id = send(store, "db", Action::Trigger, "k1", 0).await.unwrap();
-    store
-        .command(id, "alice", Command::Snooze { until: t(300) }, t(10))
-        .await
-        .unwrap();
+    store.command(id, "alice", Command::Snooze { until: t(300) }, t(10)).await.unwrap();
     assert_eq!(store.wake_due(t(299), all_rules()).await.unwrap(), 0);
     assert_eq!(store.wake_due(t(300), all_rules()).await.unwrap(), 1);
     assert_eq!(store.wake_due(t(301), all_rules()).await.unwrap(), 0);
     let incident = store.incident(id).await.unwrap().incident;
     assert_eq!(incident.state, IncidentState::Triggered);
-    let kinds: Vec<_> = store
-        .feed_since("bob", 0, 100)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.kind)
-        .collect();
+    let kinds: Vec<_> =
+        store.feed_since("bob", 0, 100).await.unwrap().iter().map(|e| e.kind).collect();
     assert_eq!(kinds, [FeedKind::Page, FeedKind::Incident, FeedKind::Page]);
 }
 
@@ -228,22 +187,11 @@ pub async fn incidents_can_be_listed_by_state_service_and_user(store: &dyn Store
     let ids = |v: Vec<reveille_protocol::Incident>| v.iter().map(|i| i.id).collect::<Vec<_>>();
     let all = store.incidents(IncidentFilter::default()).await.unwrap();
     assert_eq!(ids(all), [b, a], "newest first");
-    let open = store
-        .incidents(IncidentFilter {
-            open_only: true,
-            ..Default::default()
-        })
-        .await;
+    let open = store.incidents(IncidentFilter { open_only: true, ..Default::default() }).await;
     assert_eq!(ids(open.unwrap()), [b]);
-    let db = IncidentFilter {
-        service: Some("db".into()),
-        ..Default::default()
-    };
+    let db = IncidentFilter { service: Some("db".into()), ..Default::default() };
     assert_eq!(ids(store.incidents(db).await.unwrap()), [a]);
-    let carol = IncidentFilter {
-        user: Some("carol".into()),
-        ..Default::default()
-    };
+    let carol = IncidentFilter { user: Some("carol".into()), ..Default::default() };
     assert!(store.incidents(carol).await.unwrap().is_empty());
     let counts = store.count_by_state().await.unwrap();
     assert!(counts.contains(&(IncidentState::Triggered, 1)));
@@ -259,17 +207,11 @@ pub async fn receipts_go_on_the_timeline(store: &dyn Store) {
         muted: Some(false),
         output: Some("speakers".into()),
     };
-    store
-        .command(id, "alice", Command::Receipt(receipt.clone()), t(1))
-        .await
-        .unwrap();
+    store.command(id, "alice", Command::Receipt(receipt.clone()), t(1)).await.unwrap();
     let line = store.incident(id).await.unwrap().timeline.pop().unwrap();
     assert_eq!(line.kind, "receipt");
     assert_eq!(line.actor, "alice");
-    assert_eq!(
-        serde_json::from_value::<Receipt>(line.data).unwrap(),
-        receipt
-    );
+    assert_eq!(serde_json::from_value::<Receipt>(line.data).unwrap(), receipt);
 }
 
 pub async fn tokens_and_keys_are_found_by_hash_and_revoked_by_prefix(store: &dyn Store) {
@@ -286,22 +228,10 @@ pub async fn tokens_and_keys_are_found_by_hash_and_revoked_by_prefix(store: &dyn
     assert_eq!(store.token("h1").await.unwrap(), Some(token("rv_abc1")));
     assert_eq!(store.token("nope").await.unwrap(), None);
     store.touch_token("h1", t(5)).await.unwrap();
-    assert_eq!(
-        store.token("h1").await.unwrap().unwrap().last_used_at,
-        Some(t(5))
-    );
-    assert!(
-        matches!(store.revoke_token("rv_ab").await, Err(Error::Refused(_))),
-        "ambiguous"
-    );
-    assert!(matches!(
-        store.revoke_token("").await,
-        Err(Error::Refused(_))
-    ));
-    assert!(matches!(
-        store.revoke_token("zz").await,
-        Err(Error::NotFound(_))
-    ));
+    assert_eq!(store.token("h1").await.unwrap().unwrap().last_used_at, Some(t(5)));
+    assert!(matches!(store.revoke_token("rv_ab").await, Err(Error::Refused(_))), "ambiguous");
+    assert!(matches!(store.revoke_token("").await, Err(Error::Refused(_))));
+    assert!(matches!(store.revoke_token("zz").await, Err(Error::NotFound(_))));
     assert!(store.revoke_token("rv_abd").await.unwrap().revoked);
     assert!(store.token("h2").await.unwrap().unwrap().revoked);
     assert!(!store.token("h1").await.unwrap().unwrap().revoked);
@@ -322,14 +252,8 @@ pub async fn tokens_and_keys_are_found_by_hash_and_revoked_by_prefix(store: &dyn
 
 pub async fn concurrent_writes_all_land(store: &dyn Store) {
     let keys: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();
-    let sends = keys
-        .iter()
-        .map(|key| send(store, "db", Action::Trigger, key, 0));
-    let mut ids: Vec<i64> = join_all(sends)
-        .await
-        .into_iter()
-        .map(Option::unwrap)
-        .collect();
+    let sends = keys.iter().map(|key| send(store, "db", Action::Trigger, key, 0));
+    let mut ids: Vec<i64> = join_all(sends).await.into_iter().map(Option::unwrap).collect();
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 200);
@@ -341,9 +265,7 @@ pub async fn concurrent_writes_all_land(store: &dyn Store) {
         .command(
             ids[0],
             "bob",
-            Command::Snooze {
-                until: t(60) + SignedDuration::from_hours(1),
-            },
+            Command::Snooze { until: t(60) + SignedDuration::from_hours(1) },
             t(1),
         )
         .await
@@ -353,63 +275,29 @@ pub async fn concurrent_writes_all_land(store: &dyn Store) {
 }
 
 pub async fn the_ladder_moves_on_when_due_and_survives_reopening(store: &dyn Store) {
-    let id = send(store, "ladder", Action::Trigger, "k1", 0)
-        .await
-        .unwrap();
+    let id = send(store, "ladder", Action::Trigger, "k1", 0).await.unwrap();
     let quiet: Deafness = Arc::default();
-    assert_eq!(
-        store
-            .escalate(t(599), all_rules(), quiet.clone())
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(store.escalate(t(599), all_rules(), quiet.clone()).await.unwrap(), 0);
     assert!(store.feed_since("bob", 0, 10).await.unwrap().is_empty());
-    assert_eq!(
-        store
-            .escalate(t(600), all_rules(), quiet.clone())
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(store.escalate(t(600), all_rules(), quiet.clone()).await.unwrap(), 1);
     let bob = store.feed_since("bob", 0, 10).await.unwrap();
     assert_eq!(bob.len(), 1);
     assert_eq!(bob[0].kind, FeedKind::Page);
     let incident = store.incident(id).await.unwrap().incident;
     assert_eq!(incident.escalation.unwrap().level, 1);
     assert_eq!(incident.paged, ["alice", "bob"]);
-    store
-        .command(id, "bob", Command::Acknowledge, t(601))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.escalate(t(5000), all_rules(), quiet).await.unwrap(),
-        0
-    );
-    assert_eq!(
-        store.feed_since("alice", 0, 10).await.unwrap().len(),
-        2,
-        "page, then the ack"
-    );
+    store.command(id, "bob", Command::Acknowledge, t(601)).await.unwrap();
+    assert_eq!(store.escalate(t(5000), all_rules(), quiet).await.unwrap(), 0);
+    assert_eq!(store.feed_since("alice", 0, 10).await.unwrap().len(), 2, "page, then the ack");
 }
 
 pub async fn a_deaf_level_is_left_early(store: &dyn Store) {
-    let id = send(store, "ladder", Action::Trigger, "k1", 0)
-        .await
-        .unwrap();
-    let deaf: Deafness = Arc::new(HashMap::from([(
-        "alice".to_string(),
-        "has no live device".to_string(),
-    )]));
+    let id = send(store, "ladder", Action::Trigger, "k1", 0).await.unwrap();
+    let deaf: Deafness =
+        Arc::new(HashMap::from([("alice".to_string(), "has no live device".to_string())]));
     assert_eq!(store.escalate(t(60), all_rules(), deaf).await.unwrap(), 1);
     let timeline = store.incident(id).await.unwrap().timeline;
-    assert!(
-        timeline
-            .last()
-            .unwrap()
-            .message
-            .contains("alice has no live device")
-    );
+    assert!(timeline.last().unwrap().message.contains("alice has no live device"));
 }
 
 pub async fn overrides_heartbeats_and_handoffs_are_kept(store: &dyn Store) {
@@ -424,22 +312,12 @@ pub async fn overrides_heartbeats_and_handoffs_are_kept(store: &dyn Store) {
     };
     let saved = store.add_override(o.clone()).await.unwrap();
     assert!(saved.id > 0);
-    assert_eq!(
-        store.overrides().await.unwrap(),
-        std::slice::from_ref(&saved)
-    );
+    assert_eq!(store.overrides().await.unwrap(), std::slice::from_ref(&saved));
     assert_eq!(store.remove_override(saved.id).await.unwrap(), saved);
-    assert!(matches!(
-        store.remove_override(saved.id).await,
-        Err(Error::NotFound(_))
-    ));
+    assert!(matches!(store.remove_override(saved.id).await, Err(Error::NotFound(_))));
 
     assert_eq!(store.heartbeat_ping("backup", t(0)).await.unwrap(), None);
-    let before = store
-        .heartbeat_ping("backup", t(30))
-        .await
-        .unwrap()
-        .unwrap();
+    let before = store.heartbeat_ping("backup", t(30)).await.unwrap().unwrap();
     assert_eq!((before.last_ping, before.missed), (t(0), false));
     store.set_heartbeat_missed("backup", true).await.unwrap();
     let listed = store.heartbeats().await.unwrap();
@@ -449,6 +327,52 @@ pub async fn overrides_heartbeats_and_handoffs_are_kept(store: &dyn Store) {
     store.set_handoff("primary", t(5)).await.unwrap();
     store.set_handoff("primary", t(9)).await.unwrap();
     assert_eq!(store.handoff("primary").await.unwrap(), Some(t(9)));
+}
+
+pub async fn phones_devices_links_and_the_push_outbox_are_kept(store: &dyn Store) {
+    assert_eq!(store.meta_or_insert("secret", "first").await.unwrap(), "first");
+    assert_eq!(store.meta_or_insert("secret", "second").await.unwrap(), "first", "kept once made");
+    store.set_meta("cursor", "5").await.unwrap();
+    store.set_meta("cursor", "9").await.unwrap();
+    assert_eq!(store.meta_or_insert("cursor", "0").await.unwrap(), "9");
+
+    assert_eq!(store.phone_topic("alice", "rv-a1", t(0)).await.unwrap(), "rv-a1");
+    assert_eq!(
+        store.phone_topic("alice", "rv-a2", t(1)).await.unwrap(),
+        "rv-a1",
+        "one topic per user"
+    );
+    assert_eq!(store.topic_user("rv-a1").await.unwrap().as_deref(), Some("alice"));
+    assert_eq!(store.topic_user("rv-a2").await.unwrap(), None);
+
+    let device = |user: &str, token: &str| DeviceRecord {
+        id: 0,
+        user: user.into(),
+        platform: "fcm".into(),
+        token: token.into(),
+        name: "pixel".into(),
+        created_at: t(0),
+    };
+    let first = store.add_device(device("alice", "tok-1")).await.unwrap();
+    let again = store.add_device(device("bob", "tok-1")).await.unwrap();
+    assert_eq!((again.id, again.user.as_str()), (first.id, "bob"), "a token belongs to one device");
+    store.add_device(device("alice", "tok-2")).await.unwrap();
+    assert_eq!(store.devices(Some("alice")).await.unwrap().len(), 1);
+    assert_eq!(store.devices(None).await.unwrap().len(), 2);
+    assert_eq!(store.remove_device(first.id).await.unwrap().token, "tok-1");
+    assert!(matches!(store.remove_device(first.id).await, Err(Error::NotFound(_))));
+
+    assert!(store.use_link("sig", t(0)).await.unwrap());
+    assert!(!store.use_link("sig", t(1)).await.unwrap(), "a link works once");
+
+    let mut head = store.hub().head();
+    send(store, "db", Action::Trigger, "k1", 0).await;
+    head.changed().await.unwrap();
+    let all = store.feed_all_since(0, 100).await.unwrap();
+    let users: Vec<&str> = all.iter().map(|(u, _)| u.as_str()).collect();
+    assert_eq!(users, ["alice", "bob"]);
+    assert_eq!(*head.borrow(), all[1].1.id);
+    assert_eq!(store.feed_all_since(all[0].1.id, 100).await.unwrap().len(), 1);
 }
 
 #[macro_export]
@@ -470,6 +394,7 @@ macro_rules! conformance_suite {
             the_ladder_moves_on_when_due_and_survives_reopening,
             a_deaf_level_is_left_early,
             overrides_heartbeats_and_handoffs_are_kept,
+            phones_devices_links_and_the_push_outbox_are_kept,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {
