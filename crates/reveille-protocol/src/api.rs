@@ -171,3 +171,25 @@ pub struct DrillResult {
 pub struct DrillList {
     pub drills: Vec<DrillResult>,
 }
+
+/// Body of `POST /api/v1/devices`: a phone app registers for native push.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceRequest {
+    /// `fcm` (Android, Firebase) or `apns` (iOS).
+    pub platform: String,
+    /// The registration token the provider gave the app.
+    pub token: String,
+    /// A name the user recognises, e.g. "alice's Pixel".
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A registered device. The push token is not shown back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceView {
+    pub id: i64,
+    pub platform: String,
+    pub name: String,
+    pub created_at: Timestamp,
+}

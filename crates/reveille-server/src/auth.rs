@@ -50,7 +50,7 @@ pub struct Minted {
     pub prefix: String,
 }
 
-fn random<const N: usize>() -> [u8; N] {
+pub fn random<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).expect("the operating system has no random source");
     bytes

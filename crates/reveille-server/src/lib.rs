@@ -9,12 +9,14 @@ pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod devices;
 pub mod directory;
 pub mod drills;
 pub mod error;
 pub mod feed;
 pub mod heartbeats;
 pub mod ingest;
+pub mod links;
 pub mod metrics;
 pub mod oncall;
 pub mod presence;
@@ -110,6 +112,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/overrides/{id}", delete(oncall::remove_override))
         .route("/api/v1/heartbeats/{name}", post(heartbeats::ping))
         .route("/api/v1/drills", post(drills::create).get(drills::list))
+        .route("/api/v1/devices", post(devices::register).get(devices::list))
+        .route("/api/v1/devices/{id}", delete(devices::remove))
+        .route("/api/v1/links/ack/{incident}", post(links::ack))
         .fallback(api::no_route)
         .layer(axum::middleware::map_response(error::normalize))
         .with_state(state)

@@ -150,6 +150,25 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
             r.report(at("runbook"), format!("runbook file {} does not exist", file.display()));
         }
     }
+    if !(1..=45).contains(&settings.phone.keepalive_seconds) {
+        r.report(path(&["phone", "keepalive_seconds"]), "must be between 1 and 45".into());
+    }
+    if settings.phone.ack_link_hours == 0 {
+        r.report(path(&["phone", "ack_link_hours"]), "must be at least 1".into());
+    }
+    for (section, file) in [
+        ("fcm", settings.push.fcm.as_ref().map(|f| &f.service_account)),
+        ("apns", settings.push.apns.as_ref().map(|a| &a.key_file)),
+    ] {
+        if let Some(file) = file
+            && !settings.dir.join(file).is_file()
+        {
+            r.report(
+                path(&["push", section]),
+                format!("{} does not exist", settings.dir.join(file).display()),
+            );
+        }
+    }
     oncall::validate(settings, &mut r);
     r.problems.sort_by_key(|p| p.line);
     if r.problems.is_empty() { Ok(()) } else { Err(ConfigError(r.problems)) }

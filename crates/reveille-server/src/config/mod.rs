@@ -6,6 +6,7 @@
 mod check;
 mod env;
 pub mod oncall;
+pub mod phone;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,10 @@ pub struct Settings {
     pub policies: Vec<oncall::PolicySettings>,
     #[serde(default)]
     pub heartbeats: Vec<oncall::HeartbeatSettings>,
+    #[serde(default)]
+    pub phone: phone::PhoneSettings,
+    #[serde(default)]
+    pub push: phone::PushSettings,
     /// The directory relative paths are resolved against (the config file's).
     #[serde(skip)]
     pub dir: PathBuf,
