@@ -14,6 +14,7 @@ pub mod directory;
 pub mod drills;
 pub mod error;
 pub mod feed;
+pub mod follow;
 pub mod heartbeats;
 pub mod ingest;
 pub mod links;

@@ -1,0 +1,160 @@
+//! Following one user's feed for one device connection, whatever the wire format.
+//!
+//! Every stream follows one order: `open`, replay from the last id the device saw, then live
+//! entries and heartbeats. The feed head is read first and the live subscription taken second,
+//! and the replay reads the store after both, so nothing committed meanwhile is missed; entries
+//! are forwarded only if their id is greater than the last one sent, so nothing is sent twice. A
+//! connection that falls behind the live channel resyncs from the store and never slows the
+//! others. While a connection is open, its user counts as having a live device.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use reveille_protocol::FeedEvent;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::AppState;
+use crate::error::ApiResult;
+
+/// Entries read from the store per query while replaying.
+const PAGE: usize = 500;
+
+/// What a connection writes, in order.
+#[derive(Debug, Clone)]
+pub enum Frame {
+    /// The stream has started; `head` is the newest feed id at that moment.
+    Open { head: i64 },
+    /// A feed entry; `replayed` when it was committed before the connection opened.
+    Entry { event: Arc<FeedEvent>, replayed: bool },
+    /// Nothing happened for a heartbeat interval.
+    Beat,
+}
+
+/// Where a connection starts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Start {
+    /// Replay entries after this id; None starts with what is new.
+    pub after: Option<i64>,
+    /// Skip replayed entries older than this.
+    pub not_before: Option<Timestamp>,
+    /// Replay, then end instead of following (ntfy's `poll=1`).
+    pub poll: bool,
+}
+
+/// Opens a follower for `user`; the frames stop when the receiver is dropped or the server closes.
+pub async fn follow(
+    state: &AppState,
+    user: &str,
+    start: Start,
+    heartbeat: Duration,
+) -> ApiResult<mpsc::Receiver<Frame>> {
+    let head = state.store.feed_head().await?;
+    let live = state.store.hub().subscribe(user);
+    // An id beyond the head means the database was replaced: start from its head.
+    let last = start.after.map_or(head, |id| id.min(head));
+    let (tx, rx) = mpsc::channel(16);
+    let pump = Pump { state: state.clone(), user: user.to_owned(), last, start, tx };
+    tokio::spawn(pump.run(head, live, heartbeat));
+    Ok(rx)
+}
+
+struct Pump {
+    state: AppState,
+    user: String,
+    last: i64,
+    start: Start,
+    tx: mpsc::Sender<Frame>,
+}
+
+struct Connected(AppState);
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        self.0.metrics.feed_connections.dec();
+    }
+}
+
+impl Pump {
+    async fn run(
+        mut self,
+        head: i64,
+        mut live: broadcast::Receiver<Arc<FeedEvent>>,
+        every: Duration,
+    ) {
+        let state = self.state.clone();
+        state.metrics.feed_connections.inc();
+        let _connected = Connected(state.clone());
+        let _present = state.presence.connect(&self.user);
+        if !self.start.poll && self.send(Frame::Open { head }).await.is_err() {
+            return;
+        }
+        let mut closing = state.closing.subscribe();
+        if *closing.borrow_and_update() || self.replay().await.is_err() || self.start.poll {
+            return;
+        }
+        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tokio::select! {
+                received = live.recv() => match received {
+                    Ok(event) if event.id > self.last => {
+                        self.last = event.id;
+                        observe_latency(&state, event.at);
+                        if self.send(Frame::Entry { event, replayed: false }).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(user = %self.user, missed, "feed connection fell behind; resyncing from the store");
+                        state.metrics.feed_resyncs.inc();
+                        if self.replay().await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = heartbeat.tick() => {
+                    if self.send(Frame::Beat).await.is_err() {
+                        return;
+                    }
+                }
+                _ = closing.changed() => return,
+                () = self.tx.closed() => return,
+            }
+        }
+    }
+
+    /// Sends every stored entry after the last one sent; `Err` when the client is gone or the
+    /// store fails (the client then reconnects and resumes where it was).
+    async fn replay(&mut self) -> Result<(), ()> {
+        loop {
+            let batch =
+                self.state.store.feed_since(&self.user, self.last, PAGE).await.map_err(|e| {
+                    tracing::error!(error = %e, "cannot read the feed; closing the connection");
+                })?;
+            let done = batch.len() < PAGE;
+            for event in batch {
+                self.last = event.id;
+                if self.start.not_before.is_some_and(|t| event.at < t) {
+                    continue;
+                }
+                self.send(Frame::Entry { event: Arc::new(event), replayed: true }).await?;
+            }
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn send(&self, frame: Frame) -> Result<(), ()> {
+        self.tx.send(frame).await.map_err(|_| ())
+    }
+}
+
+fn observe_latency(state: &AppState, at: Timestamp) {
+    let seconds = state.clock.now().duration_since(at).as_secs_f64();
+    if seconds >= 0.0 {
+        state.metrics.ingest_to_feed.observe(seconds);
+    }
+}

@@ -1,0 +1,219 @@
+//! Native push to phone apps: FCM (Android) and APNs (iOS).
+//!
+//! The dispatcher reads every committed feed entry from the store, in order, from a cursor kept
+//! in the database, so a restart resumes where it stopped; pages go only to incidents still
+//! waiting for someone. Each delivery retries 429 and 5xx answers with backoff (Retry-After wins
+//! when longer), removes a device whose token the provider says is gone, and writes every attempt
+//! and outcome on the incident's timeline.
+
+mod apns;
+mod fcm;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reveille_core::Command;
+use reveille_protocol::{FeedEvent, FeedKind, IncidentState, Urgency};
+use reveille_store::DeviceRecord;
+
+use crate::AppState;
+
+pub use apns::Apns;
+pub use fcm::Fcm;
+
+/// What a phone is told.
+#[derive(Debug, Clone)]
+pub struct Push {
+    pub kind: FeedKind,
+    pub incident_id: i64,
+    pub title: String,
+    pub body: String,
+    pub state: IncidentState,
+    pub urgency: Urgency,
+    pub drill: bool,
+    /// A signed link that acknowledges the incident (pages only).
+    pub ack_url: Option<String>,
+}
+
+/// How one attempt went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered(String),
+    /// The provider says this token will never work again: forget the device.
+    InvalidToken(String),
+    /// Try again, after at least this long if the provider said so.
+    Retry { after: Option<Duration>, reason: String },
+    /// A configuration problem or a refusal that retrying will not fix.
+    Failed(String),
+}
+
+/// The configured providers.
+#[derive(Clone, Default)]
+pub struct Providers {
+    pub fcm: Option<Arc<Fcm>>,
+    pub apns: Option<Arc<Apns>>,
+}
+
+impl Providers {
+    /// Builds the providers the configuration names; an error names what is wrong.
+    pub fn from_settings(settings: &crate::config::Settings) -> Result<Self, String> {
+        let push = &settings.push;
+        if push.fcm.is_none() && push.apns.is_none() {
+            return Ok(Self::default());
+        }
+        let mut http = reqwest::Client::builder().timeout(Duration::from_secs(30));
+        if let Some(ca) = &push.ca_file {
+            let pem = std::fs::read(settings.dir.join(ca)).map_err(|e| format!("push.ca_file: {e}"))?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| format!("push.ca_file: {e}"))?;
+            http = http.add_root_certificate(cert);
+        }
+        let fcm = match &push.fcm {
+            Some(f) => Some(Arc::new(Fcm::new(http.clone().build().map_err(|e| e.to_string())?, f, &settings.dir)?)),
+            None => None,
+        };
+        let apns = match &push.apns {
+            Some(a) => {
+                // APNs speaks HTTP/2 only.
+                let client = http.http2_prior_knowledge().build().map_err(|e| e.to_string())?;
+                Some(Arc::new(Apns::new(client, a, &settings.dir)?))
+            }
+            None => None,
+        };
+        Ok(Self { fcm, apns })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fcm.is_none() && self.apns.is_none()
+    }
+
+    async fn send(&self, device: &DeviceRecord, push: &Push) -> Outcome {
+        match (device.platform.as_str(), &self.fcm, &self.apns) {
+            ("fcm", Some(fcm), _) => fcm.send(&device.token, push).await,
+            ("apns", _, Some(apns)) => apns.send(&device.token, push).await,
+            (platform, _, _) => Outcome::Failed(format!("{platform} push is not configured on this server")),
+        }
+    }
+}
+
+const CURSOR: &str = "push_cursor";
+
+/// Follows the feed and pushes to every registered device; runs until aborted.
+pub async fn run(state: AppState, providers: Providers) {
+    let mut head = state.store.hub().head();
+    // On the very first start, history is not pushed: only what happens from now on.
+    let start = state.store.feed_head().await.unwrap_or(0).to_string();
+    let mut cursor: i64 = match state.store.meta_or_insert(CURSOR, &start).await {
+        Ok(v) => v.parse().unwrap_or(0),
+        Err(e) => {
+            tracing::error!(error = %e, "push is off: cannot read its cursor");
+            return;
+        }
+    };
+    loop {
+        match state.store.feed_all_since(cursor, 200).await {
+            Ok(batch) if !batch.is_empty() => {
+                for (user, entry) in batch {
+                    dispatch(&state, &providers, &user, &entry).await;
+                    cursor = entry.id;
+                }
+                if let Err(e) = state.store.set_meta(CURSOR, &cursor.to_string()).await {
+                    tracing::error!(error = %e, "cannot save the push cursor");
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot read the feed for push; will retry"),
+        }
+        tokio::select! {
+            _ = head.changed() => {}
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}
+
+async fn dispatch(state: &AppState, providers: &Providers, user: &str, entry: &FeedEvent) {
+    let devices = match state.store.devices(Some(user)).await {
+        Ok(devices) => devices,
+        Err(e) => return tracing::error!(error = %e, "cannot list devices; push skipped"),
+    };
+    if devices.is_empty() {
+        return;
+    }
+    let incident = &entry.incident;
+    if entry.kind == FeedKind::Page {
+        // A page the incident has moved past (acknowledged meanwhile) must not ring a phone.
+        let now = state.store.incident(incident.id).await.map(|d| d.incident.state);
+        if !matches!(now, Ok(IncidentState::Triggered)) {
+            return;
+        }
+    }
+    let ack_url = match entry.kind {
+        FeedKind::Page => crate::links::ack_url_for(state, incident.id, user).await.ok(),
+        FeedKind::Incident => None,
+    };
+    let push = Push {
+        kind: entry.kind,
+        incident_id: incident.id,
+        title: match entry.kind {
+            FeedKind::Page => format!("[{}] {}", incident.severity.as_str(), incident.service),
+            FeedKind::Incident => format!("{} {}", incident.service, incident.state.as_str()),
+        },
+        body: incident.summary.clone(),
+        state: incident.state,
+        urgency: incident.urgency,
+        drill: incident.drill,
+        ack_url,
+    };
+    for device in devices {
+        let (state, providers, push) = (state.clone(), providers.clone(), push.clone());
+        tokio::spawn(async move { deliver(&state, &providers, &device, &push).await });
+    }
+}
+
+/// Sends one push to one device, retrying as the provider allows; notes every attempt.
+pub async fn deliver(state: &AppState, providers: &Providers, device: &DeviceRecord, push: &Push) {
+    let attempts = state.settings.push.attempts();
+    let mut delay = Duration::from_millis(state.settings.push.retry_base_ms());
+    let who = format!("{} ({}, device {})", device.name, device.platform, device.id);
+    for attempt in 1..=attempts {
+        let outcome = providers.send(device, push).await;
+        let (kind, message) = match &outcome {
+            Outcome::Delivered(id) => ("push_delivered", format!("Push to {who} accepted by the provider ({id})")),
+            Outcome::InvalidToken(why) => {
+                ("push_failed", format!("Push to {who} refused: {why}; the device is removed"))
+            }
+            Outcome::Retry { after, reason } if attempt < attempts => {
+                let wait = after.map_or(delay, |a| a.max(delay));
+                let message = format!("Push to {who} attempt {attempt}: {reason}; retrying in {wait:?}");
+                note(state, push.incident_id, "push_retry", message).await;
+                tokio::time::sleep(wait).await;
+                delay *= 2;
+                continue;
+            }
+            Outcome::Retry { reason, .. } => {
+                ("push_failed", format!("Push to {who} gave up after {attempt} attempts: {reason}"))
+            }
+            Outcome::Failed(why) => ("push_failed", format!("Push to {who} failed: {why}")),
+        };
+        note(state, push.incident_id, kind, message).await;
+        if let Outcome::InvalidToken(_) = outcome
+            && let Err(e) = state.store.remove_device(device.id).await
+        {
+            tracing::error!(error = %e, "cannot remove a device with a dead token");
+        }
+        return;
+    }
+}
+
+async fn note(state: &AppState, incident: i64, kind: &str, message: String) {
+    let command = Command::Note { kind: kind.into(), message };
+    if let Err(e) = state.store.command(incident, "push", command, state.clock.now()).await {
+        tracing::error!(error = %e, "cannot write a push attempt on the timeline");
+    }
+}
+
+/// Reads `Retry-After` as seconds (the HTTP-date form counts as no hint).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let seconds = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds))
+}
