@@ -15,11 +15,11 @@ use reveille_store::{KeyInfo, Sqlite, Store, TokenInfo};
 
 use crate::ConfigPath;
 
-fn settings(path: &Path) -> Result<Settings> {
+pub fn settings(path: &Path) -> Result<Settings> {
     Settings::load(path).map_err(|e| anyhow::anyhow!("the configuration has mistakes:\n{e}"))
 }
 
-fn store(settings: &Settings) -> Result<Sqlite> {
+pub fn store(settings: &Settings) -> Result<Sqlite> {
     let path = settings.database_path();
     Sqlite::open(&path).with_context(|| format!("cannot open the database {}", path.display()))
 }

@@ -4,6 +4,7 @@ mod admin;
 mod client;
 mod incident;
 mod oncall;
+mod phone;
 mod watch;
 
 use std::path::PathBuf;
@@ -57,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         command: admin::KeyCommand,
     },
+    /// Set up a phone: the ntfy app as a pager.
+    Phone {
+        #[command(subcommand)]
+        command: phone::PhoneCommand,
+    },
     /// Page a service's on-call people.
     Page(client::PageArgs),
     /// Acknowledge an incident: "I am on it".
@@ -105,6 +111,7 @@ fn main() -> ExitCode {
             Command::CheckConfig(args) => admin::check_config(&args.config),
             Command::Token { command } => admin::token(command).await,
             Command::Key { command } => admin::key(command).await,
+            Command::Phone { command } => phone::run(command).await,
             Command::Page(args) => client::page(args).await,
             Command::Ack(args) => client::command(args, "ack").await,
             Command::Resolve(args) => client::command(args, "resolve").await,

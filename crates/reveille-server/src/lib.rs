@@ -19,6 +19,7 @@ pub mod heartbeats;
 pub mod ingest;
 pub mod links;
 pub mod metrics;
+pub mod ntfy;
 pub mod oncall;
 pub mod presence;
 pub mod ratelimit;
@@ -97,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(metrics::scrape))
         .merge(ingest::routes())
+        .merge(ntfy::routes())
         .route("/api/v1/feed", get(feed::subscribe))
         .route("/api/v1/whoami", get(api::whoami))
         .route("/api/v1/incidents", get(api::list_incidents))

@@ -1,0 +1,194 @@
+//! The four ntfy stream formats over one follower: `/json` (one JSON object per line), `/sse`,
+//! `/raw` (message text only) and `/ws` (one JSON object per text frame, WebSocket pings as
+//! keepalives, and deliberately small buffers: a phone reads a few small messages).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::ws::{Message as Ws, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use jiff::SignedDuration;
+use reveille_protocol::{FeedKind, IncidentState};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::message::{self, Message};
+use super::{NtfyError, Params, Subscription, authorize};
+use crate::AppState;
+use crate::follow::{Frame, follow};
+
+/// Turns follower frames into ntfy messages for one subscription.
+#[derive(Clone)]
+struct Renderer {
+    state: AppState,
+    user: String,
+    topic: String,
+    topics: String,
+    secret: Vec<u8>,
+}
+
+fn random_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    crate::auth::random::<12>().iter().map(|b| ALPHABET[usize::from(*b) % 62] as char).collect()
+}
+
+impl Renderer {
+    async fn render(&self, frame: Frame) -> Option<Message> {
+        let now = self.state.clock.now().as_second();
+        match frame {
+            Frame::Open { .. } => Some(Message::control("open", &self.topics, random_id(), now)),
+            Frame::Beat => Some(Message::control("keepalive", &self.topics, random_id(), now)),
+            Frame::Entry { event, replayed } => {
+                let incident = &event.incident;
+                if event.kind == FeedKind::Page && replayed {
+                    // A page from the backlog rings only if the incident still waits for someone.
+                    let current =
+                        self.state.store.incident(incident.id).await.map(|d| d.incident.state);
+                    if !matches!(current, Ok(IncidentState::Triggered)) {
+                        return None;
+                    }
+                }
+                let ack = (event.kind == FeedKind::Page).then(|| {
+                    let hours = i64::from(self.state.settings.phone.ack_link_hours);
+                    let expires = self.state.clock.now() + SignedDuration::from_hours(hours);
+                    let base = &self.state.settings.server.base_url;
+                    crate::links::ack_url(base, &self.secret, incident.id, &self.user, expires)
+                });
+                message::from_entry(&event, &self.topic, &self.state.settings.server.base_url, ack)
+            }
+        }
+    }
+}
+
+async fn open(
+    state: &AppState,
+    topics: &str,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<(Renderer, mpsc::Receiver<Frame>), NtfyError> {
+    let Subscription { user, topic, topics, start } =
+        authorize(state, topics, headers, params).await?;
+    let secret = crate::links::secret(state).await.map_err(|_| NtfyError::UNAVAILABLE)?;
+    let keepalive = Duration::from_secs(state.settings.phone.keepalive_seconds);
+    let frames =
+        follow(state, &user, start, keepalive).await.map_err(|_| NtfyError::UNAVAILABLE)?;
+    Ok((Renderer { state: state.clone(), user, topic, topics, secret }, frames))
+}
+
+/// An HTTP stream of `render`ed messages, each written by `format`.
+async fn http(
+    state: AppState,
+    topics: String,
+    headers: HeaderMap,
+    params: Params,
+    content_type: &'static str,
+    format: fn(&Message) -> String,
+) -> Response {
+    let (renderer, frames) = match open(&state, &topics, &headers, &params).await {
+        Ok(opened) => opened,
+        Err(e) => return e.into_response(),
+    };
+    let body = ReceiverStream::new(frames)
+        .then(move |frame| {
+            let renderer = renderer.clone();
+            async move { renderer.render(frame).await }
+        })
+        .filter_map(
+            move |m| async move { m.map(|m| Ok::<_, Infallible>(Bytes::from(format(&m)))) },
+        );
+    ([(header::CONTENT_TYPE, content_type)], Body::from_stream(body)).into_response()
+}
+
+fn json_line(m: &Message) -> String {
+    format!("{}\n", serde_json::to_string(m).expect("messages serialise"))
+}
+
+pub async fn json(
+    State(state): State<AppState>,
+    Path(topics): Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<Params>,
+) -> Response {
+    // The Android app's HTTP library needs the charset.
+    http(state, topics, headers, params, "application/x-ndjson; charset=utf-8", json_line).await
+}
+
+pub async fn sse(
+    State(state): State<AppState>,
+    Path(topics): Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<Params>,
+) -> Response {
+    let format = |m: &Message| {
+        let data = serde_json::to_string(m).expect("messages serialise");
+        if m.is_message_like() {
+            format!("data: {data}\n\n")
+        } else {
+            format!("event: {}\ndata: {data}\n\n", m.event)
+        }
+    };
+    http(state, topics, headers, params, "text/event-stream; charset=utf-8", format).await
+}
+
+pub async fn raw(
+    State(state): State<AppState>,
+    Path(topics): Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<Params>,
+) -> Response {
+    let format = |m: &Message| match (m.event, &m.message) {
+        ("message", Some(text)) => format!("{}\n", text.replace('\n', " ")),
+        _ => "\n".to_owned(),
+    };
+    http(state, topics, headers, params, "text/plain; charset=utf-8", format).await
+}
+
+pub async fn ws(
+    State(state): State<AppState>,
+    Path(topics): Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<Params>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let (renderer, frames) = match open(&state, &topics, &headers, &params).await {
+        Ok(opened) => opened,
+        Err(e) => return e.into_response(),
+    };
+    upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_write_buffer_size(64 * 1024)
+        .max_message_size(4 * 1024)
+        .max_frame_size(4 * 1024)
+        .on_upgrade(move |socket| pump(socket, renderer, frames))
+}
+
+async fn pump(mut socket: WebSocket, renderer: Renderer, mut frames: mpsc::Receiver<Frame>) {
+    loop {
+        tokio::select! {
+            frame = frames.recv() => {
+                let Some(frame) = frame else { break };
+                let out = match frame {
+                    // Keepalives are WebSocket pings, as ntfy sends them.
+                    Frame::Beat => Ws::Ping(Bytes::new()),
+                    frame => match renderer.render(frame).await {
+                        Some(m) => Ws::Text(serde_json::to_string(&m).expect("messages serialise").into()),
+                        None => continue,
+                    },
+                };
+                if socket.send(out).await.is_err() {
+                    break;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                // Pings are answered by the WebSocket layer; the client sends nothing else.
+                Some(Ok(Ws::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
