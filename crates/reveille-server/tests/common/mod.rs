@@ -25,6 +25,9 @@ heartbeat_seconds = 1
 [ingest]
 rate_per_minute = 1000
 
+[phone]
+keepalive_seconds = 1
+
 [[users]]
 name = "alice"
 [[users]]
@@ -239,6 +242,44 @@ impl Drop for Harness {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+    }
+}
+
+/// Reads a newline-delimited stream (ntfy's `/json` and `/raw`) line by line.
+pub struct Lines {
+    body: Body,
+    buffer: Vec<u8>,
+}
+
+impl Lines {
+    pub fn new(response: reqwest::Response) -> Self {
+        Lines { body: Box::pin(response.bytes_stream()), buffer: Vec::new() }
+    }
+
+    /// The next line; None when the stream ends. Fails the test after 10 s of nothing.
+    pub async fn next(&mut self) -> Option<String> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                return Some(String::from_utf8(line[..line.len() - 1].to_vec()).unwrap());
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.body.next())
+                .await
+                .expect("no line within 10 s")?
+                .expect("stream failed");
+            self.buffer.extend_from_slice(&chunk);
+        }
+    }
+
+    /// The next line as JSON, skipping ntfy keepalives.
+    pub async fn message(&mut self) -> Value {
+        loop {
+            let line = self.next().await.expect("stream ended");
+            let value: Value = serde_json::from_str(&line).unwrap();
+            if value["event"] != "keepalive" {
+                return value;
+            }
         }
     }
 }
