@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod ntfy;
 pub mod oncall;
 pub mod presence;
+pub mod push;
 pub mod ratelimit;
 pub mod worker;
 
@@ -130,6 +131,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let worker = tokio::spawn(worker::run(state.clone()));
+    let pusher = match push::Providers::from_settings(&state.settings) {
+        Ok(providers) if providers.is_empty() => None,
+        Ok(providers) => Some(tokio::spawn(push::run(state.clone(), providers))),
+        Err(e) => {
+            tracing::error!(error = %e, "native push is OFF: its configuration cannot be used");
+            None
+        }
+    };
     let closing = state.closing.clone();
     let app = router(state);
     let signal = async move {
@@ -138,5 +147,8 @@ pub async fn serve(
     };
     let result = axum::serve(listener, app).with_graceful_shutdown(signal).await;
     worker.abort();
+    if let Some(pusher) = pusher {
+        pusher.abort();
+    }
     result
 }

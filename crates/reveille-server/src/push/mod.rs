@@ -42,7 +42,10 @@ pub enum Outcome {
     /// The provider says this token will never work again: forget the device.
     InvalidToken(String),
     /// Try again, after at least this long if the provider said so.
-    Retry { after: Option<Duration>, reason: String },
+    Retry {
+        after: Option<Duration>,
+        reason: String,
+    },
     /// A configuration problem or a refusal that retrying will not fix.
     Failed(String),
 }
@@ -61,20 +64,36 @@ impl Providers {
         if push.fcm.is_none() && push.apns.is_none() {
             return Ok(Self::default());
         }
-        let mut http = reqwest::Client::builder().timeout(Duration::from_secs(30));
-        if let Some(ca) = &push.ca_file {
-            let pem = std::fs::read(settings.dir.join(ca)).map_err(|e| format!("push.ca_file: {e}"))?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| format!("push.ca_file: {e}"))?;
-            http = http.add_root_certificate(cert);
-        }
+        let ca = match &push.ca_file {
+            Some(ca) => {
+                let pem = std::fs::read(settings.dir.join(ca))
+                    .map_err(|e| format!("push.ca_file: {e}"))?;
+                Some(
+                    reqwest::Certificate::from_pem(&pem)
+                        .map_err(|e| format!("push.ca_file: {e}"))?,
+                )
+            }
+            None => None,
+        };
+        let builder = || {
+            let http = reqwest::Client::builder().timeout(Duration::from_secs(30));
+            match &ca {
+                Some(cert) => http.add_root_certificate(cert.clone()),
+                None => http,
+            }
+        };
         let fcm = match &push.fcm {
-            Some(f) => Some(Arc::new(Fcm::new(http.clone().build().map_err(|e| e.to_string())?, f, &settings.dir)?)),
+            Some(f) => {
+                let client = builder().build().map_err(|e| e.to_string())?;
+                Some(Arc::new(Fcm::new(client, f, &settings.dir)?))
+            }
             None => None,
         };
         let apns = match &push.apns {
             Some(a) => {
                 // APNs speaks HTTP/2 only.
-                let client = http.http2_prior_knowledge().build().map_err(|e| e.to_string())?;
+                let client =
+                    builder().http2_prior_knowledge().build().map_err(|e| e.to_string())?;
                 Some(Arc::new(Apns::new(client, a, &settings.dir)?))
             }
             None => None,
@@ -90,7 +109,9 @@ impl Providers {
         match (device.platform.as_str(), &self.fcm, &self.apns) {
             ("fcm", Some(fcm), _) => fcm.send(&device.token, push).await,
             ("apns", _, Some(apns)) => apns.send(&device.token, push).await,
-            (platform, _, _) => Outcome::Failed(format!("{platform} push is not configured on this server")),
+            (platform, _, _) => {
+                Outcome::Failed(format!("{platform} push is not configured on this server"))
+            }
         }
     }
 }
@@ -178,13 +199,16 @@ pub async fn deliver(state: &AppState, providers: &Providers, device: &DeviceRec
     for attempt in 1..=attempts {
         let outcome = providers.send(device, push).await;
         let (kind, message) = match &outcome {
-            Outcome::Delivered(id) => ("push_delivered", format!("Push to {who} accepted by the provider ({id})")),
+            Outcome::Delivered(id) => {
+                ("push_delivered", format!("Push to {who} accepted by the provider ({id})"))
+            }
             Outcome::InvalidToken(why) => {
                 ("push_failed", format!("Push to {who} refused: {why}; the device is removed"))
             }
             Outcome::Retry { after, reason } if attempt < attempts => {
                 let wait = after.map_or(delay, |a| a.max(delay));
-                let message = format!("Push to {who} attempt {attempt}: {reason}; retrying in {wait:?}");
+                let message =
+                    format!("Push to {who} attempt {attempt}: {reason}; retrying in {wait:?}");
                 note(state, push.incident_id, "push_retry", message).await;
                 tokio::time::sleep(wait).await;
                 delay *= 2;

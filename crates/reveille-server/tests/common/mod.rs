@@ -79,7 +79,15 @@ impl Harness {
 
     /// A server whose clock starts at `start`.
     pub async fn at(config: &str, start: Timestamp) -> Self {
+        Self::with_files(config, start, &[]).await
+    }
+
+    /// A server with extra files (key files, say) next to its config.
+    pub async fn with_files(config: &str, start: Timestamp, files: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        for (name, content) in files {
+            std::fs::write(dir.path().join(name), content).unwrap();
+        }
         std::fs::create_dir(dir.path().join("runbooks")).unwrap();
         std::fs::write(dir.path().join("runbooks/payments.md"), RUNBOOK).unwrap();
         let clock = Arc::new(ManualClock::new(start));
