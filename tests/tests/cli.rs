@@ -277,3 +277,52 @@ async fn on_call_schedules_overrides_drills_and_export_from_the_terminal() {
         "{md}"
     );
 }
+
+#[tokio::test]
+async fn phone_setup_gives_a_topic_the_ntfy_app_can_subscribe_to() {
+    let site = Site::new();
+    let server = site.start();
+    let config = site.config();
+    let out = reveille(&["phone", "setup", "-c", &config, "--user", "alice"], &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let token = stdout.lines().last().unwrap();
+    assert!(token.starts_with("rvt_"), "{stdout}");
+    let topic =
+        stdout.lines().find_map(|l| l.trim().strip_prefix("Topic")).unwrap().trim().to_owned();
+    assert!(topic.starts_with("rv_") && topic.len() > 20, "{topic}");
+    assert!(
+        stdout.contains("Keep alerting for highest priority") && stdout.contains("Service URL"),
+        "{stdout}"
+    );
+
+    let again = text(&reveille(&["phone", "setup", "-c", &config, "--user", "alice"], &[])).0;
+    assert!(again.contains(&topic), "the topic stays the same");
+
+    let basic = base64_basic("alice", token);
+    let http = reqwest::Client::new();
+    let auth = http
+        .get(format!("{}/{topic}/auth", server.url))
+        .header("authorization", &basic)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(auth.status(), 200);
+    let poll = http
+        .get(format!("{}/{topic}/json?poll=1&since=all", server.url))
+        .header("authorization", &basic)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(poll.status(), 200);
+    let unknown = reveille(&["phone", "setup", "-c", &config, "--user", "mallory"], &[]);
+    assert!(!unknown.status.success());
+}
+
+fn base64_basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
