@@ -10,7 +10,6 @@ mod stream;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -25,11 +24,8 @@ use crate::follow::Start;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/{topics}/json", get(stream::json))
-        .route("/{topics}/sse", get(stream::sse))
-        .route("/{topics}/raw", get(stream::raw))
         .route("/{topics}/ws", get(stream::ws))
-        .route("/{topics}/auth", get(check))
+        .route("/{topics}/{format}", get(stream::http))
 }
 
 /// ntfy's error body: `{"code":40101,"http":401,"error":"unauthorized","link":"…"}`.
@@ -168,15 +164,12 @@ fn parse_since(params: &Params, now: Timestamp) -> Result<Start, NtfyError> {
 }
 
 /// `GET /{topics}/auth`: `{"success":true}` when the credentials may read every topic.
-async fn check(
-    State(state): State<AppState>,
-    Path(topics): Path<String>,
-    headers: HeaderMap,
-    Query(params): Query<Params>,
-) -> Result<Json<serde_json::Value>, NtfyError> {
+async fn check(state: &AppState, topics: &str, headers: &HeaderMap, params: Params) -> Response {
     let params = Params { since: None, ..params };
-    authorize(&state, &topics, &headers, &params).await?;
-    Ok(Json(serde_json::json!({ "success": true })))
+    match authorize(state, topics, headers, &params).await {
+        Ok(_) => Json(serde_json::json!({ "success": true })).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 /// A new, unguessable topic name.

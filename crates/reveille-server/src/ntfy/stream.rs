@@ -79,15 +79,21 @@ async fn open(
     Ok((Renderer { state: state.clone(), user, topic, topics, secret }, frames))
 }
 
-/// An HTTP stream of `render`ed messages, each written by `format`.
-async fn http(
-    state: AppState,
-    topics: String,
+/// `GET /{topics}/json|sse|raw`: an HTTP stream of messages in that format (and `/auth`).
+pub async fn http(
+    State(state): State<AppState>,
+    Path((topics, format)): Path<(String, String)>,
     headers: HeaderMap,
-    params: Params,
-    content_type: &'static str,
-    format: fn(&Message) -> String,
+    Query(params): Query<Params>,
 ) -> Response {
+    let (content_type, write): (&str, fn(&Message) -> String) = match format.as_str() {
+        // The Android app's HTTP library needs the charset.
+        "json" => ("application/x-ndjson; charset=utf-8", json_line),
+        "sse" => ("text/event-stream; charset=utf-8", sse_event),
+        "raw" => ("text/plain; charset=utf-8", raw_line),
+        "auth" => return super::check(&state, &topics, &headers, params).await,
+        _ => return crate::error::ApiError::not_found("no such endpoint").into_response(),
+    };
     let (renderer, frames) = match open(&state, &topics, &headers, &params).await {
         Ok(opened) => opened,
         Err(e) => return e.into_response(),
@@ -97,9 +103,7 @@ async fn http(
             let renderer = renderer.clone();
             async move { renderer.render(frame).await }
         })
-        .filter_map(
-            move |m| async move { m.map(|m| Ok::<_, Infallible>(Bytes::from(format(&m)))) },
-        );
+        .filter_map(move |m| async move { m.map(|m| Ok::<_, Infallible>(Bytes::from(write(&m)))) });
     ([(header::CONTENT_TYPE, content_type)], Body::from_stream(body)).into_response()
 }
 
@@ -107,44 +111,20 @@ fn json_line(m: &Message) -> String {
     format!("{}\n", serde_json::to_string(m).expect("messages serialise"))
 }
 
-pub async fn json(
-    State(state): State<AppState>,
-    Path(topics): Path<String>,
-    headers: HeaderMap,
-    Query(params): Query<Params>,
-) -> Response {
-    // The Android app's HTTP library needs the charset.
-    http(state, topics, headers, params, "application/x-ndjson; charset=utf-8", json_line).await
+fn sse_event(m: &Message) -> String {
+    let data = serde_json::to_string(m).expect("messages serialise");
+    if m.is_message_like() {
+        format!("data: {data}\n\n")
+    } else {
+        format!("event: {}\ndata: {data}\n\n", m.event)
+    }
 }
 
-pub async fn sse(
-    State(state): State<AppState>,
-    Path(topics): Path<String>,
-    headers: HeaderMap,
-    Query(params): Query<Params>,
-) -> Response {
-    let format = |m: &Message| {
-        let data = serde_json::to_string(m).expect("messages serialise");
-        if m.is_message_like() {
-            format!("data: {data}\n\n")
-        } else {
-            format!("event: {}\ndata: {data}\n\n", m.event)
-        }
-    };
-    http(state, topics, headers, params, "text/event-stream; charset=utf-8", format).await
-}
-
-pub async fn raw(
-    State(state): State<AppState>,
-    Path(topics): Path<String>,
-    headers: HeaderMap,
-    Query(params): Query<Params>,
-) -> Response {
-    let format = |m: &Message| match (m.event, &m.message) {
+fn raw_line(m: &Message) -> String {
+    match (m.event, &m.message) {
         ("message", Some(text)) => format!("{}\n", text.replace('\n', " ")),
         _ => "\n".to_owned(),
-    };
-    http(state, topics, headers, params, "text/plain; charset=utf-8", format).await
+    }
 }
 
 pub async fn ws(
