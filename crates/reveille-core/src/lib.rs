@@ -4,6 +4,7 @@
 //! core what should happen, and persists the effects. That keeps every rule testable without a
 //! runtime and without waiting.
 
+pub mod alarm;
 pub mod escalation;
 pub mod incident;
 pub mod policy;

@@ -1,0 +1,126 @@
+//! Playing a sound on the default output. The output lives on its own thread (audio streams are
+//! not `Send`); the handle is cheap to clone and tells what is playing, how loud, and whether
+//! there is any output at all.
+
+use std::num::NonZero;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use rodio::Source;
+
+use crate::synth::{SAMPLE_RATE, Sound, Synth};
+use crate::{Error, Result};
+
+/// What the alarm is doing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub sound: Option<Sound>,
+    /// Current gain, 0.0–1.0, while ringing.
+    pub gain: f32,
+}
+
+enum Command {
+    Play(Sound),
+    Stop,
+}
+
+/// A handle to the alarm thread.
+#[derive(Clone)]
+pub struct Alarm {
+    commands: mpsc::Sender<Command>,
+    status: Arc<Mutex<Status>>,
+}
+
+/// The synth as a rodio source, reporting its gain as it plays.
+struct Live {
+    synth: Synth,
+    status: Arc<Mutex<Status>>,
+}
+
+impl Iterator for Live {
+    type Item = f32;
+
+    fn next(&mut self) -> Option<f32> {
+        if self.synth.elapsed().subsec_millis() == 0 {
+            if let Ok(mut s) = self.status.try_lock() {
+                s.gain = self.synth.gain();
+            }
+        }
+        self.synth.next()
+    }
+}
+
+impl Source for Live {
+    fn current_span_len(&self) -> Option<usize> {
+        None
+    }
+
+    fn channels(&self) -> rodio::ChannelCount {
+        NonZero::new(1).expect("one channel")
+    }
+
+    fn sample_rate(&self) -> rodio::SampleRate {
+        NonZero::new(SAMPLE_RATE).expect("a sample rate")
+    }
+
+    fn total_duration(&self) -> Option<Duration> {
+        None
+    }
+}
+
+impl Alarm {
+    /// Opens the default output on a thread of its own; `Err(NoOutput)` if there is none.
+    pub fn open() -> Result<Self> {
+        let (commands, rx) = mpsc::channel::<Command>();
+        let (ready_tx, ready) = mpsc::channel::<Result<(), String>>();
+        let status = Arc::new(Mutex::new(Status { sound: None, gain: 0.0 }));
+        let shared = status.clone();
+        std::thread::Builder::new()
+            .name("reveille-alarm".into())
+            .spawn(move || {
+                let sink = match rodio::DeviceSinkBuilder::open_default_sink() {
+                    Ok(sink) => sink,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let player = rodio::Player::connect_new(sink.mixer());
+                let _ = ready_tx.send(Ok(()));
+                // The sink must live as long as the thread: dropping it silences everything.
+                while let Ok(command) = rx.recv() {
+                    player.stop();
+                    let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+                    match command {
+                        Command::Play(sound) => {
+                            let synth = Synth::new(sound);
+                            *s = Status { sound: Some(sound), gain: synth.gain() };
+                            player.append(Live { synth, status: shared.clone() });
+                            player.play();
+                        }
+                        Command::Stop => *s = Status { sound: None, gain: 0.0 },
+                    }
+                }
+                drop(sink);
+            })
+            .map_err(|e| Error::NoOutput(e.to_string()))?;
+        match ready.recv() {
+            Ok(Ok(())) => Ok(Self { commands, status }),
+            Ok(Err(e)) => Err(Error::NoOutput(e)),
+            Err(_) => Err(Error::NoOutput("the audio thread stopped".into())),
+        }
+    }
+
+    /// Starts `sound` from its beginning, replacing whatever was playing.
+    pub fn play(&self, sound: Sound) {
+        let _ = self.commands.send(Command::Play(sound));
+    }
+
+    pub fn stop(&self) {
+        let _ = self.commands.send(Command::Stop);
+    }
+
+    pub fn status(&self) -> Status {
+        self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
