@@ -1,0 +1,11 @@
+//! Reveille's headless subscriber, shared by the desktop app and any other device.
+//!
+//! The pure parts — the connection state machine ([`conn`]) and the ringing state ([`pages`]) —
+//! take time as an argument and return effects; [`outbox`] keeps acknowledgements on disk until
+//! the server has them; [`runbook`] renders markdown to safe HTML. No UI, audio or OS secret store
+//! here: the apps implement those.
+
+pub mod conn;
+pub mod outbox;
+pub mod pages;
+pub mod runbook;
