@@ -6,6 +6,11 @@
 //! here: the apps implement those.
 
 pub mod conn;
+pub mod device;
 pub mod outbox;
 pub mod pages;
 pub mod runbook;
+pub mod subscriber;
+
+pub use device::{Device, Sound};
+pub use subscriber::{Config, Status, Subscriber};

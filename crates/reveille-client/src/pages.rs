@@ -54,6 +54,15 @@ impl Pages {
             .collect()
     }
 
+    /// The person acknowledged, snoozed or resolved on this device: stop at once, even offline.
+    pub fn on_local(&mut self, incident: i64) -> Vec<Effect> {
+        let mut effects = vec![Effect::Withdraw(incident)];
+        if self.ringing.remove(&incident).is_some() && self.ringing.is_empty() {
+            effects.push(Effect::Silence);
+        }
+        effects
+    }
+
     fn page(&mut self, incident: &Incident) -> Vec<Effect> {
         if incident.state != IncidentState::Triggered {
             return Vec::new();

@@ -1,0 +1,308 @@
+//! The subscriber: one task that keeps the feed connection, rings and silences the device, sends
+//! receipts, and delivers the person's acknowledgements through the durable outbox.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use reveille_protocol::api::IncidentList;
+use reveille_protocol::sse::Parser;
+use reveille_protocol::{FeedEvent, Incident, Receipt, ReceiptKind};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::conn::{Connection, Effect as Link, Event, Now, Policy};
+use crate::device::Device;
+use crate::outbox::{Outbox, Pending, Request};
+use crate::pages::{Effect, Pages};
+
+/// Where and how to subscribe.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: String,
+    pub token: String,
+    /// How this device names itself in receipts, e.g. `alice-laptop`.
+    pub device: String,
+    pub outbox: PathBuf,
+    pub policy: Policy,
+}
+
+/// What the app can show.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Status {
+    pub connected: bool,
+    pub lost: bool,
+    pub ringing: Vec<Incident>,
+    /// Acknowledgements waiting for the server.
+    pub pending: usize,
+}
+
+enum Command {
+    Act(i64, Request),
+}
+
+/// A handle on a running subscriber; dropping every handle stops it.
+#[derive(Clone)]
+pub struct Subscriber {
+    commands: mpsc::Sender<Command>,
+    pub status: watch::Receiver<Status>,
+}
+
+impl Subscriber {
+    /// Starts following the feed.
+    pub fn start(config: Config, device: Arc<dyn Device>) -> std::io::Result<Self> {
+        let outbox = Outbox::open(&config.outbox)?;
+        let (commands, rx) = mpsc::channel(32);
+        let (status_tx, status) = watch::channel(Status::default());
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(std::io::Error::other)?;
+        let task = Task {
+            config,
+            device,
+            http,
+            outbox,
+            pages: Pages::default(),
+            status: status_tx,
+            started: Instant::now(),
+        };
+        tokio::spawn(task.run(rx));
+        Ok(Self { commands, status })
+    }
+
+    /// The person acknowledges, resolves or snoozes: kept on disk until the server has it.
+    pub async fn act(&self, incident: i64, request: Request) {
+        let _ = self.commands.send(Command::Act(incident, request)).await;
+    }
+}
+
+type Body = BoxStream<'static, reqwest::Result<bytes::Bytes>>;
+
+struct Task {
+    config: Config,
+    device: Arc<dyn Device>,
+    http: reqwest::Client,
+    outbox: Outbox,
+    pages: Pages,
+    status: watch::Sender<Status>,
+    started: Instant,
+}
+
+impl Task {
+    fn now(&self) -> Now {
+        Now { mono: self.started.elapsed(), wall: jiff::Timestamp::now() }
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let fresh = true;
+        let (mut conn, first) = Connection::start(self.config.policy, None, self.now());
+        let mut connecting: Option<oneshot::Receiver<Option<Body>>> = None;
+        let mut body: Option<Body> = None;
+        let mut parser = Parser::default();
+        let mut first_open = fresh;
+        let mut pending_effects = vec![first];
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            for effect in std::mem::take(&mut pending_effects) {
+                match effect {
+                    Link::Connect { after } => connecting = Some(self.connect(after)),
+                    Link::Drop => body = None,
+                    Link::Lost => self.device.feed_lost(true),
+                    Link::Restored => self.device.feed_lost(false),
+                }
+            }
+            self.publish(&conn);
+            let random = jitter();
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(Command::Act(incident, request)) => self.act(incident, request).await,
+                    None => return,
+                },
+                opened = async { connecting.as_mut().expect("guarded").await }, if connecting.is_some() => {
+                    connecting = None;
+                    let now = self.now();
+                    match opened.ok().flatten() {
+                        Some(stream) => {
+                            body = Some(stream);
+                            parser = Parser::default();
+                            pending_effects = conn.on(Event::Opened, now, random);
+                            if std::mem::take(&mut first_open) {
+                                self.ring_for_open().await;
+                            }
+                            self.flush().await;
+                        }
+                        None => pending_effects = conn.on(Event::Closed, now, random),
+                    }
+                }
+                chunk = async { body.as_mut().expect("guarded").next().await }, if body.is_some() => {
+                    let now = self.now();
+                    match chunk {
+                        Some(Ok(bytes)) => {
+                            for frame in parser.push(&bytes) {
+                                let entry = match frame.event.as_str() {
+                                    "page" | "incident" => serde_json::from_str::<FeedEvent>(&frame.data).ok(),
+                                    _ => None,
+                                };
+                                let id = entry.as_ref().map(|e| e.id);
+                                pending_effects.extend(conn.on(Event::Frame { id }, now, random));
+                                if let Some(entry) = entry {
+                                    let effects = self.pages.on_entry(&entry);
+                                    self.perform(effects);
+                                }
+                            }
+                        }
+                        Some(Err(_)) | None => {
+                            body = None;
+                            pending_effects = conn.on(Event::Closed, now, random);
+                        }
+                    }
+                }
+                _ = tick.tick() => pending_effects = conn.on(Event::Tick, self.now(), random),
+            }
+        }
+    }
+
+    /// Opens the SSE stream in the background; the answer is the body, or None on failure.
+    fn connect(&self, after: Option<i64>) -> oneshot::Receiver<Option<Body>> {
+        let (tx, rx) = oneshot::channel();
+        let mut request = self
+            .http
+            .get(format!("{}/api/v1/feed", self.config.server))
+            .bearer_auth(&self.config.token);
+        if let Some(id) = after {
+            request = request.header("last-event-id", id.to_string());
+        }
+        tokio::spawn(async move {
+            let body = match request.send().await {
+                Ok(r) if r.status().is_success() => Some(r.bytes_stream().boxed()),
+                Ok(r) => {
+                    tracing::warn!(status = %r.status(), "the server refused the feed");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot reach the server");
+                    None
+                }
+            };
+            let _ = tx.send(body);
+        });
+        rx
+    }
+
+    /// On the first connection: ring for what was already open for this person.
+    async fn ring_for_open(&mut self) {
+        let url = format!("{}/api/v1/incidents?mine=true", self.config.server);
+        let list = self.http.get(url).bearer_auth(&self.config.token).send().await;
+        if let Ok(list) = list.and_then(reqwest::Response::error_for_status) {
+            if let Ok(list) = list.json::<IncidentList>().await {
+                let effects = self.pages.on_open(&list.incidents);
+                self.perform(effects);
+            }
+        }
+    }
+
+    fn perform(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Notify(incident) => self.device.notify(&incident),
+                Effect::Show(incident) => self.device.show(&incident),
+                Effect::Ring => {
+                    self.device.ring();
+                    for incident in self.pages.ringing().map(|i| i.id).collect::<Vec<_>>() {
+                        self.receipt(incident, ReceiptKind::Ringing);
+                    }
+                }
+                Effect::Silence => self.device.silence(),
+                Effect::Withdraw(id) => self.device.withdraw(id),
+                Effect::Receipt { incident, kind } => self.receipt(incident, kind),
+            }
+        }
+    }
+
+    /// Sends a receipt in the background; receipts are best effort.
+    fn receipt(&self, incident: i64, kind: ReceiptKind) {
+        let sound = self.device.sound();
+        let ringing = kind == ReceiptKind::Ringing;
+        let receipt = Receipt {
+            kind,
+            device: self.config.device.clone(),
+            volume: if ringing { sound.volume } else { None },
+            muted: ringing.then_some(sound.silent),
+            output: if ringing { sound.output } else { None },
+        };
+        let request = self
+            .http
+            .post(format!("{}/api/v1/incidents/{incident}/receipts", self.config.server))
+            .bearer_auth(&self.config.token)
+            .json(&receipt);
+        tokio::spawn(async move {
+            if let Err(e) = request.send().await {
+                tracing::debug!(error = %e, "receipt not sent");
+            }
+        });
+    }
+
+    async fn act(&mut self, incident: i64, request: Request) {
+        // The person has acted: this device stops ringing now, whatever the network says.
+        let effects = self.pages.on_local(incident);
+        self.perform(effects);
+        if request == Request::Ack {
+            self.receipt(incident, ReceiptKind::Acked);
+        }
+        let item = Pending { incident, request, at: jiff::Timestamp::now() };
+        if let Err(e) = self.outbox.push(item) {
+            tracing::error!(error = %e, "cannot keep the acknowledgement on disk");
+        }
+        self.flush().await;
+    }
+
+    /// Sends what the outbox holds; keeps what the server could not take yet.
+    async fn flush(&mut self) {
+        for item in self.outbox.pending().to_vec() {
+            let (path, body) = item.request.call(item.incident);
+            let mut request = self
+                .http
+                .post(format!("{}{path}", self.config.server))
+                .bearer_auth(&self.config.token);
+            if !body.is_null() {
+                request = request.json(&body);
+            }
+            match request.send().await.map(|r| r.status()) {
+                // Done, or refused for good (gone, resolved, not allowed): either way, not again.
+                Ok(s)
+                    if s.is_success()
+                        || (s.is_client_error() && s.as_u16() != 429 && s.as_u16() != 408) =>
+                {
+                    if let Err(e) = self.outbox.done(item.incident, item.request) {
+                        tracing::error!(error = %e, "cannot update the ack outbox");
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+
+    fn publish(&self, conn: &Connection) {
+        let status = Status {
+            connected: matches!(conn.link, crate::conn::Link::Up { .. }),
+            lost: conn.is_lost(),
+            ringing: self.pages.ringing().cloned().collect(),
+            pending: self.outbox.pending().len(),
+        };
+        self.status.send_if_modified(|s| {
+            let changed = *s != status;
+            *s = status;
+            changed
+        });
+    }
+}
+
+/// A number in [0, 1) for backoff jitter; the low bits of the clock are random enough for that.
+fn jitter() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    f64::from(nanos % 1_000_000) / 1_000_000.0
+}
