@@ -195,11 +195,11 @@ impl Task {
     async fn ring_for_open(&mut self) {
         let url = format!("{}/api/v1/incidents?mine=true", self.config.server);
         let list = self.http.get(url).bearer_auth(&self.config.token).send().await;
-        if let Ok(list) = list.and_then(reqwest::Response::error_for_status) {
-            if let Ok(list) = list.json::<IncidentList>().await {
-                let effects = self.pages.on_open(&list.incidents);
-                self.perform(effects);
-            }
+        if let Ok(list) = list.and_then(reqwest::Response::error_for_status)
+            && let Ok(list) = list.json::<IncidentList>().await
+        {
+            let effects = self.pages.on_open(&list.incidents);
+            self.perform(effects);
         }
     }
 
