@@ -1,0 +1,177 @@
+//! The commands the windows may call: thin, over `Shared` and `reveille-client`.
+
+use std::sync::Arc;
+
+use reveille_client::outbox::Request;
+use reveille_protocol::{Incident, IncidentDetail};
+use serde::Serialize;
+use tauri::{AppHandle, State, Wry};
+
+use crate::error::{Error, Result};
+use crate::settings::Settings;
+use crate::{Shared, lock, secrets};
+
+/// Everything the settings window shows.
+#[derive(Debug, Serialize)]
+pub struct View {
+    pub signed_in: bool,
+    pub user: Option<String>,
+    pub connected: bool,
+    pub lost: bool,
+    pub ringing: Vec<Incident>,
+    pub pending: usize,
+    pub audio: bool,
+    pub settings: Settings,
+}
+
+fn view(shared: &Shared) -> View {
+    let status = lock(&shared.subscriber).as_ref().map(|s| s.status.borrow().clone()).unwrap_or_default();
+    View {
+        signed_in: lock(&shared.token).is_some(),
+        user: lock(&shared.user).clone(),
+        connected: status.connected,
+        lost: status.lost,
+        ringing: status.ringing,
+        pending: status.pending,
+        audio: shared.alarm.is_some(),
+        settings: lock(&shared.settings).clone(),
+    }
+}
+
+#[tauri::command]
+pub fn status(shared: State<'_, Arc<Shared>>) -> View {
+    view(&shared)
+}
+
+/// Checks the token against the server, keeps it in the keyring, and starts following the feed.
+#[tauri::command]
+pub async fn sign_in(app: AppHandle<Wry>, shared: State<'_, Arc<Shared>>, server: String, token: String) -> Result<View> {
+    let server = server.trim().trim_end_matches('/').to_owned();
+    let token = token.trim().to_owned();
+    if !(server.starts_with("http://") || server.starts_with("https://")) {
+        return Err(Error::Server("The server address must start with http:// or https://".into()));
+    }
+    let answer = reqwest::Client::new().get(format!("{server}/api/v1/whoami")).bearer_auth(&token).send().await;
+    let answer = answer.map_err(|e| Error::Server(format!("Cannot reach {server}: {e}")))?;
+    if answer.status() == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(Error::Server("The server refused this token: it is unknown or revoked.".into()));
+    }
+    let who: serde_json::Value = answer
+        .error_for_status()
+        .map_err(|e| Error::Server(format!("The server answered: {e}")))?
+        .json()
+        .await
+        .map_err(|e| Error::Server(format!("That does not look like a Reveille server: {e}")))?;
+    secrets::save(&server, &token)?;
+    {
+        let mut settings = lock(&shared.settings);
+        settings.server = server;
+        settings.save(&shared.dir)?;
+    }
+    *lock(&shared.token) = Some(token);
+    *lock(&shared.user) = who["user"].as_str().map(str::to_owned);
+    shared.subscribe(&app)?;
+    Ok(view(&shared))
+}
+
+/// Forgets the token (keyring included) and stops following the feed.
+#[tauri::command]
+pub fn sign_out(shared: State<'_, Arc<Shared>>) -> Result<View> {
+    let server = lock(&shared.settings).server.clone();
+    *lock(&shared.subscriber) = None;
+    *lock(&shared.token) = None;
+    *lock(&shared.user) = None;
+    if let Some(alarm) = &shared.alarm {
+        alarm.stop();
+    }
+    secrets::forget(&server)?;
+    Ok(view(&shared))
+}
+
+/// What the alarm window shows: the incident and its runbook as sanitised HTML.
+#[derive(Debug, Serialize)]
+pub struct IncidentView {
+    pub incident: Incident,
+    pub runbook_html: Option<String>,
+    /// A runbook elsewhere on the web, opened in the browser rather than shown.
+    pub runbook_link: Option<String>,
+}
+
+#[tauri::command]
+pub async fn incident(shared: State<'_, Arc<Shared>>, id: i64) -> Result<IncidentView> {
+    let server = lock(&shared.settings).server.clone();
+    let token = lock(&shared.token).clone().ok_or(Error::SignedOut)?;
+    let http = reqwest::Client::new();
+    let fetched = http.get(format!("{server}/api/v1/incidents/{id}")).bearer_auth(&token).send().await;
+    let incident = match fetched.and_then(reqwest::Response::error_for_status) {
+        Ok(r) => r.json::<IncidentDetail>().await.map(|d| d.incident).ok(),
+        Err(_) => None,
+    };
+    // Offline: what the feed brought is enough to act on.
+    let incident = incident
+        .or_else(|| lock(&shared.incidents).get(&id).cloned())
+        .ok_or_else(|| Error::Server(format!("Incident #{id} cannot be loaded")))?;
+    let (mut runbook_html, mut runbook_link) = (None, None);
+    if let Some(url) = &incident.runbook_url {
+        if url.starts_with(&server) {
+            let cache = shared.dir.join("runbooks").join(format!("{}.md", incident.service));
+            let text = match http.get(url).bearer_auth(&token).send().await.and_then(reqwest::Response::error_for_status) {
+                Ok(r) => {
+                    let text = r.text().await.unwrap_or_default();
+                    let _ = std::fs::create_dir_all(shared.dir.join("runbooks"));
+                    let _ = std::fs::write(&cache, &text);
+                    Some(text)
+                }
+                // Runbooks of pages seen are kept for reading offline.
+                Err(_) => std::fs::read_to_string(&cache).ok(),
+            };
+            runbook_html = text.map(|t| reveille_client::runbook::render(&t));
+        } else {
+            runbook_link = Some(url.clone());
+        }
+    }
+    Ok(IncidentView { incident, runbook_html, runbook_link })
+}
+
+#[tauri::command]
+pub fn act(shared: State<'_, Arc<Shared>>, id: i64, action: String) -> Result<()> {
+    let request = match action.as_str() {
+        "ack" => Request::Ack,
+        "resolve" => Request::Resolve,
+        "snooze" => Request::Snooze { seconds: lock(&shared.settings).snooze_minutes * 60 },
+        other => return Err(Error::Server(format!("unknown action {other:?}"))),
+    };
+    shared.act(id, request);
+    Ok(())
+}
+
+pub fn test_alarm_now(shared: &Shared) {
+    let curve = lock(&shared.settings).curve();
+    if let Some(alarm) = &shared.alarm {
+        alarm.play(reveille_alarm::Sound::Page(curve));
+    }
+}
+
+#[tauri::command]
+pub fn test_alarm(shared: State<'_, Arc<Shared>>) -> bool {
+    test_alarm_now(&shared);
+    shared.alarm.is_some()
+}
+
+#[tauri::command]
+pub fn stop_alarm(shared: State<'_, Arc<Shared>>) {
+    if let Some(alarm) = &shared.alarm {
+        alarm.stop();
+    }
+}
+
+#[tauri::command]
+pub fn save_settings(shared: State<'_, Arc<Shared>>, settings: Settings) -> Result<View> {
+    let mut current = lock(&shared.settings);
+    // The server only changes by signing in.
+    let server = current.server.clone();
+    *current = Settings { server, ..settings };
+    current.save(&shared.dir)?;
+    drop(current);
+    Ok(view(&shared))
+}

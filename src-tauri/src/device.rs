@@ -1,0 +1,122 @@
+//! The desktop as a `reveille_client::Device`: the alarm through rodio, native notifications with
+//! Acknowledge and Open actions, the tray's look, and the alarm window.
+
+use std::sync::Arc;
+
+use notify_rust::{Hint, Notification, Timeout, Urgency as NotifyUrgency};
+use reveille_client::outbox::Request;
+use reveille_client::{Device, Sound};
+use reveille_protocol::{Incident, Urgency};
+use tauri::{AppHandle, Manager, Wry};
+
+use crate::Shared;
+use crate::tray::Look;
+
+pub struct Desktop {
+    pub app: AppHandle<Wry>,
+    pub shared: Arc<Shared>,
+}
+
+impl Device for Desktop {
+    fn ring(&self) {
+        let curve = self.shared.settings.lock().unwrap_or_else(|p| p.into_inner()).curve();
+        match &self.shared.alarm {
+            Some(alarm) => alarm.play(reveille_alarm::Sound::Page(curve)),
+            None => tracing::warn!("no audio output: this page is SILENT here; notifications only"),
+        }
+        self.shared.look(&self.app, Look::Ringing);
+    }
+
+    fn silence(&self) {
+        if let Some(alarm) = &self.shared.alarm {
+            alarm.stop();
+        }
+        self.shared.look(&self.app, Look::Acknowledged);
+    }
+
+    fn notify(&self, incident: &Incident) {
+        self.shared.remember(incident);
+        let (app, shared, incident) = (self.app.clone(), self.shared.clone(), incident.clone());
+        std::thread::spawn(move || {
+            let critical = incident.urgency == Urgency::High;
+            let shown = Notification::new()
+                .appname("Reveille")
+                .summary(&format!("[{}] {}", incident.severity.as_str(), incident.service))
+                .body(&incident.summary)
+                .urgency(if critical { NotifyUrgency::Critical } else { NotifyUrgency::Normal })
+                .action("default", "Open")
+                .action("ack", "Acknowledge")
+                .action("open", "Open")
+                .hint(Hint::Resident(true))
+                .timeout(if critical { Timeout::Never } else { Timeout::Default })
+                .show();
+            match shown {
+                Ok(handle) => {
+                    shared.notifications.lock().unwrap_or_else(|p| p.into_inner()).insert(incident.id, handle.id());
+                    handle.wait_for_action(|action| match action {
+                        "ack" => shared.act(incident.id, Request::Ack),
+                        "open" | "default" => crate::windows::alarm(&app, incident.id),
+                        _ => {}
+                    });
+                }
+                Err(e) => tracing::error!(error = %e, "cannot show a notification"),
+            }
+        });
+    }
+
+    fn show(&self, incident: &Incident) {
+        self.shared.remember(incident);
+        crate::windows::alarm(&self.app, incident.id);
+    }
+
+    fn withdraw(&self, incident: i64) {
+        let id = self.shared.notifications.lock().unwrap_or_else(|p| p.into_inner()).remove(&incident);
+        if let Some(id) = id {
+            // Replace the page's notification with a short, quiet one.
+            let _ = Notification::new()
+                .id(id)
+                .appname("Reveille")
+                .summary("Page answered")
+                .body(&format!("Incident #{incident} no longer needs you."))
+                .urgency(NotifyUrgency::Low)
+                .timeout(Timeout::Milliseconds(4000))
+                .show();
+        }
+        if let Some(window) = self.app.get_webview_window(&format!("alarm-{incident}")) {
+            let _ = window.destroy();
+        }
+    }
+
+    fn feed_lost(&self, lost: bool) {
+        let on_duty = self.shared.settings.lock().unwrap_or_else(|p| p.into_inner()).on_duty;
+        if !on_duty {
+            return;
+        }
+        if lost {
+            self.shared.look(&self.app, Look::FeedLost);
+            if let Some(alarm) = &self.shared.alarm {
+                alarm.play(reveille_alarm::Sound::FeedLost);
+            }
+            let _ = Notification::new()
+                .appname("Reveille")
+                .summary("Reveille cannot reach the server")
+                .body("While this lasts you will NOT hear pages on this computer.")
+                .urgency(NotifyUrgency::Critical)
+                .show();
+        } else {
+            if let Some(alarm) = &self.shared.alarm
+                && alarm.status().sound == Some(reveille_alarm::Sound::FeedLost)
+            {
+                alarm.stop();
+            }
+            self.shared.look(&self.app, Look::Quiet);
+        }
+    }
+
+    fn sound(&self) -> Sound {
+        match &self.shared.alarm {
+            Some(alarm) => Sound { volume: Some(alarm.status().gain), silent: false, output: Some("default output".into()) },
+            None => Sound { volume: None, silent: true, output: None },
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The Reveille desktop companion: a tray app that follows the person's feed (in Rust, with or
+//! without a window), rings louder until a page is acknowledged, shows the runbook, keeps the
+//! token in the OS keyring, and says loudly when it cannot hear the server.
+//!
+//! This crate is adapters only: `reveille-client` decides what rings, `reveille-alarm` makes the
+//! sound, and the commands here are thin.
+
+mod commands;
+mod device;
+mod error;
+mod secrets;
+mod settings;
+mod tray;
+mod windows;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reveille_client::outbox::Request;
+use reveille_client::{Config, Subscriber};
+use reveille_protocol::Incident;
+use tauri::{AppHandle, Manager, RunEvent, Wry};
+
+use crate::settings::Settings;
+use crate::tray::{Look, StatusLine};
+
+/// What the app shares between the tray, the commands and the subscriber's device.
+pub struct Shared {
+    pub dir: PathBuf,
+    pub settings: Mutex<Settings>,
+    /// None when this machine has no audio output: pages are then silent here, and say so.
+    pub alarm: Option<reveille_alarm::Alarm>,
+    pub subscriber: Mutex<Option<Subscriber>>,
+    /// The signed-in user's token, in memory only (its home is the keyring).
+    pub token: Mutex<Option<String>>,
+    pub user: Mutex<Option<String>>,
+    pub incidents: Mutex<HashMap<i64, Incident>>,
+    pub notifications: Mutex<HashMap<i64, u32>>,
+    status_line: Mutex<Option<StatusLine<Wry>>>,
+    quit_armed: Mutex<Option<Instant>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub fn look(&self, app: &AppHandle<Wry>, look: Look) {
+        if let Some(line) = lock(&self.status_line).as_ref() {
+            tray::show(app, line, look);
+        }
+    }
+
+    pub fn remember(&self, incident: &Incident) {
+        lock(&self.incidents).insert(incident.id, incident.clone());
+    }
+
+    /// The person acted on a page (from a notification, the tray or a window).
+    pub fn act(&self, incident: i64, request: Request) {
+        if let Some(subscriber) = lock(&self.subscriber).clone() {
+            tauri::async_runtime::spawn(async move { subscriber.act(incident, request).await });
+        }
+    }
+
+    /// Starts following the feed with the signed-in token.
+    pub fn subscribe(self: &Arc<Self>, app: &AppHandle<Wry>) -> std::io::Result<()> {
+        let settings = lock(&self.settings).clone();
+        let Some(token) = lock(&self.token).clone() else { return Ok(()) };
+        let policy = reveille_client::conn::Policy {
+            lost_after: Duration::from_secs(settings.feed_lost_seconds.max(5)),
+            ..Default::default()
+        };
+        let config = Config {
+            server: settings.server.trim_end_matches('/').to_owned(),
+            token,
+            device: settings.device.clone(),
+            outbox: self.dir.join("outbox.json"),
+            policy,
+        };
+        let device = Arc::new(device::Desktop { app: app.clone(), shared: self.clone() });
+        let subscriber = Subscriber::start(config, device)?;
+        *lock(&self.subscriber) = Some(subscriber);
+        self.look(app, if settings.on_duty { Look::Quiet } else { Look::OffDuty });
+        Ok(())
+    }
+}
+
+/// What the tray menu does.
+pub fn on_menu(app: &AppHandle<Wry>, id: &str) {
+    let shared = app.state::<Arc<Shared>>().inner().clone();
+    let ringing: Vec<i64> = lock(&shared.subscriber)
+        .as_ref()
+        .map(|s| s.status.borrow().ringing.iter().map(|i| i.id).collect())
+        .unwrap_or_default();
+    match id {
+        "incidents" | "settings" => windows::settings(app),
+        "ack" => ringing.into_iter().for_each(|i| shared.act(i, Request::Ack)),
+        "snooze" => {
+            let seconds = lock(&shared.settings).snooze_minutes * 60;
+            ringing.into_iter().for_each(|i| shared.act(i, Request::Snooze { seconds }));
+        }
+        "test" => commands::test_alarm_now(&shared),
+        "off-duty" => {
+            let mut settings = lock(&shared.settings);
+            settings.on_duty = !settings.on_duty;
+            let _ = settings.save(&shared.dir);
+            shared.look(app, if settings.on_duty { Look::Quiet } else { Look::OffDuty });
+        }
+        "quit" => {
+            let on_duty = lock(&shared.settings).on_duty;
+            let mut armed = lock(&shared.quit_armed);
+            // While on duty, quitting needs a second click within ten seconds.
+            if !on_duty || armed.is_some_and(|t| t.elapsed() < Duration::from_secs(10)) {
+                app.exit(0);
+            } else {
+                *armed = Some(Instant::now());
+                let _ = notify_rust::Notification::new()
+                    .appname("Reveille")
+                    .summary("You are on duty")
+                    .body("Quitting means this computer will not ring for pages. Choose Quit again to quit.")
+                    .show();
+            }
+        }
+        _ => {}
+    }
+}
+
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("REVEILLE_LOG").unwrap_or_else(|_| "info".into()))
+        .init();
+    tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| windows::settings(app)))
+        .invoke_handler(tauri::generate_handler![
+            commands::status,
+            commands::sign_in,
+            commands::sign_out,
+            commands::incident,
+            commands::act,
+            commands::test_alarm,
+            commands::stop_alarm,
+            commands::save_settings,
+        ])
+        .setup(|app| {
+            let dir = app.path().app_data_dir()?;
+            let settings = Settings::load(&dir);
+            let alarm = reveille_alarm::Alarm::open()
+                .map_err(|e| tracing::warn!(error = %e, "no audio output: pages will be silent here"))
+                .ok();
+            let (_tray, line) = tray::build(app.handle(), settings.on_duty)?;
+            let shared = Arc::new(Shared {
+                dir,
+                settings: Mutex::new(settings.clone()),
+                alarm,
+                subscriber: Mutex::default(),
+                token: Mutex::default(),
+                user: Mutex::default(),
+                incidents: Mutex::default(),
+                notifications: Mutex::default(),
+                status_line: Mutex::new(Some(line)),
+                quit_armed: Mutex::default(),
+            });
+            app.manage(shared.clone());
+            let handle = app.handle().clone();
+            let token = if settings.server.is_empty() { None } else { secrets::load(&settings.server).ok().flatten() };
+            match token {
+                Some(token) => {
+                    *lock(&shared.token) = Some(token);
+                    tauri::async_runtime::spawn(async move {
+                        if let Err(e) = shared.subscribe(&handle) {
+                            tracing::error!(error = %e, "cannot start following the feed");
+                        }
+                    });
+                }
+                None => windows::settings(app.handle()),
+            }
+            Ok(())
+        })
+        .build(tauri::generate_context!())
+        .expect("cannot start Reveille")
+        .run(|_app, event| {
+            // A tray app stays when its last window closes.
+            if let RunEvent::ExitRequested { api, code: None, .. } = event {
+                api.prevent_exit();
+            }
+        });
+}

@@ -1,0 +1,96 @@
+//! The tray icon: its look says the state, its menu offers what a paged person needs.
+
+use tauri::image::Image;
+use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
+use tauri::tray::{TrayIcon, TrayIconBuilder};
+use tauri::{AppHandle, Runtime};
+
+/// What the icon shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Look {
+    Quiet,
+    Ringing,
+    Acknowledged,
+    FeedLost,
+    OffDuty,
+    SignedOut,
+}
+
+impl Look {
+    fn colour(self) -> [u8; 3] {
+        match self {
+            Self::Quiet => [0x1f, 0x6f, 0xeb],
+            Self::Ringing => [0xf5, 0x9e, 0x0b],
+            Self::Acknowledged => [0x16, 0xa3, 0x4a],
+            Self::FeedLost => [0xdc, 0x26, 0x26],
+            Self::OffDuty | Self::SignedOut => [0x8b, 0x94, 0x9e],
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Quiet => "On duty — all quiet",
+            Self::Ringing => "RINGING — a page is waiting",
+            Self::Acknowledged => "Acknowledged",
+            Self::FeedLost => "FEED LOST — you may miss pages",
+            Self::OffDuty => "Off duty",
+            Self::SignedOut => "Not signed in",
+        }
+    }
+
+    /// A 32×32 disc in the state's colour (a hollow ring when off duty or signed out).
+    pub fn icon(self) -> Image<'static> {
+        let [r, g, b] = self.colour();
+        let hollow = matches!(self, Self::OffDuty | Self::SignedOut);
+        let mut rgba = Vec::with_capacity(32 * 32 * 4);
+        for y in 0..32 {
+            for x in 0..32 {
+                let d = ((x as f32 - 15.5).powi(2) + (y as f32 - 15.5).powi(2)).sqrt();
+                let inside = d <= 15.0 && !(hollow && d < 10.0);
+                rgba.extend_from_slice(&[r, g, b, if inside { 255 } else { 0 }]);
+            }
+        }
+        Image::new_owned(rgba, 32, 32)
+    }
+}
+
+pub const TRAY: &str = "reveille";
+
+/// The menu line that says the state.
+pub struct StatusLine<R: Runtime>(pub MenuItem<R>);
+
+pub fn build<R: Runtime>(app: &AppHandle<R>, on_duty: bool) -> tauri::Result<(TrayIcon<R>, StatusLine<R>)> {
+    let status = MenuItem::with_id(app, "status", Look::SignedOut.label(), false, None::<&str>)?;
+    let menu = Menu::with_items(
+        app,
+        &[
+            &status,
+            &PredefinedMenuItem::separator(app)?,
+            &MenuItem::with_id(app, "incidents", "Open incidents…", true, None::<&str>)?,
+            &MenuItem::with_id(app, "ack", "Acknowledge ringing pages", true, None::<&str>)?,
+            &MenuItem::with_id(app, "snooze", "Snooze ringing pages", true, None::<&str>)?,
+            &MenuItem::with_id(app, "test", "Test alarm", true, None::<&str>)?,
+            &MenuItem::with_id(app, "settings", "Settings…", true, None::<&str>)?,
+            &CheckMenuItem::with_id(app, "off-duty", "Off duty", true, !on_duty, None::<&str>)?,
+            &PredefinedMenuItem::separator(app)?,
+            &MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?,
+        ],
+    )?;
+    let tray = TrayIconBuilder::with_id(TRAY)
+        .icon(Look::SignedOut.icon())
+        .tooltip("Reveille")
+        .menu(&menu)
+        .show_menu_on_left_click(true)
+        .on_menu_event(|app, event| crate::on_menu(app, event.id().as_ref()))
+        .build(app)?;
+    Ok((tray, StatusLine(status)))
+}
+
+/// Shows `look` on the tray icon and in the menu's first line.
+pub fn show<R: Runtime>(app: &AppHandle<R>, line: &StatusLine<R>, look: Look) {
+    if let Some(tray) = app.tray_by_id(TRAY) {
+        let _ = tray.set_icon(Some(look.icon()));
+        let _ = tray.set_tooltip(Some(format!("Reveille: {}", look.label())));
+    }
+    let _ = line.0.set_text(look.label());
+}

@@ -1,0 +1,57 @@
+// The alarm window: the page, the buttons, and the sanitised runbook in a sandboxed frame.
+import * as ipc from "./ipc";
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const id = Number(new URLSearchParams(location.search).get("incident"));
+
+function age(since: string): string {
+  const seconds = Math.max(0, Math.round((Date.now() - Date.parse(since)) / 1000));
+  return seconds < 90 ? `${seconds} s` : `${Math.round(seconds / 60)} min`;
+}
+
+async function load() {
+  try {
+    const view = await ipc.incident(id);
+    const i = view.incident;
+    document.title = `Reveille — #${i.id} ${i.summary}`;
+    $("severity").textContent = `${i.drill ? "DRILL · " : ""}${i.severity.toUpperCase()} · ${i.urgency} urgency`;
+    $("severity").dataset.severity = i.severity;
+    $("summary").textContent = i.summary;
+    $("meta").textContent = `#${i.id} · ${i.service} · ${i.source} · ${i.state} · ${age(i.created_at)} ago`;
+    $("links").replaceChildren(
+      ...i.links.map((l) => {
+        const li = document.createElement("li");
+        li.textContent = `${l.text ?? "Link"}: ${l.href}`;
+        return li;
+      }),
+    );
+    $("details").textContent = JSON.stringify(i.details, null, 2);
+    const frame = $<HTMLIFrameElement>("runbook");
+    if (view.runbook_html !== null) {
+      frame.srcdoc =
+        `<!doctype html><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">` +
+        `<base target="_blank"><style>body{font-family:sans-serif;line-height:1.5}</style>${view.runbook_html}`;
+    } else {
+      frame.hidden = true;
+    }
+    if (view.runbook_link) {
+      $("runbook-link").hidden = false;
+      $("runbook-link").textContent = `Runbook: ${view.runbook_link}`;
+    }
+  } catch (e) {
+    $("error").textContent = String(e);
+  }
+}
+
+for (const action of ["ack", "snooze", "resolve"] as const) {
+  $(action).addEventListener("click", async () => {
+    try {
+      await ipc.act(id, action);
+      $("summary").textContent = action === "ack" ? "Acknowledged" : action === "snooze" ? "Snoozed" : "Resolved";
+    } catch (e) {
+      $("error").textContent = String(e);
+    }
+  });
+}
+
+load();

@@ -1,0 +1,54 @@
+// The only caller of invoke(): every command the Rust side offers, typed.
+import { invoke } from "@tauri-apps/api/core";
+
+export interface Incident {
+  id: number;
+  service: string;
+  state: string;
+  urgency: string;
+  severity: string;
+  summary: string;
+  source: string;
+  details: unknown;
+  links: { href: string; text?: string }[];
+  runbook_url: string | null;
+  created_at: string;
+  acknowledged_by: string | null;
+  drill: boolean;
+}
+
+export interface Settings {
+  server: string;
+  device: string;
+  start_level: number;
+  ramp_seconds: number;
+  snooze_minutes: number;
+  feed_lost_seconds: number;
+  on_duty: boolean;
+}
+
+export interface View {
+  signed_in: boolean;
+  user: string | null;
+  connected: boolean;
+  lost: boolean;
+  ringing: Incident[];
+  pending: number;
+  audio: boolean;
+  settings: Settings;
+}
+
+export interface IncidentView {
+  incident: Incident;
+  runbook_html: string | null;
+  runbook_link: string | null;
+}
+
+export const status = () => invoke<View>("status");
+export const signIn = (server: string, token: string) => invoke<View>("sign_in", { server, token });
+export const signOut = () => invoke<View>("sign_out");
+export const incident = (id: number) => invoke<IncidentView>("incident", { id });
+export const act = (id: number, action: "ack" | "snooze" | "resolve") => invoke<void>("act", { id, action });
+export const testAlarm = () => invoke<boolean>("test_alarm");
+export const stopAlarm = () => invoke<void>("stop_alarm");
+export const saveSettings = (settings: Settings) => invoke<View>("save_settings", { settings });
