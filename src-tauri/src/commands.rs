@@ -25,7 +25,8 @@ pub struct View {
 }
 
 fn view(shared: &Shared) -> View {
-    let status = lock(&shared.subscriber).as_ref().map(|s| s.status.borrow().clone()).unwrap_or_default();
+    let status =
+        lock(&shared.subscriber).as_ref().map(|s| s.status.borrow().clone()).unwrap_or_default();
     View {
         signed_in: lock(&shared.token).is_some(),
         user: lock(&shared.user).clone(),
@@ -45,16 +46,27 @@ pub fn status(shared: State<'_, Arc<Shared>>) -> View {
 
 /// Checks the token against the server, keeps it in the keyring, and starts following the feed.
 #[tauri::command]
-pub async fn sign_in(app: AppHandle<Wry>, shared: State<'_, Arc<Shared>>, server: String, token: String) -> Result<View> {
+pub async fn sign_in(
+    app: AppHandle<Wry>,
+    shared: State<'_, Arc<Shared>>,
+    server: String,
+    token: String,
+) -> Result<View> {
     let server = server.trim().trim_end_matches('/').to_owned();
     let token = token.trim().to_owned();
     if !(server.starts_with("http://") || server.starts_with("https://")) {
         return Err(Error::Server("The server address must start with http:// or https://".into()));
     }
-    let answer = reqwest::Client::new().get(format!("{server}/api/v1/whoami")).bearer_auth(&token).send().await;
+    let answer = reqwest::Client::new()
+        .get(format!("{server}/api/v1/whoami"))
+        .bearer_auth(&token)
+        .send()
+        .await;
     let answer = answer.map_err(|e| Error::Server(format!("Cannot reach {server}: {e}")))?;
     if answer.status() == reqwest::StatusCode::UNAUTHORIZED {
-        return Err(Error::Server("The server refused this token: it is unknown or revoked.".into()));
+        return Err(Error::Server(
+            "The server refused this token: it is unknown or revoked.".into(),
+        ));
     }
     let who: serde_json::Value = answer
         .error_for_status()
@@ -102,7 +114,8 @@ pub async fn incident(shared: State<'_, Arc<Shared>>, id: i64) -> Result<Inciden
     let server = lock(&shared.settings).server.clone();
     let token = lock(&shared.token).clone().ok_or(Error::SignedOut)?;
     let http = reqwest::Client::new();
-    let fetched = http.get(format!("{server}/api/v1/incidents/{id}")).bearer_auth(&token).send().await;
+    let fetched =
+        http.get(format!("{server}/api/v1/incidents/{id}")).bearer_auth(&token).send().await;
     let incident = match fetched.and_then(reqwest::Response::error_for_status) {
         Ok(r) => r.json::<IncidentDetail>().await.map(|d| d.incident).ok(),
         Err(_) => None,
@@ -115,7 +128,13 @@ pub async fn incident(shared: State<'_, Arc<Shared>>, id: i64) -> Result<Inciden
     if let Some(url) = &incident.runbook_url {
         if url.starts_with(&server) {
             let cache = shared.dir.join("runbooks").join(format!("{}.md", incident.service));
-            let text = match http.get(url).bearer_auth(&token).send().await.and_then(reqwest::Response::error_for_status) {
+            let text = match http
+                .get(url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+            {
                 Ok(r) => {
                     let text = r.text().await.unwrap_or_default();
                     let _ = std::fs::create_dir_all(shared.dir.join("runbooks"));

@@ -52,7 +52,11 @@ impl Device for Desktop {
                 .show();
             match shown {
                 Ok(handle) => {
-                    shared.notifications.lock().unwrap_or_else(|p| p.into_inner()).insert(incident.id, handle.id());
+                    shared
+                        .notifications
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(incident.id, handle.id());
                     handle.wait_for_action(|action| match action {
                         "ack" => shared.act(incident.id, Request::Ack),
                         "open" | "default" => crate::windows::alarm(&app, incident.id),
@@ -70,7 +74,8 @@ impl Device for Desktop {
     }
 
     fn withdraw(&self, incident: i64) {
-        let id = self.shared.notifications.lock().unwrap_or_else(|p| p.into_inner()).remove(&incident);
+        let id =
+            self.shared.notifications.lock().unwrap_or_else(|p| p.into_inner()).remove(&incident);
         if let Some(id) = id {
             // Replace the page's notification with a short, quiet one.
             let _ = Notification::new()
@@ -115,7 +120,11 @@ impl Device for Desktop {
 
     fn sound(&self) -> Sound {
         match &self.shared.alarm {
-            Some(alarm) => Sound { volume: Some(alarm.status().gain), silent: false, output: Some("default output".into()) },
+            Some(alarm) => Sound {
+                volume: Some(alarm.status().gain),
+                silent: false,
+                output: Some("default output".into()),
+            },
             None => Sound { volume: None, silent: true, output: None },
         }
     }

@@ -38,7 +38,7 @@ pub struct Shared {
     pub user: Mutex<Option<String>>,
     pub incidents: Mutex<HashMap<i64, Incident>>,
     pub notifications: Mutex<HashMap<i64, u32>>,
-    status_line: Mutex<Option<StatusLine<Wry>>>,
+    status_line: Mutex<Option<StatusLine>>,
     quit_armed: Mutex<Option<Instant>>,
 }
 
@@ -129,7 +129,10 @@ pub fn on_menu(app: &AppHandle<Wry>, id: &str) {
 
 pub fn run() {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("REVEILLE_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("REVEILLE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .init();
     tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| windows::settings(app)))
@@ -147,7 +150,9 @@ pub fn run() {
             let dir = app.path().app_data_dir()?;
             let settings = Settings::load(&dir);
             let alarm = reveille_alarm::Alarm::open()
-                .map_err(|e| tracing::warn!(error = %e, "no audio output: pages will be silent here"))
+                .map_err(
+                    |e| tracing::warn!(error = %e, "no audio output: pages will be silent here"),
+                )
                 .ok();
             let (_tray, line) = tray::build(app.handle(), settings.on_duty)?;
             let shared = Arc::new(Shared {
@@ -164,7 +169,11 @@ pub fn run() {
             });
             app.manage(shared.clone());
             let handle = app.handle().clone();
-            let token = if settings.server.is_empty() { None } else { secrets::load(&settings.server).ok().flatten() };
+            let token = if settings.server.is_empty() {
+                None
+            } else {
+                secrets::load(&settings.server).ok().flatten()
+            };
             match token {
                 Some(token) => {
                     *lock(&shared.token) = Some(token);

@@ -42,7 +42,10 @@ impl Settings {
     }
 
     pub fn load(dir: &Path) -> Self {
-        std::fs::read(Self::file(dir)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+        std::fs::read(Self::file(dir))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
     }
 
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {

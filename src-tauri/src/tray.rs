@@ -3,7 +3,7 @@
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
-use tauri::{AppHandle, Runtime};
+use tauri::{AppHandle, Wry};
 
 /// What the icon shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,9 +57,9 @@ impl Look {
 pub const TRAY: &str = "reveille";
 
 /// The menu line that says the state.
-pub struct StatusLine<R: Runtime>(pub MenuItem<R>);
+pub struct StatusLine(pub MenuItem<Wry>);
 
-pub fn build<R: Runtime>(app: &AppHandle<R>, on_duty: bool) -> tauri::Result<(TrayIcon<R>, StatusLine<R>)> {
+pub fn build(app: &AppHandle<Wry>, on_duty: bool) -> tauri::Result<(TrayIcon<Wry>, StatusLine)> {
     let status = MenuItem::with_id(app, "status", Look::SignedOut.label(), false, None::<&str>)?;
     let menu = Menu::with_items(
         app,
@@ -87,7 +87,7 @@ pub fn build<R: Runtime>(app: &AppHandle<R>, on_duty: bool) -> tauri::Result<(Tr
 }
 
 /// Shows `look` on the tray icon and in the menu's first line.
-pub fn show<R: Runtime>(app: &AppHandle<R>, line: &StatusLine<R>, look: Look) {
+pub fn show(app: &AppHandle<Wry>, line: &StatusLine, look: Look) {
     if let Some(tray) = app.tray_by_id(TRAY) {
         let _ = tray.set_icon(Some(look.icon()));
         let _ = tray.set_tooltip(Some(format!("Reveille: {}", look.label())));
