@@ -5,9 +5,9 @@
 # HOME, XDG_* and TMPDIR point at a scratch directory; everything started is stopped at the end.
 # Usage: scripts/desktop-session.sh COMMAND [ARGS...]
 set -euo pipefail
-if [ -z "${REVEILLE_IN_SESSION:-}" ]; then
+if [ -z "${IN_DESKTOP_SESSION:-}" ]; then
     scratch=$(mktemp -d /tmp/reveille-session.XXXXXX)
-    export REVEILLE_SCRATCH="$scratch" REVEILLE_IN_SESSION=1
+    export DESKTOP_SESSION_DIR="$scratch" IN_DESKTOP_SESSION=1
     export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
     export HOME="$scratch/home" XDG_RUNTIME_DIR="$scratch/run" XDG_CONFIG_HOME="$scratch/home/.config" \
         XDG_DATA_HOME="$scratch/home/.local/share" XDG_CACHE_HOME="$scratch/home/.cache" TMPDIR="$scratch/tmp" \
@@ -27,15 +27,15 @@ wait_for() { # wait_for DESCRIPTION COMMAND...: polls a readiness check, up to 2
 }
 has_owner() { dbus-send --session --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner "string:$1" | grep -q "boolean true"; }
 
-pulseaudio --daemonize=no --exit-idle-time=-1 --disallow-exit >"$REVEILLE_SCRATCH/pulse.log" 2>&1 & pids+=($!)
+pulseaudio --daemonize=no --exit-idle-time=-1 --disallow-exit >"$DESKTOP_SESSION_DIR/pulse.log" 2>&1 & pids+=($!)
 wait_for PulseAudio pactl info
 pactl load-module module-null-sink sink_name=alarm >/dev/null
 pactl set-default-sink alarm
 
-echo -n reveille | gnome-keyring-daemon --foreground --unlock --components=secrets >"$REVEILLE_SCRATCH/keyring.log" 2>&1 & pids+=($!)
+echo -n reveille | gnome-keyring-daemon --foreground --unlock --components=secrets >"$DESKTOP_SESSION_DIR/keyring.log" 2>&1 & pids+=($!)
 wait_for gnome-keyring has_owner org.freedesktop.secrets
 
-dunst -config /dev/null >"$REVEILLE_SCRATCH/dunst.log" 2>&1 & pids+=($!)
+dunst -config /dev/null >"$DESKTOP_SESSION_DIR/dunst.log" 2>&1 & pids+=($!)
 wait_for dunst has_owner org.freedesktop.Notifications
 
 "$@"

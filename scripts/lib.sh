@@ -30,5 +30,22 @@ ensure_rust() {
     cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 }
 
+# Makes sure Node.js (20 or newer) and npm are there, for the desktop app's web UI.
+ensure_node() {
+    if ! command -v npm >/dev/null || ! node -e 'process.exit(+process.versions.node.split(".")[0] < 20)'; then
+        apt_install nodejs npm
+    fi
+}
+
+# tauri-driver, the WebDriver bridge the desktop tests use (pinned to 2: 3.x is alpha).
+ensure_tauri_driver() {
+    command -v tauri-driver >/dev/null || cargo install tauri-driver --version '^2' --locked
+}
+
 # Packages every build needs.
-BUILD_PACKAGES=(build-essential pkg-config ca-certificates curl git)
+BUILD_PACKAGES=(build-essential pkg-config ca-certificates curl git libssl-dev)
+# What the desktop app (Tauri 2, rodio, the keyring) builds against.
+DESKTOP_PACKAGES=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libasound2-dev)
+# The headless desktop session the tests run in (see scripts/desktop-session.sh).
+SESSION_PACKAGES=(xvfb xauth dbus dbus-x11 fonts-dejavu-core pulseaudio pulseaudio-utils gnome-keyring
+    libsecret-tools webkit2gtk-driver dunst imagemagick xdotool)

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Sets up and runs Reveille for real on this machine: builds the server, writes an example
-# config with a runbook into ./demo (once), creates an integration key and a token for alice
-# (once), starts the server on 127.0.0.1:8080 with its embedded SQLite database, and follows
-# alice's pages in the terminal until Ctrl-C. Idempotent: run it again and it reuses ./demo.
+# Sets up and runs Reveille for real on this machine: builds the server and the desktop app,
+# writes an example config with a runbook into ./demo (once), creates an integration key and a
+# token for alice (once), starts the server on 127.0.0.1:8080 with its embedded SQLite database,
+# starts the desktop app (when there is a display) for alice to sign in to, and follows alice's
+# pages in the terminal until Ctrl-C. Idempotent: run it again and it reuses ./demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-apt_install "${BUILD_PACKAGES[@]}"
+apt_install "${BUILD_PACKAGES[@]}" "${DESKTOP_PACKAGES[@]}"
 ensure_rust
-echo "==> building reveille (release)"
-cargo build --release --locked -p reveille-cli
+ensure_node
+echo "==> building the desktop app's web UI"
+(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build)
+echo "==> building reveille and the desktop app (release)"
+cargo build --release --locked -p reveille-cli -p reveille-desktop
 reveille="$PWD/target/release/reveille"
 
 demo="$PWD/demo"
@@ -41,6 +45,13 @@ until grep -q "listening on" "$demo/server.out" 2>/dev/null; do
     sleep 0.2
 done
 
+desktop=""
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+    ./target/release/reveille-desktop > "$demo/desktop.log" 2>&1 &
+    desktop=$!
+    trap 'kill $server $desktop 2>/dev/null; wait $server 2>/dev/null' EXIT
+fi
+
 cat <<MSG
 
 Reveille is running on $REVEILLE_SERVER (database $demo/reveille.db, log $demo/server.log).
@@ -51,6 +62,9 @@ Page alice from another terminal:
     -d '{"summary": "Disk full on db-1", "severity": "critical"}'
 
 and acknowledge it:   . $secrets && REVEILLE_TOKEN=\$REVEILLE_TOKEN $reveille ack <id>
+
+${desktop:+The desktop app is running (tray icon; its window asks you to sign in): server $REVEILLE_SERVER,
+token \$REVEILLE_TOKEN from $secrets. It keeps the token in your system keyring.}
 Following alice's pages below (Ctrl-C stops everything).
 
 MSG

@@ -126,7 +126,10 @@ pub async fn incident(shared: State<'_, Arc<Shared>>, id: i64) -> Result<Inciden
         .ok_or_else(|| Error::Server(format!("Incident #{id} cannot be loaded")))?;
     let (mut runbook_html, mut runbook_link) = (None, None);
     if let Some(url) = &incident.runbook_url {
-        if url.starts_with(&server) {
+        // A runbook file served by Reveille: fetch it from the server this app signed in to,
+        // whatever host name the server's base_url uses.
+        if let Some(path) = url.find("/api/v1/runbooks/").map(|at| &url[at..]) {
+            let url = format!("{server}{path}");
             let cache = shared.dir.join("runbooks").join(format!("{}.md", incident.service));
             let text = match http
                 .get(url)

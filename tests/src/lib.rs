@@ -72,7 +72,17 @@ impl Site {
     }
 
     pub fn with_config(config: &str) -> Self {
+        Self::with_files(config, &[])
+    }
+
+    /// A site whose config refers to files (runbooks, say) that must exist first.
+    pub fn with_files(config: &str, files: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        for (name, content) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, content).unwrap();
+        }
         std::fs::write(dir.path().join("reveille.toml"), config).unwrap();
         let mut site = Site { dir, key: String::new(), token: String::new() };
         site.key = last_line(&reveille(

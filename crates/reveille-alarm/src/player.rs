@@ -81,7 +81,16 @@ impl Alarm {
         std::thread::Builder::new()
             .name("reveille-alarm".into())
             .spawn(move || {
-                let sink = match rodio::DeviceSinkBuilder::open_default_sink() {
+                // Stream errors are reported once, not for every audio period they repeat in.
+                let reported = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let on_error = move |e: rodio::cpal::Error| {
+                    if !reported.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        tracing::warn!(error = %e, "the audio output reports errors");
+                    }
+                };
+                let opened = rodio::DeviceSinkBuilder::from_default_device()
+                    .and_then(|b| b.with_error_callback(on_error).open_sink_or_fallback());
+                let sink = match opened {
                     Ok(sink) => sink,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e.to_string()));

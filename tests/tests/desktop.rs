@@ -1,0 +1,398 @@
+//! The desktop companion for real: the Tauri app under Xvfb with a D-Bus session, dunst, a
+//! PulseAudio null sink and an unlocked gnome-keyring (all from `scripts/desktop-session.sh`),
+//! driven through its real windows with WebDriver (tauri-driver + WebKitWebDriver), against a
+//! real Reveille server. Outside such a session it skips, saying why; CI always provides one.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use reveille_tests::{Site, binary, reveille};
+use serde_json::{Value, json};
+
+const CONFIG: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+heartbeat_seconds = 1
+[ingest]
+rate_per_minute = 100000
+[[users]]
+name = "alice"
+[[services]]
+name = "payments"
+page = ["alice"]
+runbook = "runbooks/payments.md"
+"#;
+
+/// What the session must provide; None when everything is there.
+fn missing() -> Option<String> {
+    if std::env::var_os("IN_DESKTOP_SESSION").is_none() {
+        return Some(
+            "not inside scripts/desktop-session.sh (no display, bus, sound or keyring)".into(),
+        );
+    }
+    for tool in ["tauri-driver", "WebKitWebDriver", "parecord", "dbus-monitor", "secret-tool"] {
+        if which(tool).is_none() {
+            return Some(format!("{tool} is not installed"));
+        }
+    }
+    if !desktop_binary().is_file() {
+        return Some("the desktop app is not built (cargo build -p reveille-desktop)".into());
+    }
+    None
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    let cargo_bin = std::env::var_os("CARGO_HOME").map(|h| PathBuf::from(h).join("bin"));
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(cargo_bin)
+        .map(|dir| dir.join(tool))
+        .find(|p| p.is_file())
+}
+
+fn desktop_binary() -> PathBuf {
+    binary().with_file_name("reveille-desktop")
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // SIGTERM, not SIGKILL: a killed tauri-driver leaves WebKitWebDriver holding its port.
+        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Polls `check` until it holds; for other processes' state, which cannot be awaited.
+async fn eventually<F: AsyncFnMut() -> bool>(what: &str, within: Duration, mut check: F) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what} did not happen within {within:?}");
+}
+
+struct Recording {
+    proc: Proc,
+    path: PathBuf,
+    started: Instant,
+}
+
+fn record(dir: &Path, name: &str) -> Recording {
+    let path = dir.join(name);
+    let child = Command::new("parecord")
+        .args([
+            "--device=alarm.monitor",
+            "--file-format=wav",
+            "--channels=1",
+            "--rate=44100",
+            "--format=s16le",
+        ])
+        .arg(&path)
+        .spawn()
+        .unwrap();
+    Recording { proc: Proc(child), path, started: Instant::now() }
+}
+
+impl Recording {
+    /// Stops recording; returns the samples.
+    fn stop(self) -> Vec<i16> {
+        let Recording { proc, path, .. } = self;
+        drop(proc);
+        let mut reader = hound::WavReader::open(&path).unwrap();
+        reader.samples::<i16>().map_while(Result::ok).collect()
+    }
+}
+
+fn rms(samples: &[i16]) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    (samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / samples.len() as f64).sqrt()
+}
+
+const RATE: usize = 44_100;
+
+/// Nothing audible from 1.1 s after `acked_at` on. The null sink records only while something
+/// plays, so sample `i` was played no earlier than `i / RATE` after the recording started: any
+/// sample past that index that is loud means the alarm still sounded after the ack.
+fn silent_after(samples: &[i16], acked_at: Duration) -> bool {
+    let from = ((acked_at.as_secs_f64() + 1.1) * RATE as f64) as usize;
+    rms(&samples[from.min(samples.len())..]) < 50.0
+}
+
+async fn page(url: &str, key: &str, dedup: &str, summary: &str) {
+    let body = json!({"routing_key": key, "event_action": "trigger", "dedup_key": dedup,
+        "payload": {"summary": summary, "source": "db-1", "severity": "critical"}});
+    let r =
+        reqwest::Client::new().post(format!("{url}/v2/enqueue")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+}
+
+async fn incident(url: &str, token: &str, dedup: &str) -> Value {
+    let list: Value = reqwest::Client::new()
+        .get(format!("{url}/api/v1/incidents?all=true"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let found =
+        list["incidents"].as_array().unwrap().iter().find(|i| i["dedup_key"] == dedup).cloned();
+    let id = found.expect("incident")["id"].as_i64().unwrap();
+    reqwest::Client::new()
+        .get(format!("{url}/api/v1/incidents/{id}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn switch_to_title(client: &Client, part: &str) {
+    eventually(&format!("a window titled {part:?}"), Duration::from_secs(20), async || {
+        for handle in client.windows().await.unwrap_or_default() {
+            if client.switch_to_window(handle).await.is_ok()
+                && client.title().await.is_ok_and(|t| t.contains(part))
+            {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+}
+
+async fn text(client: &Client, id: &str) -> String {
+    client.find(Locator::Id(id)).await.unwrap().text().await.unwrap()
+}
+
+/// The id the notification server gave the notification whose text has `needle`: the reply to
+/// the Notify call that carried it.
+fn notification_id(log: &str, needle: &str) -> Option<u32> {
+    let lines: Vec<&str> = log.lines().collect();
+    let at = lines.iter().position(|l| l.contains(needle))?;
+    let call = lines[..at].iter().rev().find(|l| l.starts_with("method call"))?;
+    let serial = call.split_whitespace().find_map(|w| w.strip_prefix("serial="))?;
+    let reply = lines.iter().position(|l| {
+        l.starts_with("method return") && l.contains(&format!("reply_serial={serial}"))
+    })?;
+    lines.get(reply + 1)?.trim().strip_prefix("uint32 ")?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
+    if let Some(why) = missing() {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the desktop suite: {why}");
+        eprintln!("SKIPPED the desktop end-to-end test: {why}");
+        return;
+    }
+    let runbook = "# Payments runbook\n\nRestart the **payment worker**.\n";
+    let site = Site::with_files(CONFIG, &[("runbooks/payments.md", runbook)]);
+    let mut server = site.start();
+    let url = server.url.clone();
+    let scratch = PathBuf::from(std::env::var("DESKTOP_SESSION_DIR").unwrap());
+
+    // The app's settings before its first start: a short ramp and a short feed-lost threshold.
+    let data = PathBuf::from(std::env::var("XDG_DATA_HOME").unwrap()).join("dev.reveille.desktop");
+    std::fs::create_dir_all(&data).unwrap();
+    let settings = json!({"device": "alice-laptop", "start_level": 0.3, "ramp_seconds": 6, "snooze_minutes": 5,
+        "feed_lost_seconds": 5, "on_duty": true});
+    std::fs::write(data.join("settings.json"), settings.to_string()).unwrap();
+
+    let (port, native) = (free_port(), free_port());
+    let driver = Proc(
+        Command::new(which("tauri-driver").unwrap())
+            .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let webdriver = format!("http://127.0.0.1:{port}");
+    eventually("tauri-driver", Duration::from_secs(20), async || {
+        reqwest::get(format!("{webdriver}/status")).await.is_ok()
+    })
+    .await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let caps = json!({"browserName": "wry", "tauri:options": {"application": desktop_binary()}});
+    let client = ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps.as_object().unwrap().clone())
+        .connect(&webdriver)
+        .await
+        .unwrap();
+
+    // Sign in through the real window.
+    switch_to_title(&client, "Reveille").await;
+    let settings_window = client.window().await.unwrap();
+    client.find(Locator::Id("server")).await.unwrap().send_keys(&url).await.unwrap();
+    client.find(Locator::Id("token")).await.unwrap().send_keys(&site.token).await.unwrap();
+    client.find(Locator::Id("signin-button")).await.unwrap().click().await.unwrap();
+    eventually("signed in", Duration::from_secs(20), async || {
+        text(&client, "user").await == "alice"
+    })
+    .await;
+
+    // The token is in the keyring, and nowhere in the settings file.
+    let keyring = Command::new("secret-tool")
+        .args(["search", "--all", "--unlock", "service", "dev.reveille.desktop"])
+        .output()
+        .unwrap();
+    let found = String::from_utf8_lossy(&keyring.stdout).to_string()
+        + &String::from_utf8_lossy(&keyring.stderr);
+    assert!(found.contains(&site.token), "the token is not in the keyring: {found}");
+    let file = std::fs::read_to_string(data.join("settings.json")).unwrap();
+    assert!(!file.contains(&site.token) && file.contains(&url), "{file}");
+
+    // A page: a notification with its actions on D-Bus, the alarm window with the runbook, and a
+    // rising alarm on the speakers.
+    let monitor_log = scratch.join("notifications.log");
+    let _monitor = Proc(
+        Command::new("dbus-monitor")
+            .arg("interface='org.freedesktop.Notifications'")
+            .arg("type='method_return'")
+            .stdout(std::fs::File::create(&monitor_log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    eventually("the connection", Duration::from_secs(10), async || {
+        text(&client, "state").await.contains("all quiet")
+    })
+    .await;
+    let recording = record(&scratch, "first.wav");
+    page(&url, &site.key, "disk", "Disk full on db-1").await;
+    eventually("the notification", Duration::from_secs(10), async || {
+        let log = std::fs::read_to_string(&monitor_log).unwrap_or_default();
+        log.contains("Disk full on db-1")
+            && log.contains("\"Acknowledge\"")
+            && log.contains("\"urgency\"")
+    })
+    .await;
+    switch_to_title(&client, "Reveille — #").await;
+    eventually("the alarm window", Duration::from_secs(10), async || {
+        text(&client, "summary").await == "Disk full on db-1"
+    })
+    .await;
+    eventually("the rendered runbook", Duration::from_secs(10), async || {
+        let Ok(frame) = client.find(Locator::Id("runbook")).await else { return false };
+        let _ = frame.enter_frame().await;
+        let heading = match client.find(Locator::Css("h1")).await {
+            Ok(h) => h.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let _ = client.enter_parent_frame().await;
+        heading == "Payments runbook"
+    })
+    .await;
+
+    // Let the ramp play, then acknowledge in the window.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let acked_at = recording.started.elapsed();
+    client.find(Locator::Id("ack")).await.unwrap().click().await.unwrap();
+    eventually("the ack on the server", Duration::from_secs(10), async || {
+        incident(&url, &site.token, "disk").await["state"] == "acknowledged"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let samples = recording.stop();
+
+    let onset =
+        samples.chunks(RATE / 20).position(|w| rms(w) > 300.0).expect("the alarm was heard")
+            * (RATE / 20);
+    let window = RATE * 12 / 10;
+    let levels: Vec<f64> = samples[onset..].chunks(window).take(4).map(rms).collect();
+    assert!(
+        levels.windows(2).all(|w| w[1] > w[0] * 1.05),
+        "the alarm did not get louder: {levels:?}"
+    );
+    assert!(silent_after(&samples, acked_at), "still sounding a second after the ack");
+
+    let timeline = incident(&url, &site.token, "disk").await["timeline"].to_string();
+    assert!(timeline.contains("delivered on alice-laptop"), "{timeline}");
+    assert!(timeline.contains("ringing on alice-laptop at 30% volume"), "{timeline}");
+    assert!(timeline.contains("acked on alice-laptop"), "{timeline}");
+
+    // A second page, acknowledged from the command line, also stops the sound.
+    let recording = record(&scratch, "second.wav");
+    page(&url, &site.key, "cpu", "CPU on fire").await;
+    let id = {
+        let mut id = 0;
+        eventually("the second page", Duration::from_secs(10), async || {
+            id = incident(&url, &site.token, "cpu").await["id"].as_i64().unwrap();
+            incident(&url, &site.token, "cpu").await["timeline"]
+                .to_string()
+                .contains("ringing on alice-laptop")
+        })
+        .await;
+        id
+    };
+    let env = [("REVEILLE_SERVER", url.as_str()), ("REVEILLE_TOKEN", site.token.as_str())];
+    assert!(reveille(&["ack", &id.to_string()], &env).status.success());
+    let acked_at = recording.started.elapsed();
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let samples = recording.stop();
+    let loud_before =
+        rms(&samples[..((acked_at.as_secs_f64() * RATE as f64) as usize).min(samples.len())]);
+    assert!(loud_before > 300.0, "the second page did not ring: {loud_before}");
+    assert!(silent_after(&samples, acked_at), "still sounding a second after the CLI ack");
+
+    // A third page, acknowledged with the notification's Acknowledge action.
+    page(&url, &site.key, "mem", "Memory leak").await;
+    let notification_id = {
+        let mut found = None;
+        eventually("the third notification", Duration::from_secs(10), async || {
+            let log = std::fs::read_to_string(&monitor_log).unwrap_or_default();
+            found = notification_id(&log, "Memory leak");
+            found.is_some()
+        })
+        .await;
+        found.unwrap()
+    };
+    // What the notification server sends when the person presses "Acknowledge".
+    let invoked = Command::new("dbus-send")
+        .args([
+            "--session",
+            "--type=signal",
+            "/org/freedesktop/Notifications",
+            "org.freedesktop.Notifications.ActionInvoked",
+        ])
+        .arg(format!("uint32:{notification_id}"))
+        .arg("string:ack")
+        .status()
+        .unwrap();
+    assert!(invoked.success());
+    eventually("the ack from the notification", Duration::from_secs(10), async || {
+        incident(&url, &site.token, "mem").await["state"] == "acknowledged"
+    })
+    .await;
+
+    // The server goes away: the app reports the feed lost within its threshold.
+    client.switch_to_window(settings_window).await.unwrap();
+    server.kill();
+    eventually("FEED LOST", Duration::from_secs(15), async || {
+        text(&client, "state").await.contains("FEED LOST")
+    })
+    .await;
+    let _ = Command::new("/usr/bin/import")
+        .args(["-window", "root"])
+        .arg(scratch.join("feed-lost.png"))
+        .status();
+    client.close().await.unwrap();
+    drop(driver);
+}
