@@ -32,7 +32,7 @@ ensure_rust() {
 
 # Makes sure Node.js (20 or newer) and npm are there, for the desktop app's web UI.
 ensure_node() {
-    if ! command -v npm >/dev/null || ! node -e 'process.exit(+process.versions.node.split(".")[0] < 20)'; then
+    if ! command -v npm >/dev/null || ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)'; then
         apt_install nodejs npm
     fi
 }
