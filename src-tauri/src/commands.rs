@@ -189,6 +189,7 @@ pub fn stop_alarm(shared: State<'_, Arc<Shared>>) {
 
 #[tauri::command]
 pub fn save_settings(shared: State<'_, Arc<Shared>>, settings: Settings) -> Result<View> {
+    crate::output::autostart(settings.autostart)?;
     let mut current = lock(&shared.settings);
     // The server only changes by signing in.
     let server = current.server.clone();

@@ -2,6 +2,7 @@
 //! Acknowledge and Open actions, the tray's look, and the alarm window.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use notify_rust::{Hint, Notification, Timeout, Urgency as NotifyUrgency};
 use reveille_client::outbox::Request;
@@ -19,17 +20,37 @@ pub struct Desktop {
 
 impl Device for Desktop {
     fn ring(&self) {
-        let curve = self.shared.settings.lock().unwrap_or_else(|p| p.into_inner()).curve();
-        match &self.shared.alarm {
-            Some(alarm) => alarm.play(reveille_alarm::Sound::Page(curve)),
-            None => tracing::warn!("no audio output: this page is SILENT here; notifications only"),
+        let settings = self.shared.settings.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        self.shared.ringing.store(true, Ordering::SeqCst);
+        if settings.make_sure_i_hear_it {
+            let mut saved = self.shared.saved_output.lock().unwrap_or_else(|p| p.into_inner());
+            if saved.is_none() {
+                *saved = crate::output::raise();
+            }
         }
-        self.shared.look(&self.app, Look::Ringing);
+        match &self.shared.alarm {
+            Some(alarm) => {
+                alarm.play(reveille_alarm::Sound::Page(settings.curve()));
+                self.shared.look(&self.app, Look::Ringing);
+            }
+            None => {
+                tracing::warn!(
+                    "no audio output: this page is SILENT here; flashing the tray and repeating the notification"
+                );
+                self.flash_and_repeat();
+            }
+        }
     }
 
     fn silence(&self) {
+        self.shared.ringing.store(false, Ordering::SeqCst);
         if let Some(alarm) = &self.shared.alarm {
             alarm.stop();
+        }
+        if let Some(saved) =
+            self.shared.saved_output.lock().unwrap_or_else(|p| p.into_inner()).take()
+        {
+            crate::output::restore(&saved);
         }
         self.shared.look(&self.app, Look::Acknowledged);
     }
@@ -74,6 +95,7 @@ impl Device for Desktop {
     }
 
     fn withdraw(&self, incident: i64) {
+        self.shared.incidents.lock().unwrap_or_else(|p| p.into_inner()).remove(&incident);
         let id =
             self.shared.notifications.lock().unwrap_or_else(|p| p.into_inner()).remove(&incident);
         if let Some(id) = id {
@@ -120,12 +142,46 @@ impl Device for Desktop {
 
     fn sound(&self) -> Sound {
         match &self.shared.alarm {
-            Some(alarm) => Sound {
-                volume: Some(alarm.status().gain),
-                silent: false,
-                output: Some("default output".into()),
-            },
+            Some(alarm) => {
+                let silent = crate::output::muted();
+                Sound {
+                    volume: Some(alarm.status().gain),
+                    silent,
+                    output: Some("default output".into()),
+                }
+            }
             None => Sound { volume: None, silent: true, output: None },
         }
+    }
+}
+
+impl Desktop {
+    /// With no sound: the tray flashes, and the notifications come back every 30 s.
+    fn flash_and_repeat(&self) {
+        let (app, shared) = (self.app.clone(), self.shared.clone());
+        std::thread::spawn(move || {
+            let mut tick = 0u32;
+            while shared.ringing.load(Ordering::SeqCst) {
+                shared.look(&app, if tick.is_multiple_of(2) { Look::Ringing } else { Look::Quiet });
+                if tick > 0 && tick.is_multiple_of(60) {
+                    let pages: Vec<Incident> = shared
+                        .incidents
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .values()
+                        .cloned()
+                        .collect();
+                    let desktop = Desktop { app: app.clone(), shared: shared.clone() };
+                    for page in pages
+                        .iter()
+                        .filter(|i| i.state == reveille_protocol::IncidentState::Triggered)
+                    {
+                        desktop.notify(page);
+                    }
+                }
+                tick += 1;
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+        });
     }
 }

@@ -8,6 +8,7 @@
 mod commands;
 mod device;
 mod error;
+mod output;
 mod secrets;
 mod settings;
 mod tray;
@@ -38,6 +39,10 @@ pub struct Shared {
     pub user: Mutex<Option<String>>,
     pub incidents: Mutex<HashMap<i64, Incident>>,
     pub notifications: Mutex<HashMap<i64, u32>>,
+    /// A page is ringing (for the no-audio fallback's flashing).
+    pub ringing: std::sync::atomic::AtomicBool,
+    /// The output's mute and volume before "make sure I hear it" raised them.
+    pub saved_output: Mutex<Option<output::Saved>>,
     status_line: Mutex<Option<StatusLine>>,
     quit_armed: Mutex<Option<Instant>>,
 }
@@ -164,6 +169,8 @@ pub fn run() {
                 user: Mutex::default(),
                 incidents: Mutex::default(),
                 notifications: Mutex::default(),
+                ringing: Default::default(),
+                saved_output: Mutex::default(),
                 status_line: Mutex::new(Some(line)),
                 quit_armed: Mutex::default(),
             });

@@ -19,6 +19,10 @@ pub struct Settings {
     /// Seconds without the feed, while on duty, before the red tray and the warning.
     pub feed_lost_seconds: u64,
     pub on_duty: bool,
+    /// While a page rings, unmute the default output and raise it to full; restore after.
+    pub make_sure_i_hear_it: bool,
+    /// Start Reveille at login.
+    pub autostart: bool,
 }
 
 impl Default for Settings {
@@ -32,6 +36,8 @@ impl Default for Settings {
             snooze_minutes: 15,
             feed_lost_seconds: 60,
             on_duty: true,
+            make_sure_i_hear_it: false,
+            autostart: false,
         }
     }
 }

@@ -17,6 +17,19 @@ pub fn alarm(app: &AppHandle<Wry>, incident: i64) {
         .always_on_top(true)
         .visible_on_all_workspaces(true)
         .focused(true)
+        // Runbook links open in the system browser, never inside the app.
+        .on_new_window(|url, _| {
+            crate::output::open_in_browser(url.as_str());
+            tauri::webview::NewWindowResponse::Deny
+        })
+        .on_navigation(|url| {
+            let own = matches!(url.scheme(), "tauri" | "about")
+                || url.host_str() == Some("tauri.localhost");
+            if !own {
+                crate::output::open_in_browser(url.as_str());
+            }
+            own
+        })
         .build();
     if let Err(e) = built {
         tracing::error!(error = %e, "cannot open the alarm window");

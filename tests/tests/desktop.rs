@@ -213,7 +213,7 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
     let data = PathBuf::from(std::env::var("XDG_DATA_HOME").unwrap()).join("dev.reveille.desktop");
     std::fs::create_dir_all(&data).unwrap();
     let settings = json!({"device": "alice-laptop", "start_level": 0.3, "ramp_seconds": 6, "snooze_minutes": 5,
-        "feed_lost_seconds": 5, "on_duty": true});
+        "feed_lost_seconds": 5, "on_duty": true, "make_sure_i_hear_it": true});
     std::fs::write(data.join("settings.json"), settings.to_string()).unwrap();
 
     let (port, native) = (free_port(), free_port());
@@ -275,6 +275,15 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
         text(&client, "state").await.contains("all quiet")
     })
     .await;
+    // The person left the sound muted: "make sure I hear it" unmutes it for the page.
+    let sink_muted = || {
+        let out = Command::new("pactl").args(["get-sink-mute", "alarm"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).contains("yes")
+    };
+    assert!(
+        Command::new("pactl").args(["set-sink-mute", "alarm", "1"]).status().unwrap().success()
+    );
+    assert!(sink_muted());
     let recording = record(&scratch, "first.wav");
     page(&url, &site.key, "disk", "Disk full on db-1").await;
     eventually("the notification", Duration::from_secs(10), async || {
@@ -285,6 +294,8 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
     })
     .await;
     switch_to_title(&client, "Reveille — #").await;
+    eventually("the output unmuted for the page", Duration::from_secs(5), async || !sink_muted())
+        .await;
     eventually("the alarm window", Duration::from_secs(10), async || {
         text(&client, "summary").await == "Disk full on db-1"
     })
@@ -322,6 +333,7 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
         "the alarm did not get louder: {levels:?}"
     );
     assert!(silent_after(&samples, acked_at), "still sounding a second after the ack");
+    assert!(sink_muted(), "the output is muted again, as the person left it");
 
     let timeline = incident(&url, &site.token, "disk").await["timeline"].to_string();
     assert!(timeline.contains("delivered on alice-laptop"), "{timeline}");
@@ -329,6 +341,9 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
     assert!(timeline.contains("acked on alice-laptop"), "{timeline}");
 
     // A second page, acknowledged from the command line, also stops the sound.
+    assert!(
+        Command::new("pactl").args(["set-sink-mute", "alarm", "0"]).status().unwrap().success()
+    );
     let recording = record(&scratch, "second.wav");
     page(&url, &site.key, "cpu", "CPU on fire").await;
     let id = {
@@ -349,7 +364,11 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
     let samples = recording.stop();
     let loud_before =
         rms(&samples[..((acked_at.as_secs_f64() * RATE as f64) as usize).min(samples.len())]);
-    assert!(loud_before > 300.0, "the second page did not ring: {loud_before}");
+    assert!(
+        loud_before > 300.0,
+        "the second page did not ring: {loud_before} over {} samples",
+        samples.len()
+    );
     assert!(silent_after(&samples, acked_at), "still sounding a second after the CLI ack");
 
     // A third page, acknowledged with the notification's Acknowledge action.

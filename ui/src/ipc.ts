@@ -25,6 +25,8 @@ export interface Settings {
   snooze_minutes: number;
   feed_lost_seconds: number;
   on_duty: boolean;
+  make_sure_i_hear_it: boolean;
+  autostart: boolean;
 }
 
 export interface View {
