@@ -168,9 +168,9 @@ pub fn act(shared: State<'_, Arc<Shared>>, id: i64, action: String) -> Result<()
 }
 
 pub fn test_alarm_now(shared: &Shared) {
-    let curve = lock(&shared.settings).curve();
+    let sound = lock(&shared.settings).page_sound();
     if let Some(alarm) = &shared.alarm {
-        alarm.play(reveille_alarm::Sound::Page(curve));
+        alarm.play(sound);
     }
 }
 

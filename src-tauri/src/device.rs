@@ -30,7 +30,7 @@ impl Device for Desktop {
         }
         match &self.shared.alarm {
             Some(alarm) => {
-                alarm.play(reveille_alarm::Sound::Page(settings.curve()));
+                alarm.play(settings.page_sound());
                 self.shared.look(&self.app, Look::Ringing);
             }
             None => {

@@ -11,6 +11,8 @@ pub struct Settings {
     pub server: String,
     /// How this device names itself in receipts.
     pub device: String,
+    /// The page sound: "beeps" or "siren".
+    pub sound: String,
     /// Alarm level at the start, 0.05–1.0.
     pub start_level: f32,
     /// Seconds to full loudness.
@@ -31,6 +33,7 @@ impl Default for Settings {
         Self {
             server: String::new(),
             device: format!("{host}-reveille"),
+            sound: "beeps".into(),
             start_level: 0.4,
             ramp_seconds: 30,
             snooze_minutes: 15,
@@ -59,6 +62,11 @@ impl Settings {
         let tmp = dir.join("settings.json.tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
         std::fs::rename(tmp, Self::file(dir))
+    }
+
+    /// The page sound, as chosen.
+    pub fn page_sound(&self) -> reveille_alarm::Sound {
+        reveille_alarm::Sound::PageWith(self.curve(), reveille_alarm::Tone::parse(&self.sound))
     }
 
     pub fn curve(&self) -> reveille_core::alarm::Curve {

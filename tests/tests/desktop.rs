@@ -314,6 +314,10 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
 
     // Let the ramp play, then acknowledge in the window.
     tokio::time::sleep(Duration::from_secs(7)).await;
+    let _ = Command::new("/usr/bin/import")
+        .args(["-window", "root"])
+        .arg(scratch.join("alarm.png"))
+        .status();
     let acked_at = recording.started.elapsed();
     client.find(Locator::Id("ack")).await.unwrap().click().await.unwrap();
     eventually("the ack on the server", Duration::from_secs(10), async || {
@@ -357,6 +361,8 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
         .await;
         id
     };
+    // Let it be heard for a moment (the recording misses the first tenth of a second).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let env = [("REVEILLE_SERVER", url.as_str()), ("REVEILLE_TOKEN", site.token.as_str())];
     assert!(reveille(&["ack", &id.to_string()], &env).status.success());
     let acked_at = recording.started.elapsed();

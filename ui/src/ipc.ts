@@ -20,6 +20,7 @@ export interface Incident {
 export interface Settings {
   server: string;
   device: string;
+  sound: string;
   start_level: number;
   ramp_seconds: number;
   snooze_minutes: number;

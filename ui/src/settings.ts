@@ -29,6 +29,7 @@ function render(view: ipc.View) {
   field("snooze_minutes").value = String(view.settings.snooze_minutes);
   field("feed_lost_seconds").value = String(view.settings.feed_lost_seconds);
   field("device").value = view.settings.device;
+  $<HTMLSelectElement>("sound").value = view.settings.sound;
   field("make_sure_i_hear_it").checked = view.settings.make_sure_i_hear_it;
   field("autostart").checked = view.settings.autostart;
   const list = $("ringing");
@@ -65,6 +66,7 @@ $("settings-form").addEventListener("submit", async (event) => {
     snooze_minutes: Number(field("snooze_minutes").value),
     feed_lost_seconds: Number(field("feed_lost_seconds").value),
     device: field("device").value,
+    sound: $<HTMLSelectElement>("sound").value,
     make_sure_i_hear_it: field("make_sure_i_hear_it").checked,
     autostart: field("autostart").checked,
   };

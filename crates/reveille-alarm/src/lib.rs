@@ -7,7 +7,7 @@ mod player;
 mod synth;
 
 pub use player::{Alarm, Status};
-pub use synth::{SAMPLE_RATE, Sound, Synth, render, write_wav};
+pub use synth::{SAMPLE_RATE, Sound, Synth, Tone, render, write_wav};
 
 /// The one error type of this crate.
 #[derive(Debug, thiserror::Error)]

@@ -8,11 +8,29 @@ use reveille_core::alarm::{Curve, Pattern};
 
 pub const SAMPLE_RATE: u32 = 44_100;
 
+/// The built-in page sounds a person can choose from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tone {
+    /// Double beeps.
+    #[default]
+    Beeps,
+    /// A rising and falling sweep.
+    Siren,
+}
+
+impl Tone {
+    pub fn parse(name: &str) -> Self {
+        if name == "siren" { Self::Siren } else { Self::Beeps }
+    }
+}
+
 /// What to play.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Sound {
-    /// A page: double beeps rising along the curve, then the urgent pattern, until stopped.
+    /// A page in the default tone: rising along the curve, then the urgent pattern, until stopped.
     Page(Curve),
+    /// A page in a chosen tone.
+    PageWith(Curve, Tone),
     /// The feed is lost: a falling two-tone that sounds nothing like a page.
     FeedLost,
 }
@@ -37,7 +55,7 @@ impl Synth {
     /// The gain at this moment.
     pub fn gain(&self) -> f32 {
         match self.sound {
-            Sound::Page(curve) => curve.at(self.elapsed()).0,
+            Sound::Page(curve) | Sound::PageWith(curve, _) => curve.at(self.elapsed()).0,
             Sound::FeedLost => 0.8,
         }
     }
@@ -54,14 +72,24 @@ fn tone(t: f32, from: f32, to: f32, hz: f32) -> f32 {
 
 fn sample(sound: Sound, t: f32) -> (f32, f32) {
     match sound {
-        Sound::Page(curve) => {
+        Sound::Page(curve) => sample(Sound::PageWith(curve, Tone::Beeps), t),
+        Sound::PageWith(curve, choice) => {
             let (gain, pattern) = curve.at(Duration::from_secs_f32(t));
-            let wave = match pattern {
-                Pattern::Rising => {
+            let wave = match (pattern, choice) {
+                (Pattern::Rising, Tone::Beeps) => {
                     let c = t % 1.2;
                     tone(c, 0.0, 0.15, 880.0) + tone(c, 0.25, 0.40, 880.0)
                 }
-                Pattern::Urgent => {
+                (Pattern::Rising, Tone::Siren) => {
+                    // A sweep from 600 to 850 Hz and back every 1.2 s; the phase is the integral of
+                    // the frequency, so the sweep is smooth.
+                    let c = t % 1.2;
+                    let phase = 600.0 * c
+                        + 250.0 * (1.0 - (std::f32::consts::PI * c / 1.2).cos()) * 1.2
+                            / std::f32::consts::PI;
+                    (TAU * phase).sin() * tone_envelope(c, 0.0, 1.2)
+                }
+                (Pattern::Urgent, _) => {
                     let c = t % 0.25;
                     tone(c, 0.0, 0.125, 988.0) + tone(c, 0.125, 0.25, 1319.0)
                 }
@@ -85,6 +113,10 @@ impl Iterator for Synth {
         // Headroom: full gain is 0.9 of full scale.
         Some(0.9 * gain * wave)
     }
+}
+
+fn tone_envelope(t: f32, from: f32, to: f32) -> f32 {
+    ((t - from).min(to - t) / 0.005).clamp(0.0, 1.0)
 }
 
 /// The first `length` of a sound.

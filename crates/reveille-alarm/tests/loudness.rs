@@ -40,6 +40,18 @@ fn loudness_rises_monotonically_across_the_ramp() {
 }
 
 #[test]
+fn the_siren_rises_too() {
+    use reveille_alarm::Tone;
+    let curve = Curve { start: 0.4, ramp: Duration::from_secs(12) };
+    let samples = render(Sound::PageWith(curve, Tone::Siren), Duration::from_secs(12));
+    let to_i16: Vec<i16> = samples.iter().map(|s| (s * f32::from(i16::MAX)) as i16).collect();
+    let levels: Vec<f64> =
+        to_i16.chunks((1.2 * f64::from(SAMPLE_RATE)) as usize).take(10).map(rms).collect();
+    assert!(levels.windows(2).all(|w| w[1] > w[0]), "{levels:?}");
+    assert_ne!(samples, render(Sound::Page(curve), Duration::from_secs(12)), "a different sound");
+}
+
+#[test]
 fn the_feed_lost_sound_is_not_the_page_sound() {
     let lost = render(Sound::FeedLost, Duration::from_secs(2));
     let page = render(Sound::Page(Curve::default()), Duration::from_secs(2));
