@@ -23,8 +23,9 @@ echo "==> building the binaries the end-to-end tests run"
 cargo build --locked -p reveille-cli -p reveille-desktop
 echo "==> cargo test (inside a desktop session)"
 status=0
-scripts/desktop-session.sh cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.txt || status=$?
+out=$(mktemp)
+scripts/desktop-session.sh cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$out" || status=$?
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.txt
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$out"
 exit $status
