@@ -141,28 +141,18 @@ async fn page(url: &str, key: &str, dedup: &str, summary: &str) {
     assert_eq!(r.status(), 202);
 }
 
+async fn get(url: &str, token: &str) -> Value {
+    let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+    response.json().await.unwrap()
+}
+
+/// The incident with this dedup key, with its timeline.
 async fn incident(url: &str, token: &str, dedup: &str) -> Value {
-    let list: Value = reqwest::Client::new()
-        .get(format!("{url}/api/v1/incidents?all=true"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = get(&format!("{url}/api/v1/incidents?all=true"), token).await;
     let found =
         list["incidents"].as_array().unwrap().iter().find(|i| i["dedup_key"] == dedup).cloned();
     let id = found.expect("incident")["id"].as_i64().unwrap();
-    reqwest::Client::new()
-        .get(format!("{url}/api/v1/incidents/{id}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get(&format!("{url}/api/v1/incidents/{id}"), token).await
 }
 
 async fn switch_to_title(client: &Client, part: &str) {
