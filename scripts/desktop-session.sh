@@ -38,4 +38,9 @@ wait_for gnome-keyring has_owner org.freedesktop.secrets
 dunst -config /dev/null >"$DESKTOP_SESSION_DIR/dunst.log" 2>&1 & pids+=($!)
 wait_for dunst has_owner org.freedesktop.Notifications
 
+# A tray host (XEmbed), top right, so the app's tray icon is on screen at 1240,0 (40×40).
+trayer --edge top --align right --widthtype pixel --width 40 --heighttype pixel --height 40 \
+    --SetDockType true --transparent false >"$DESKTOP_SESSION_DIR/trayer.log" 2>&1 & pids+=($!)
+wait_for trayer xdotool search --class trayer
+
 "$@"

@@ -48,4 +48,4 @@ BUILD_PACKAGES=(build-essential pkg-config ca-certificates curl git libssl-dev)
 DESKTOP_PACKAGES=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libasound2-dev)
 # The headless desktop session the tests run in (see scripts/desktop-session.sh).
 SESSION_PACKAGES=(xvfb xauth dbus dbus-x11 fonts-dejavu-core pulseaudio pulseaudio-utils gnome-keyring
-    libsecret-tools webkit2gtk-driver dunst imagemagick xdotool)
+    libsecret-tools webkit2gtk-driver dunst imagemagick xdotool trayer)

@@ -72,6 +72,23 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Whether the tray (top right of the screen, where the session's tray host sits) shows `rgb`.
+fn tray_shows(scratch: &Path, rgb: &str) -> bool {
+    let shot = scratch.join("tray.png");
+    let took = Command::new("/usr/bin/import")
+        .args(["-window", "root", "-crop", "40x40+1240+0"])
+        .arg(&shot)
+        .status();
+    if !took.is_ok_and(|s| s.success()) {
+        return false;
+    }
+    let colours = Command::new("/usr/bin/convert")
+        .arg(&shot)
+        .args(["-format", "%c", "histogram:info:-"])
+        .output();
+    colours.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).to_uppercase().contains(rgb))
+}
+
 /// Polls `check` until it holds; for other processes' state, which cannot be awaited.
 async fn eventually<F: AsyncFnMut() -> bool>(what: &str, within: Duration, mut check: F) {
     let deadline = Instant::now() + within;
@@ -284,6 +301,10 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
     })
     .await;
     switch_to_title(&client, "Reveille — #").await;
+    eventually("the tray ringing (amber)", Duration::from_secs(5), async || {
+        tray_shows(&scratch, "#F59E0B")
+    })
+    .await;
     eventually("the output unmuted for the page", Duration::from_secs(5), async || !sink_muted())
         .await;
     eventually("the alarm window", Duration::from_secs(10), async || {
@@ -404,6 +425,8 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
         text(&client, "state").await.contains("FEED LOST")
     })
     .await;
+    eventually("the tray red", Duration::from_secs(3), async || tray_shows(&scratch, "#DC2626"))
+        .await;
     let _ = Command::new("/usr/bin/import")
         .args(["-window", "root"])
         .arg(scratch.join("feed-lost.png"))
