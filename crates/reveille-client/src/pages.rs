@@ -56,10 +56,12 @@ impl Pages {
 
     /// The person acknowledged, snoozed or resolved on this device: stop at once, even offline.
     pub fn on_local(&mut self, incident: i64) -> Vec<Effect> {
-        let mut effects = vec![Effect::Withdraw(incident)];
+        let mut effects = Vec::new();
+        // Silence first: it is what the person is waiting for.
         if self.ringing.remove(&incident).is_some() && self.ringing.is_empty() {
             effects.push(Effect::Silence);
         }
+        effects.push(Effect::Withdraw(incident));
         effects
     }
 
@@ -86,10 +88,11 @@ impl Pages {
         if incident.state == IncidentState::Triggered {
             return Vec::new();
         }
-        let mut effects = vec![Effect::Withdraw(incident.id)];
+        let mut effects = Vec::new();
         if self.ringing.remove(&incident.id).is_some() && self.ringing.is_empty() {
             effects.push(Effect::Silence);
         }
+        effects.push(Effect::Withdraw(incident.id));
         effects
     }
 }
@@ -149,12 +152,12 @@ mod tests {
             incident(1, IncidentState::Acknowledged, Urgency::High),
         ));
         assert_eq!(rings(&acked), (false, false), "page 2 still rings");
-        assert_eq!(acked[0], Effect::Withdraw(1));
+        assert_eq!(acked, [Effect::Withdraw(1)]);
         let resolved = pages.on_entry(&entry(
             FeedKind::Incident,
             incident(2, IncidentState::Resolved, Urgency::High),
         ));
-        assert_eq!(rings(&resolved), (false, true));
+        assert_eq!(resolved, [Effect::Silence, Effect::Withdraw(2)], "silence comes first");
         assert!(!pages.is_ringing());
     }
 

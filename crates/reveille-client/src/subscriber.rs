@@ -104,6 +104,7 @@ impl Task {
         let mut first_open = fresh;
         let mut pending_effects = vec![first];
         let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let mut ticks: u64 = 0;
         loop {
             for effect in std::mem::take(&mut pending_effects) {
                 match effect {
@@ -128,10 +129,11 @@ impl Task {
                             body = Some(stream);
                             parser = Parser::default();
                             pending_effects = conn.on(Event::Opened, now, random);
+                            // What was acknowledged offline goes first, so it does not ring again.
+                            self.flush().await;
                             if std::mem::take(&mut first_open) {
                                 self.ring_for_open().await;
                             }
-                            self.flush().await;
                         }
                         None => pending_effects = conn.on(Event::Closed, now, random),
                     }
@@ -159,7 +161,14 @@ impl Task {
                         }
                     }
                 }
-                _ = tick.tick() => pending_effects = conn.on(Event::Tick, self.now(), random),
+                _ = tick.tick() => {
+                    pending_effects = conn.on(Event::Tick, self.now(), random);
+                    // Retry what the server could not take yet, every few seconds while up.
+                    ticks += 1;
+                    if ticks % 20 == 0 && body.is_some() && !self.outbox.pending().is_empty() {
+                        self.flush().await;
+                    }
+                }
             }
         }
     }
@@ -175,7 +184,9 @@ impl Task {
             request = request.header("last-event-id", id.to_string());
         }
         tokio::spawn(async move {
-            let body = match request.send().await {
+            // A server that accepts the connection but never answers counts as down.
+            let answer = tokio::time::timeout(REQUEST_TIMEOUT, request.send()).await;
+            let body = match answer.unwrap_or_else(|_| Err(timeout_error())) {
                 Ok(r) if r.status().is_success() => Some(r.bytes_stream().boxed()),
                 Ok(r) => {
                     tracing::warn!(status = %r.status(), "the server refused the feed");
@@ -194,11 +205,34 @@ impl Task {
     /// On the first connection: ring for what was already open for this person.
     async fn ring_for_open(&mut self) {
         let url = format!("{}/api/v1/incidents?mine=true", self.config.server);
-        let list = self.http.get(url).bearer_auth(&self.config.token).send().await;
+        let list = self
+            .http
+            .get(url)
+            .bearer_auth(&self.config.token)
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await;
         if let Ok(list) = list.and_then(reqwest::Response::error_for_status)
             && let Ok(list) = list.json::<IncidentList>().await
         {
             let effects = self.pages.on_open(&list.incidents);
+            self.perform(effects);
+        }
+    }
+
+    async fn ring_if_waiting(&mut self, incident: i64) {
+        let url = format!("{}/api/v1/incidents/{incident}", self.config.server);
+        let got = self
+            .http
+            .get(url)
+            .bearer_auth(&self.config.token)
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await;
+        if let Ok(r) = got.and_then(reqwest::Response::error_for_status)
+            && let Ok(detail) = r.json::<reveille_protocol::IncidentDetail>().await
+        {
+            let effects = self.pages.on_open(&[detail.incident]);
             self.perform(effects);
         }
     }
@@ -223,8 +257,12 @@ impl Task {
 
     /// Sends a receipt in the background; receipts are best effort.
     fn receipt(&self, incident: i64, kind: ReceiptKind) {
-        let sound = self.device.sound();
         let ringing = kind == ReceiptKind::Ringing;
+        let sound = if ringing {
+            self.device.sound()
+        } else {
+            crate::device::Sound { volume: None, silent: false, output: None }
+        };
         let receipt = Receipt {
             kind,
             device: self.config.device.clone(),
@@ -236,6 +274,7 @@ impl Task {
             .http
             .post(format!("{}/api/v1/incidents/{incident}/receipts", self.config.server))
             .bearer_auth(&self.config.token)
+            .timeout(REQUEST_TIMEOUT)
             .json(&receipt);
         tokio::spawn(async move {
             if let Err(e) = request.send().await {
@@ -265,7 +304,8 @@ impl Task {
             let mut request = self
                 .http
                 .post(format!("{}{path}", self.config.server))
-                .bearer_auth(&self.config.token);
+                .bearer_auth(&self.config.token)
+                .timeout(REQUEST_TIMEOUT);
             if !body.is_null() {
                 request = request.json(&body);
             }
@@ -277,6 +317,11 @@ impl Task {
                 {
                     if let Err(e) = self.outbox.done(item.incident, item.request) {
                         tracing::error!(error = %e, "cannot update the ack outbox");
+                    }
+                    if !s.is_success() {
+                        // Refused for good: if the incident still waits for someone, ring again.
+                        tracing::warn!(status = %s, incident = item.incident, "the server refused an action");
+                        self.ring_if_waiting(item.incident).await;
                     }
                 }
                 _ => return,
@@ -297,6 +342,14 @@ impl Task {
             changed
         });
     }
+}
+
+/// How long any request may take, except the feed stream itself once it is open.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn timeout_error() -> reqwest::Error {
+    // reqwest has no public constructor for errors; a request to an invalid URL makes one.
+    reqwest::Client::new().get("http://[").build().expect_err("an invalid URL")
 }
 
 /// A number in [0, 1) for backoff jitter; the low bits of the clock are random enough for that.
