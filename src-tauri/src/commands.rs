@@ -5,7 +5,7 @@ use std::sync::Arc;
 use reveille_client::outbox::Request;
 use reveille_protocol::{Incident, IncidentDetail};
 use serde::Serialize;
-use tauri::{AppHandle, State, Wry};
+use tauri::{AppHandle, Manager, State, Wry};
 
 use crate::error::{Error, Result};
 use crate::settings::Settings;
@@ -88,14 +88,26 @@ pub async fn sign_in(
 
 /// Forgets the token (keyring included) and stops following the feed.
 #[tauri::command]
-pub fn sign_out(shared: State<'_, Arc<Shared>>) -> Result<View> {
+pub fn sign_out(app: AppHandle<Wry>, shared: State<'_, Arc<Shared>>) -> Result<View> {
     let server = lock(&shared.settings).server.clone();
     *lock(&shared.subscriber) = None;
     *lock(&shared.token) = None;
     *lock(&shared.user) = None;
+    // Signed out, this computer no longer rings: leave nothing sounding or raised.
+    shared.ringing.store(false, std::sync::atomic::Ordering::SeqCst);
+    shared.lost.store(false, std::sync::atomic::Ordering::SeqCst);
     if let Some(alarm) = &shared.alarm {
         alarm.stop();
     }
+    if let Some(saved) = lock(&shared.saved_output).take() {
+        crate::output::restore(&saved);
+    }
+    for (label, window) in app.webview_windows() {
+        if label.starts_with("alarm-") {
+            let _ = window.destroy();
+        }
+    }
+    shared.refresh_look(&app);
     secrets::forget(&server)?;
     Ok(view(&shared))
 }
@@ -167,10 +179,30 @@ pub fn act(shared: State<'_, Arc<Shared>>, id: i64, action: String) -> Result<()
     Ok(())
 }
 
-pub fn test_alarm_now(shared: &Shared) {
-    let sound = lock(&shared.settings).page_sound();
-    if let Some(alarm) = &shared.alarm {
-        alarm.play(sound);
+/// Plays the page sound for ten seconds, unless a real page is ringing.
+pub fn test_alarm_now(shared: &Arc<Shared>) {
+    use std::sync::atomic::Ordering;
+    let Some(alarm) = shared.alarm.clone() else { return };
+    if shared.ringing.load(Ordering::SeqCst) {
+        return;
+    }
+    shared.testing.store(true, Ordering::SeqCst);
+    alarm.play(lock(&shared.settings).page_sound());
+    let shared = shared.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(10));
+        stop_test(&shared);
+    });
+}
+
+/// Stops the test alarm; a real page is only stopped by acknowledging or snoozing it.
+fn stop_test(shared: &Shared) {
+    use std::sync::atomic::Ordering;
+    if shared.testing.swap(false, Ordering::SeqCst)
+        && !shared.ringing.load(Ordering::SeqCst)
+        && let Some(alarm) = &shared.alarm
+    {
+        alarm.stop();
     }
 }
 
@@ -182,9 +214,7 @@ pub fn test_alarm(shared: State<'_, Arc<Shared>>) -> bool {
 
 #[tauri::command]
 pub fn stop_alarm(shared: State<'_, Arc<Shared>>) {
-    if let Some(alarm) = &shared.alarm {
-        alarm.stop();
-    }
+    stop_test(&shared);
 }
 
 #[tauri::command]

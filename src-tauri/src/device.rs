@@ -22,17 +22,16 @@ impl Device for Desktop {
     fn ring(&self) {
         let settings = self.shared.settings.lock().unwrap_or_else(|p| p.into_inner()).clone();
         self.shared.ringing.store(true, Ordering::SeqCst);
+        self.shared.testing.store(false, Ordering::SeqCst);
         if settings.make_sure_i_hear_it {
             let mut saved = self.shared.saved_output.lock().unwrap_or_else(|p| p.into_inner());
             if saved.is_none() {
                 *saved = crate::output::raise();
             }
         }
+        // A page always has the speakers, even over the feed-lost warning.
         match &self.shared.alarm {
-            Some(alarm) => {
-                alarm.play(settings.page_sound());
-                self.shared.look(&self.app, Look::Ringing);
-            }
+            Some(alarm) => alarm.play(settings.page_sound()),
             None => {
                 tracing::warn!(
                     "no audio output: this page is SILENT here; flashing the tray and repeating the notification"
@@ -40,19 +39,25 @@ impl Device for Desktop {
                 self.flash_and_repeat();
             }
         }
+        self.shared.refresh_look(&self.app);
     }
 
     fn silence(&self) {
         self.shared.ringing.store(false, Ordering::SeqCst);
+        let lost = self.shared.lost.load(Ordering::SeqCst);
         if let Some(alarm) = &self.shared.alarm {
-            alarm.stop();
+            if lost { alarm.play(reveille_alarm::Sound::FeedLost) } else { alarm.stop() }
         }
         if let Some(saved) =
             self.shared.saved_output.lock().unwrap_or_else(|p| p.into_inner()).take()
         {
             crate::output::restore(&saved);
         }
-        self.shared.look(&self.app, Look::Acknowledged);
+        if lost {
+            self.shared.refresh_look(&self.app)
+        } else {
+            self.shared.look(&self.app, Look::Acknowledged)
+        }
     }
 
     fn notify(&self, incident: &Incident) {
@@ -115,29 +120,31 @@ impl Device for Desktop {
     }
 
     fn feed_lost(&self, lost: bool) {
+        self.shared.lost.store(lost, Ordering::SeqCst);
         let on_duty = self.shared.settings.lock().unwrap_or_else(|p| p.into_inner()).on_duty;
-        if !on_duty {
-            return;
-        }
-        if lost {
-            self.shared.look(&self.app, Look::FeedLost);
-            if let Some(alarm) = &self.shared.alarm {
-                alarm.play(reveille_alarm::Sound::FeedLost);
+        let ringing = self.shared.ringing.load(Ordering::SeqCst);
+        if let Some(alarm) = &self.shared.alarm {
+            match (lost, on_duty, ringing) {
+                // A ringing page keeps the speakers; the warning comes as look and notification.
+                (_, _, true) => {}
+                (true, true, false) => alarm.play(reveille_alarm::Sound::FeedLost),
+                (false, _, false) => {
+                    if alarm.status().sound == Some(reveille_alarm::Sound::FeedLost) {
+                        alarm.stop();
+                    }
+                }
+                (true, false, false) => {}
             }
+        }
+        if lost && on_duty {
             let _ = Notification::new()
                 .appname("Reveille")
                 .summary("Reveille cannot reach the server")
                 .body("While this lasts you will NOT hear pages on this computer.")
                 .urgency(NotifyUrgency::Critical)
                 .show();
-        } else {
-            if let Some(alarm) = &self.shared.alarm
-                && alarm.status().sound == Some(reveille_alarm::Sound::FeedLost)
-            {
-                alarm.stop();
-            }
-            self.shared.look(&self.app, Look::Quiet);
         }
+        self.shared.refresh_look(&self.app);
     }
 
     fn sound(&self) -> Sound {
@@ -162,7 +169,11 @@ impl Desktop {
         std::thread::spawn(move || {
             let mut tick = 0u32;
             while shared.ringing.load(Ordering::SeqCst) {
-                shared.look(&app, if tick.is_multiple_of(2) { Look::Ringing } else { Look::Quiet });
+                if tick.is_multiple_of(2) {
+                    shared.look(&app, Look::Ringing)
+                } else {
+                    shared.look(&app, Look::Quiet)
+                }
                 if tick > 0 && tick.is_multiple_of(60) {
                     let pages: Vec<Incident> = shared
                         .incidents
@@ -182,6 +193,7 @@ impl Desktop {
                 tick += 1;
                 std::thread::sleep(std::time::Duration::from_millis(500));
             }
+            shared.refresh_look(&app);
         });
     }
 }

@@ -39,8 +39,12 @@ pub struct Shared {
     pub user: Mutex<Option<String>>,
     pub incidents: Mutex<HashMap<i64, Incident>>,
     pub notifications: Mutex<HashMap<i64, u32>>,
-    /// A page is ringing (for the no-audio fallback's flashing).
+    /// A page is ringing.
     pub ringing: std::sync::atomic::AtomicBool,
+    /// The feed has been lost for longer than the threshold.
+    pub lost: std::sync::atomic::AtomicBool,
+    /// The test alarm is playing (and may be stopped without acknowledging anything).
+    pub testing: std::sync::atomic::AtomicBool,
     /// The output's mute and volume before "make sure I hear it" raised them.
     pub saved_output: Mutex<Option<output::Saved>>,
     status_line: Mutex<Option<StatusLine>>,
@@ -53,9 +57,28 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Shared {
     pub fn look(&self, app: &AppHandle<Wry>, look: Look) {
-        if let Some(line) = lock(&self.status_line).as_ref() {
-            tray::show(app, line, look);
+        // Clone the menu line out of the lock: showing waits for the main thread.
+        let line = lock(&self.status_line).as_ref().map(|l| StatusLine(l.0.clone()));
+        if let Some(line) = line {
+            tray::show(app, &line, look);
         }
+    }
+
+    /// The look the state calls for: signed out, off duty, feed lost, ringing, or all quiet.
+    pub fn refresh_look(&self, app: &AppHandle<Wry>) {
+        let on_duty = lock(&self.settings).on_duty;
+        let look = if lock(&self.token).is_none() {
+            Look::SignedOut
+        } else if !on_duty {
+            Look::OffDuty
+        } else if self.lost.load(std::sync::atomic::Ordering::SeqCst) {
+            Look::FeedLost
+        } else if self.ringing.load(std::sync::atomic::Ordering::SeqCst) {
+            Look::Ringing
+        } else {
+            Look::Quiet
+        };
+        self.look(app, look);
     }
 
     pub fn remember(&self, incident: &Incident) {
@@ -87,7 +110,7 @@ impl Shared {
         let device = Arc::new(device::Desktop { app: app.clone(), shared: self.clone() });
         let subscriber = Subscriber::start(config, device)?;
         *lock(&self.subscriber) = Some(subscriber);
-        self.look(app, if settings.on_duty { Look::Quiet } else { Look::OffDuty });
+        self.refresh_look(app);
         Ok(())
     }
 }
@@ -108,10 +131,12 @@ pub fn on_menu(app: &AppHandle<Wry>, id: &str) {
         }
         "test" => commands::test_alarm_now(&shared),
         "off-duty" => {
-            let mut settings = lock(&shared.settings);
-            settings.on_duty = !settings.on_duty;
-            let _ = settings.save(&shared.dir);
-            shared.look(app, if settings.on_duty { Look::Quiet } else { Look::OffDuty });
+            {
+                let mut settings = lock(&shared.settings);
+                settings.on_duty = !settings.on_duty;
+                let _ = settings.save(&shared.dir);
+            }
+            shared.refresh_look(app);
         }
         "quit" => {
             let on_duty = lock(&shared.settings).on_duty;
@@ -170,6 +195,8 @@ pub fn run() {
                 incidents: Mutex::default(),
                 notifications: Mutex::default(),
                 ringing: Default::default(),
+                lost: Default::default(),
+                testing: Default::default(),
                 saved_output: Mutex::default(),
                 status_line: Mutex::new(Some(line)),
                 quit_armed: Mutex::default(),

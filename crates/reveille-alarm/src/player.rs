@@ -102,15 +102,19 @@ impl Alarm {
                 // The sink must live as long as the thread: dropping it silences everything.
                 while let Ok(command) = rx.recv() {
                     player.stop();
-                    let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+                    // Never hold the status lock while talking to the output: it may block.
                     match command {
                         Command::Play(sound) => {
                             let synth = Synth::new(sound);
-                            *s = Status { sound: Some(sound), gain: synth.gain() };
+                            *shared.lock().unwrap_or_else(|p| p.into_inner()) =
+                                Status { sound: Some(sound), gain: synth.gain() };
                             player.append(Live { synth, status: shared.clone(), count: 0 });
                             player.play();
                         }
-                        Command::Stop => *s = Status { sound: None, gain: 0.0 },
+                        Command::Stop => {
+                            *shared.lock().unwrap_or_else(|p| p.into_inner()) =
+                                Status { sound: None, gain: 0.0 };
+                        }
                     }
                 }
                 drop(sink);

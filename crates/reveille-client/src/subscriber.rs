@@ -165,7 +165,7 @@ impl Task {
                     pending_effects = conn.on(Event::Tick, self.now(), random);
                     // Retry what the server could not take yet, every few seconds while up.
                     ticks += 1;
-                    if ticks % 20 == 0 && body.is_some() && !self.outbox.pending().is_empty() {
+                    if ticks.is_multiple_of(20) && body.is_some() && !self.outbox.pending().is_empty() {
                         self.flush().await;
                     }
                 }
