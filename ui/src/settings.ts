@@ -24,14 +24,19 @@ function render(view: ipc.View) {
   $("user").textContent = view.user ?? "";
   $("server-name").textContent = view.settings.server;
   field("server").value ||= view.settings.server;
-  field("start_level").value = String(Math.round(view.settings.start_level * 100));
-  field("ramp_seconds").value = String(view.settings.ramp_seconds);
-  field("snooze_minutes").value = String(view.settings.snooze_minutes);
-  field("feed_lost_seconds").value = String(view.settings.feed_lost_seconds);
-  field("device").value = view.settings.device;
-  $<HTMLSelectElement>("sound").value = view.settings.sound;
-  field("make_sure_i_hear_it").checked = view.settings.make_sure_i_hear_it;
-  field("autostart").checked = view.settings.autostart;
+  // The form is filled when it first appears and after a save, never under the person's fingers.
+  if (!formFilled || justSaved) {
+    field("start_level").value = String(Math.round(view.settings.start_level * 100));
+    field("ramp_seconds").value = String(view.settings.ramp_seconds);
+    field("snooze_minutes").value = String(view.settings.snooze_minutes);
+    field("feed_lost_seconds").value = String(view.settings.feed_lost_seconds);
+    field("device").value = view.settings.device;
+    $<HTMLSelectElement>("sound").value = view.settings.sound;
+    field("make_sure_i_hear_it").checked = view.settings.make_sure_i_hear_it;
+    field("autostart").checked = view.settings.autostart;
+    formFilled = true;
+    justSaved = false;
+  }
   const list = $("ringing");
   list.replaceChildren(
     ...view.ringing.map((i) => {
@@ -44,6 +49,8 @@ function render(view: ipc.View) {
 }
 
 let current: ipc.View | null = null;
+let formFilled = false;
+let justSaved = false;
 
 $("signin-form").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -71,6 +78,7 @@ $("settings-form").addEventListener("submit", async (event) => {
     autostart: field("autostart").checked,
   };
   try {
+    justSaved = true;
     render(await ipc.saveSettings(settings));
   } catch (e) {
     error(e);
