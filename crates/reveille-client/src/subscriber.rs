@@ -202,26 +202,9 @@ impl Task {
         rx
     }
 
-    /// On the first connection: ring for what was already open for this person.
-    async fn ring_for_open(&mut self) {
-        let url = format!("{}/api/v1/incidents?mine=true", self.config.server);
-        let list = self
-            .http
-            .get(url)
-            .bearer_auth(&self.config.token)
-            .timeout(REQUEST_TIMEOUT)
-            .send()
-            .await;
-        if let Ok(list) = list.and_then(reqwest::Response::error_for_status)
-            && let Ok(list) = list.json::<IncidentList>().await
-        {
-            let effects = self.pages.on_open(&list.incidents);
-            self.perform(effects);
-        }
-    }
-
-    async fn ring_if_waiting(&mut self, incident: i64) {
-        let url = format!("{}/api/v1/incidents/{incident}", self.config.server);
+    /// GETs a JSON resource of the API; None if it cannot be had now.
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Option<T> {
+        let url = format!("{}{path}", self.config.server);
         let got = self
             .http
             .get(url)
@@ -229,9 +212,21 @@ impl Task {
             .timeout(REQUEST_TIMEOUT)
             .send()
             .await;
-        if let Ok(r) = got.and_then(reqwest::Response::error_for_status)
-            && let Ok(detail) = r.json::<reveille_protocol::IncidentDetail>().await
-        {
+        got.and_then(reqwest::Response::error_for_status).ok()?.json().await.ok()
+    }
+
+    /// On the first connection: ring for what was already open for this person.
+    async fn ring_for_open(&mut self) {
+        if let Some(list) = self.get::<IncidentList>("/api/v1/incidents?mine=true").await {
+            let effects = self.pages.on_open(&list.incidents);
+            self.perform(effects);
+        }
+    }
+
+    /// After a refusal: ring again if the incident still waits for someone.
+    async fn ring_if_waiting(&mut self, incident: i64) {
+        let path = format!("/api/v1/incidents/{incident}");
+        if let Some(detail) = self.get::<reveille_protocol::IncidentDetail>(&path).await {
             let effects = self.pages.on_open(&[detail.incident]);
             self.perform(effects);
         }

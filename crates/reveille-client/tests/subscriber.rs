@@ -183,13 +183,14 @@ async fn rings_receipts_silences_survives_an_outage_and_delivers_the_ack_once() 
             .map(|e| e.message.clone())
             .collect::<Vec<_>>()
     };
+    // Receipts are written by the server as they arrive: wait on its commits, not on a timer.
+    let mut commits = server.store.hub().commits();
     let mut seen = receipts().await;
-    for _ in 0..100 {
-        if seen.len() >= 2 {
-            break;
-        }
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    while seen.len() < 2 {
+        tokio::time::timeout(Duration::from_secs(10), commits.changed())
+            .await
+            .expect("no receipts")
+            .unwrap();
         seen = receipts().await;
     }
     assert!(seen.contains(&"delivered on alice-laptop".to_string()), "{seen:?}");

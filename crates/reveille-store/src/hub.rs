@@ -13,11 +13,18 @@ pub struct Hub {
     users: Mutex<HashMap<String, broadcast::Sender<Arc<FeedEvent>>>>,
     /// The newest committed feed id, for workers that read everyone's entries from the store.
     head: watch::Sender<i64>,
+    /// How many write transactions have committed: anyone may wait for the next one.
+    commits: watch::Sender<u64>,
 }
 
 impl Hub {
     pub fn new(capacity: usize) -> Self {
-        Self { capacity, users: Mutex::new(HashMap::new()), head: watch::channel(0).0 }
+        Self {
+            capacity,
+            users: Mutex::new(HashMap::new()),
+            head: watch::channel(0).0,
+            commits: watch::channel(0).0,
+        }
     }
 
     pub fn subscribe(&self, user: &str) -> broadcast::Receiver<Arc<FeedEvent>> {
@@ -45,6 +52,16 @@ impl Hub {
                 users.remove(&user);
             }
         }
+    }
+
+    /// Counts a committed transaction.
+    pub fn committed(&self) {
+        self.commits.send_modify(|n| *n += 1);
+    }
+
+    /// Changes after every committed write, of any kind.
+    pub fn commits(&self) -> watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     /// Changes whenever entries are committed; its value is the newest feed id.

@@ -171,6 +171,7 @@ fn write_loop(conn: Connection, jobs: mpsc::Receiver<Job>, hub: &Hub) {
             Ok(()) => {
                 replies.into_iter().for_each(|reply| reply(None));
                 hub.publish(outbox);
+                hub.committed();
             }
             Err(e) => {
                 tracing::error!(error = %e, "database transaction failed; nothing was written");
