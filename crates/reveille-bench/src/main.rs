@@ -1,0 +1,3 @@
+//! Reveille's benchmark program (being written).
+
+fn main() {}
