@@ -13,10 +13,14 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use reveille_protocol::sse::{Parser, SseEvent};
 
-/// The `reveille` binary next to this test's own executable.
+/// The `reveille` binary of the same build as the running test or program.
 pub fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+    let exe = std::env::current_exe().expect("executable path");
+    // A test runs from target/<profile>/deps/, a program (reveille-bench) from target/<profile>/.
+    let mut dir = exe.parent().expect("target/<profile>/…");
+    if dir.ends_with("deps") {
+        dir = dir.parent().expect("target/<profile>/deps");
+    }
     let bin = dir.join("reveille");
     assert!(bin.is_file(), "{} is missing: run `cargo build -p reveille-cli` first", bin.display());
     bin
