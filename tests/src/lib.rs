@@ -5,7 +5,7 @@
 //! that it reports on stdout; helpers wait on that line, never on a timer.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;

@@ -1,0 +1,177 @@
+//! An alert storm: `alerts` alerts in `seconds`, as Alertmanager notifications of `batch` alerts,
+//! over `distinct` fingerprints (the later notifications repeat earlier alerts, as Alertmanager
+//! does when it re-notifies). A desktop follows the paged user's feed with the real subscriber
+//! (`reveille-client`), and a device that counts what it is asked to do says what the person
+//! would have lived through: rings, notifications, alarm windows.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use reveille_client::conn::Policy;
+use reveille_client::{Config, Device, Sound, Subscriber};
+use reveille_protocol::Incident;
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::report::{Outcome, Row};
+use crate::site::Site;
+use crate::{alertmanager_body, notify_alertmanager};
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Options {
+    pub alerts: usize,
+    pub distinct: usize,
+    pub batch: usize,
+    pub seconds: f64,
+}
+
+impl Options {
+    pub fn full() -> Options {
+        Options { alerts: 10_000, distinct: 5_000, batch: 100, seconds: 1.0 }
+    }
+    pub fn quick() -> Options {
+        Options { alerts: 400, distinct: 200, batch: 20, seconds: 0.2 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Storm {
+    pub options: Options,
+    /// Alerts the server answered 2xx for.
+    pub accepted: usize,
+    /// Incidents in the database afterwards (expected: one per distinct fingerprint).
+    pub incidents: u64,
+    /// Seconds from the first notification sent to the last page on the desktop.
+    pub drain_seconds: f64,
+    /// Seconds from the first notification sent to the last one answered.
+    pub accepted_seconds: f64,
+    pub desktop: Lived,
+}
+
+/// What the person at the desktop went through.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Lived {
+    pub rings: usize,
+    pub silences: usize,
+    pub notifications: usize,
+    pub alarm_windows: usize,
+    /// Distinct incidents the desktop heard of.
+    pub incidents: usize,
+}
+
+/// A device that only counts.
+#[derive(Default)]
+struct Counter {
+    lived: Mutex<Lived>,
+    heard: Mutex<HashSet<i64>>,
+    changed: watch::Sender<(usize, Option<Instant>)>,
+}
+
+impl Device for Counter {
+    fn ring(&self) {
+        self.lived.lock().unwrap().rings += 1;
+    }
+    fn silence(&self) {
+        self.lived.lock().unwrap().silences += 1;
+    }
+    fn notify(&self, incident: &Incident) {
+        self.lived.lock().unwrap().notifications += 1;
+        let mut heard = self.heard.lock().unwrap();
+        if heard.insert(incident.id) {
+            self.changed.send_replace((heard.len(), Some(Instant::now())));
+        }
+    }
+    fn show(&self, _: &Incident) {
+        self.lived.lock().unwrap().alarm_windows += 1;
+    }
+    fn withdraw(&self, _: i64) {}
+    fn feed_lost(&self, _: bool) {}
+    fn sound(&self) -> Sound {
+        Sound { volume: Some(1.0), silent: false, output: Some("benchmark".into()) }
+    }
+}
+
+pub async fn run(options: Options) -> Result<(Outcome, Storm)> {
+    let Options { alerts, distinct, batch, seconds } = options;
+    let site = Site::start(1).await?;
+    let device = Arc::new(Counter::default());
+    let config = Config {
+        server: site.url().to_owned(),
+        token: site.tokens[0].clone(),
+        device: "bench-laptop".into(),
+        outbox: site.dir().join("outbox.json"),
+        policy: Policy::default(),
+    };
+    let desktop = Subscriber::start(config, device.clone())?;
+    let mut status = desktop.status.clone();
+    tokio::time::timeout(Duration::from_secs(10), status.wait_for(|s| s.connected))
+        .await
+        .context("the desktop never connected")??;
+
+    let http = reqwest::Client::new();
+    let notifications: Vec<Vec<String>> = (0..alerts)
+        .map(|a| format!("i{:07}", a % distinct))
+        .collect::<Vec<_>>()
+        .chunks(batch)
+        .map(<[String]>::to_vec)
+        .collect();
+    let every = Duration::from_secs_f64(seconds / notifications.len() as f64);
+    let mut pace = tokio::time::interval(every);
+    let started = Instant::now();
+    let mut senders = tokio::task::JoinSet::new();
+    for (n, instances) in notifications.into_iter().enumerate() {
+        pace.tick().await;
+        let (http, url, key) = (http.clone(), site.url().to_owned(), site.keys[0].clone());
+        senders.spawn(async move {
+            let body = alertmanager_body(&format!("Storm{}", n % 7), &instances);
+            notify_alertmanager(&http, &url, &key, &body).await.map(|()| instances.len())
+        });
+    }
+    let mut accepted = 0;
+    while let Some(done) = senders.join_next().await {
+        accepted += done??;
+    }
+    let accepted_seconds = started.elapsed().as_secs_f64();
+    let mut heard = device.changed.subscribe();
+    let waited = tokio::time::timeout(
+        Duration::from_secs(120),
+        heard.wait_for(|(count, _)| *count >= distinct),
+    )
+    .await
+    .map(|got| got.map(|seen| *seen));
+    let Ok(Ok((_, last))) = waited else {
+        let count = device.heard.lock().unwrap().len();
+        bail!("the desktop heard of {count} of {distinct} incidents");
+    };
+    let drain_seconds = last.map_or(0.0, |at| at.duration_since(started).as_secs_f64());
+    let incidents = site.count("SELECT count(*) FROM incidents")?;
+    ensure!(accepted == alerts, "{accepted} of {alerts} alerts accepted");
+    let mut lived = device.lived.lock().unwrap().clone();
+    lived.incidents = device.heard.lock().unwrap().len();
+
+    let rows = vec![
+        Row::info(
+            "alerts sent (notifications, seconds)",
+            format!("{alerts} ({}, {seconds} s)", alerts.div_ceil(batch)),
+        ),
+        Row::goal("alerts lost", (alerts - accepted).to_string(), "0", accepted == alerts),
+        Row::goal(
+            "incidents (distinct fingerprints)",
+            format!("{incidents} ({distinct})"),
+            "equal",
+            incidents == distinct as u64,
+        ),
+        Row::info("first sent → last accepted", format!("{accepted_seconds:.2} s")),
+        Row::info("first sent → last page on the desktop", format!("{drain_seconds:.2} s")),
+        Row::info("desktop: times the alarm started", lived.rings.to_string()),
+        Row::info("desktop: notifications shown", lived.notifications.to_string()),
+        Row::info("desktop: alarm windows opened", lived.alarm_windows.to_string()),
+    ];
+    let result =
+        Storm { options, accepted, incidents, drain_seconds, accepted_seconds, desktop: lived };
+    let data = json!(result);
+    Ok((Outcome { scenario: "storm".into(), rows, data }, result))
+}
