@@ -162,13 +162,14 @@ pub async fn no_route() -> ApiError {
     ApiError::not_found("no such endpoint")
 }
 
-/// Parses a JSON body, naming the field at fault.
+/// Parses a JSON body, naming the field at fault; anything after the JSON value is refused.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        let field = missing_field(&inner.to_string())
+        // serde quotes the offending value: a hostile sender's megabyte is not sent back.
+        let inner = crate::ingest::truncate(&e.into_inner().to_string(), 300);
+        let field = missing_field(&inner)
             .map_or(path.clone(), |f| if path == "." { f } else { format!("{path}.{f}") });
         let message = if field.is_empty() || field == "." {
             format!("invalid JSON body: {inner}")
@@ -176,7 +177,14 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
             format!("invalid JSON body at '{field}': {inner}")
         };
         ApiError::invalid(field, message)
-    })
+    })?;
+    de.end().map_err(|e| ApiError::invalid("", format!("invalid JSON body: {e}")))?;
+    // serde_json skips the strings of unknown keys without checking them; JSON is UTF-8 throughout.
+    if let Err(e) = std::str::from_utf8(body) {
+        let at = e.valid_up_to();
+        return Err(ApiError::invalid("", format!("invalid JSON body: not UTF-8 at byte {at}")));
+    }
+    Ok(value)
 }
 
 /// serde reports a missing field on its parent; pull out the field's own name.

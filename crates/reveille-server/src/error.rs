@@ -59,6 +59,16 @@ impl ApiError {
     }
 }
 
+/// `value` quoted for an error message, cut to a readable length: a hostile sender's megabyte
+/// string is not sent back to it.
+pub fn quoted(value: &str) -> String {
+    const MAX: usize = 64;
+    match value.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{:?}…", &value[..at]),
+        None => format!("{value:?}"),
+    }
+}
+
 impl From<reveille_store::Error> for ApiError {
     fn from(e: reveille_store::Error) -> Self {
         match e {

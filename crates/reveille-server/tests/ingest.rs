@@ -264,19 +264,45 @@ async fn the_generic_endpoint_takes_a_key_or_an_ingest_token() {
 }
 
 #[tokio::test]
-async fn a_failing_store_answers_503_and_the_sender_can_retry() {
+async fn a_failing_store_answers_503_on_every_endpoint_and_the_sender_can_retry() {
     let h = Harness::start().await;
+    let open = h.trigger("open-before", "open before the failure").await;
     let side = rusqlite::Connection::open(&h.db).unwrap();
+    let events =
+        || -> i64 { side.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap() };
+    let before = events();
     side.execute_batch("ALTER TABLE incidents RENAME TO incidents_away").unwrap();
-    let body = fixture("pagerduty_trigger.json");
-    let response = h.pagerduty_response(&body).await;
-    assert_eq!(response.status(), 503);
-    assert!(response.headers().contains_key("retry-after"));
-    let path = format!("/api/v1/alertmanager/{}", h.key);
-    assert_eq!(h.post(&path, None, &fixture("alertmanager_firing.json")).await.0, 503);
-    let events: i64 = side.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap();
-    assert_eq!(events, 0, "nothing half-written");
+    let (bearer, genie, alice) =
+        (format!("Bearer {}", h.key), format!("GenieKey {}", h.key), format!("Bearer {}", h.alice));
+    let alias = "/v2/alerts/open-before/acknowledge?identifierType=alias";
+    let requests = [
+        (
+            "/v2/enqueue".to_owned(),
+            None,
+            fixture("pagerduty_trigger.json").replace("ROUTING_KEY", &h.key),
+        ),
+        (format!("/api/v1/alertmanager/{}", h.key), None, fixture("alertmanager_firing.json")),
+        ("/api/v1/alertmanager".to_owned(), Some(&bearer), fixture("alertmanager_resolved.json")),
+        (format!("/api/v1/grafana/{}", h.key), None, fixture("grafana_firing.json")),
+        ("/v2/alerts".to_owned(), Some(&genie), fixture("opsgenie_create.json")),
+        (alias.to_owned(), Some(&genie), fixture("opsgenie_ack.json")),
+        (format!("/v2/alerts/{open}/close"), Some(&genie), fixture("opsgenie_close.json")),
+        ("/api/v1/events".to_owned(), Some(&bearer), r#"{"summary": "Disk full"}"#.to_owned()),
+        (format!("/api/v1/incidents/{open}/ack"), Some(&alice), String::new()),
+        (format!("/api/v1/incidents/{open}/resolve"), Some(&alice), String::new()),
+    ];
+    for (path, auth, body) in &requests {
+        let response = h.post_response(path, auth.map(String::as_str), body).await;
+        assert_eq!(response.status(), 503, "{path}");
+        assert!(response.headers().contains_key("retry-after"), "{path}: no Retry-After");
+        let answer: serde_json::Value = response.json().await.unwrap();
+        assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()), "{path}: {answer}");
+    }
+    assert_eq!(events(), before, "nothing half-written");
     side.execute_batch("ALTER TABLE incidents_away RENAME TO incidents").unwrap();
+    let body = fixture("pagerduty_trigger.json");
     assert_eq!(h.pagerduty(&body).await.0, 202, "a retry succeeds once storage is back");
-    assert_eq!(h.incidents().await.len(), 1);
+    let (status, _) = h.post(&format!("/api/v1/incidents/{open}/ack"), Some(&alice), "").await;
+    assert_eq!(status, 200, "and so does an ack");
+    assert_eq!(h.incidents().await.len(), 2);
 }

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use super::{Invalid, first_problem, json, refused, require_json, submit, truncate};
 use crate::AppState;
 use crate::auth::key_service;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, quoted};
 
 pub async fn alertmanager(
     state: State<AppState>,
@@ -127,9 +127,13 @@ fn to_alert(group: &Message, alert: &Alert, default: Severity) -> Result<AlertEv
     let action = match alert.status.as_deref().or(group.status.as_deref()) {
         Some("firing") => Action::Trigger,
         Some("resolved") => Action::Resolve,
-        other => {
-            return Err(format!("'status' is {other:?}; must be \"firing\" or \"resolved\""));
+        Some(other) => {
+            return Err(format!(
+                "'status' is {}; must be \"firing\" or \"resolved\"",
+                quoted(other)
+            ));
         }
+        None => return Err("'status' is missing; must be \"firing\" or \"resolved\"".into()),
     };
     let annotation = |name: &str| {
         alert

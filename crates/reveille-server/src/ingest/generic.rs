@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::{Invalid, first_problem, json, rate_limit, refused, require_json, submit, truncate};
 use crate::AppState;
 use crate::auth::{Scope, bearer, caller, hash, key_service, new_dedup_key};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, quoted};
 
 const SOURCE: &str = "api";
 
@@ -41,8 +41,10 @@ pub async fn event(
         .map_err(|p| invalid(first_problem(vec![p])))?;
     let service = match (keyed, request.service.clone()) {
         (Some(keyed), Some(named)) if keyed != named => {
-            let message =
-                format!("this integration key belongs to service {keyed:?}, not {named:?}");
+            let message = format!(
+                "this integration key belongs to service {keyed:?}, not {}",
+                quoted(&named)
+            );
             return Err(invalid(ApiError::invalid("service", message)));
         }
         (Some(keyed), _) => keyed,
@@ -51,7 +53,7 @@ pub async fn event(
             return Err(invalid(ApiError::invalid("service", message)));
         }
         (None, Some(named)) if state.settings.service(&named).is_none() => {
-            let message = format!("service {named:?} is not configured");
+            let message = format!("service {} is not configured", quoted(&named));
             return Err(invalid(ApiError::invalid("service", message)));
         }
         (None, Some(named)) => named,
@@ -89,7 +91,7 @@ pub fn to_alert(request: &GenericEvent, default: Severity) -> Result<AlertEvent,
         Some(s) => Severity::parse_loose(s).unwrap_or_else(|| {
             problems.push(Invalid::new(
                 "severity",
-                format!("'severity' {s:?} must be one of critical, error, warning, info"),
+                format!("'severity' {} must be one of critical, error, warning, info", quoted(s)),
             ));
             default
         }),

@@ -15,7 +15,7 @@ use reveille_protocol::{AlertEvent, ErrorCode};
 use reveille_store::{IngestBatch, Landed};
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, quoted};
 
 /// PagerDuty's documented limit, used for every single-event format.
 pub const EVENT_LIMIT: usize = 512 * 1024;
@@ -90,7 +90,7 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), Invalid> {
     } else {
         Err(Invalid::new(
             "Content-Type",
-            format!("Content-Type is {kind:?}; send the body as application/json"),
+            format!("Content-Type is {}; send the body as application/json", quoted(&kind)),
         ))
     }
 }

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use super::{Invalid, json, rate_limit, refused, require_json, submit, truncate};
 use crate::AppState;
 use crate::auth::{hash, key_service, new_dedup_key};
-use crate::error::ApiError;
+use crate::error::{ApiError, quoted};
 
 const SOURCE: &str = "opsgenie";
 
@@ -120,7 +120,7 @@ pub fn to_alert(create: &CreateAlert) -> Result<AlertEvent, Invalid> {
         other => {
             return Err(Invalid::new(
                 "priority",
-                format!("Priority {other:?} must be one of P1, P2, P3, P4, P5"),
+                format!("Priority {} must be one of P1, P2, P3, P4, P5", quoted(other)),
             ));
         }
     };
@@ -210,7 +210,7 @@ async fn act(
     let note = if body.iter().all(u8::is_ascii_whitespace) {
         AlertAction::default()
     } else {
-        match json::<AlertAction>(&body) {
+        match require_json(&headers).and_then(|()| json::<AlertAction>(&body)) {
             Ok(note) => note,
             Err(p) => {
                 return failure(
@@ -269,7 +269,7 @@ async fn act(
         other => failure(
             StatusCode::BAD_REQUEST,
             started,
-            format!("identifierType {other:?} must be one of id, tiny, alias"),
+            format!("identifierType {} must be one of id, tiny, alias", quoted(other)),
         ),
     }
 }

@@ -178,6 +178,19 @@ impl Harness {
 
     /// POSTs a JSON text; returns status and parsed body (Null if not JSON).
     pub async fn post(&self, path: &str, auth: Option<&str>, body: &str) -> (u16, Value) {
+        let response = self.post_response(path, auth, body).await;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// POSTs a JSON text; returns the raw response, headers and all.
+    pub async fn post_response(
+        &self,
+        path: &str,
+        auth: Option<&str>,
+        body: &str,
+    ) -> reqwest::Response {
         let mut request = self
             .http
             .post(format!("{}{path}", self.url))
@@ -186,10 +199,7 @@ impl Harness {
         if let Some(auth) = auth {
             request = request.header("authorization", auth);
         }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        request.send().await.unwrap()
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
