@@ -119,6 +119,29 @@ impl Device for Desktop {
         }
     }
 
+    fn waiting(&self, count: usize) {
+        let waiting = &self.shared.waiting;
+        waiting.count.store(count, Ordering::SeqCst);
+        // One thread shows the newest count; a storm's thousands of updates collapse into it.
+        if waiting.busy.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (app, shared) = (self.app.clone(), self.shared.clone());
+        std::thread::spawn(move || {
+            let waiting = &shared.waiting;
+            loop {
+                let count = waiting.count.load(Ordering::SeqCst);
+                summarise(&app, waiting, count);
+                waiting.busy.store(false, Ordering::SeqCst);
+                if waiting.count.load(Ordering::SeqCst) == count
+                    || waiting.busy.swap(true, Ordering::SeqCst)
+                {
+                    return;
+                }
+            }
+        });
+    }
+
     fn feed_lost(&self, lost: bool) {
         self.shared.lost.store(lost, Ordering::SeqCst);
         let on_duty = self.shared.settings.lock().unwrap_or_else(|p| p.into_inner()).on_duty;
@@ -195,5 +218,59 @@ impl Desktop {
             }
             shared.refresh_look(&app);
         });
+    }
+}
+
+/// The one notification that stands for every ringing page without an alarm window.
+#[derive(Default)]
+pub struct Waiting {
+    count: std::sync::atomic::AtomicUsize,
+    busy: std::sync::atomic::AtomicBool,
+    note: std::sync::Mutex<Option<u32>>,
+}
+
+/// Shows, updates or retires the summary; its Open action opens the list of what is ringing.
+fn summarise(app: &AppHandle<Wry>, waiting: &Waiting, count: usize) {
+    let mut note = waiting.note.lock().unwrap_or_else(|p| p.into_inner());
+    let mut summary = Notification::new();
+    summary.appname("Reveille");
+    if let Some(id) = *note {
+        summary.id(id);
+    }
+    if count == 0 {
+        if note.take().is_some() {
+            let _ = summary
+                .summary("Every ringing page has its window")
+                .urgency(NotifyUrgency::Low)
+                .timeout(Timeout::Milliseconds(4000))
+                .show();
+        }
+        return;
+    }
+    let shown = summary
+        .summary(&format!("{count} more pages are ringing"))
+        .body("Answer the open alarm windows: each answer brings up the next page.")
+        .urgency(NotifyUrgency::Critical)
+        .action("default", "Open")
+        .hint(Hint::Resident(true))
+        .timeout(Timeout::Never)
+        .show();
+    match shown {
+        Ok(handle) => {
+            let first = note.replace(handle.id()).is_none();
+            drop(note);
+            if !first {
+                return; // The first one's listener hears the updated notification's actions.
+            }
+            let app = app.clone();
+            std::thread::spawn(move || {
+                handle.wait_for_action(|action| {
+                    if action == "default" {
+                        crate::windows::settings(&app);
+                    }
+                });
+            });
+        }
+        Err(e) => tracing::error!(error = %e, "cannot show the storm summary"),
     }
 }

@@ -39,6 +39,8 @@ pub struct Shared {
     pub user: Mutex<Option<String>>,
     pub incidents: Mutex<HashMap<i64, Incident>>,
     pub notifications: Mutex<HashMap<i64, u32>>,
+    /// The storm summary: ringing pages without a window of their own.
+    pub waiting: device::Waiting,
     /// A page is ringing.
     pub ringing: std::sync::atomic::AtomicBool,
     /// The feed has been lost for longer than the threshold.
@@ -194,6 +196,7 @@ pub fn run() {
                 user: Mutex::default(),
                 incidents: Mutex::default(),
                 notifications: Mutex::default(),
+                waiting: device::Waiting::default(),
                 ringing: Default::default(),
                 lost: Default::default(),
                 testing: Default::default(),

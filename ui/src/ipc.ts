@@ -35,7 +35,9 @@ export interface View {
   user: string | null;
   connected: boolean;
   lost: boolean;
+  /** The oldest ringing incidents (at most 50). */
   ringing: Incident[];
+  ringing_total: number;
   pending: number;
   audio: boolean;
   settings: Settings;

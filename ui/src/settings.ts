@@ -15,8 +15,8 @@ function render(view: ipc.View) {
     ? "Not signed in: this computer will not ring."
     : view.lost
       ? "FEED LOST — you may miss pages."
-      : view.ringing.length > 0
-        ? `Ringing for ${view.ringing.length} page(s).`
+      : view.ringing_total > 0
+        ? `Ringing for ${view.ringing_total} page(s).`
         : view.connected
           ? "On duty — all quiet."
           : "Connecting…";
@@ -45,6 +45,12 @@ function render(view: ipc.View) {
       return li;
     }),
   );
+  const more = view.ringing_total - view.ringing.length;
+  if (more > 0) {
+    const li = document.createElement("li");
+    li.textContent = `…and ${more} more.`;
+    list.append(li);
+  }
   current = view;
 }
 

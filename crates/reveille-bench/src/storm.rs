@@ -4,17 +4,15 @@
 //! (`reveille-client`), and a device that counts what it is asked to do says what the person
 //! would have lived through: rings, notifications, alarm windows.
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use reveille_client::conn::Policy;
 use reveille_client::{Config, Device, Sound, Subscriber};
 use reveille_protocol::Incident;
 use serde::Serialize;
 use serde_json::json;
-use tokio::sync::watch;
 
 use crate::report::{Outcome, Row};
 use crate::site::Site;
@@ -58,7 +56,9 @@ pub struct Lived {
     pub silences: usize,
     pub notifications: usize,
     pub alarm_windows: usize,
-    /// Distinct incidents the desktop heard of.
+    /// Updates of the one summary notification standing for pages without a window.
+    pub summary_updates: usize,
+    /// Incidents ringing on the desktop at the end.
     pub incidents: usize,
 }
 
@@ -66,8 +66,6 @@ pub struct Lived {
 #[derive(Default)]
 struct Counter {
     lived: Mutex<Lived>,
-    heard: Mutex<HashSet<i64>>,
-    changed: watch::Sender<(usize, Option<Instant>)>,
 }
 
 impl Device for Counter {
@@ -77,17 +75,16 @@ impl Device for Counter {
     fn silence(&self) {
         self.lived.lock().unwrap().silences += 1;
     }
-    fn notify(&self, incident: &Incident) {
+    fn notify(&self, _: &Incident) {
         self.lived.lock().unwrap().notifications += 1;
-        let mut heard = self.heard.lock().unwrap();
-        if heard.insert(incident.id) {
-            self.changed.send_replace((heard.len(), Some(Instant::now())));
-        }
     }
     fn show(&self, _: &Incident) {
         self.lived.lock().unwrap().alarm_windows += 1;
     }
     fn withdraw(&self, _: i64) {}
+    fn waiting(&self, _: usize) {
+        self.lived.lock().unwrap().summary_updates += 1;
+    }
     fn feed_lost(&self, _: bool) {}
     fn sound(&self) -> Sound {
         Sound { volume: Some(1.0), silent: false, output: Some("benchmark".into()) }
@@ -135,22 +132,20 @@ pub async fn run(options: Options) -> Result<(Outcome, Storm)> {
         accepted += done??;
     }
     let accepted_seconds = started.elapsed().as_secs_f64();
-    let mut heard = device.changed.subscribe();
-    let waited = tokio::time::timeout(
+    // Drained when the desktop rings for every incident of the storm.
+    let drained = tokio::time::timeout(
         Duration::from_secs(120),
-        heard.wait_for(|(count, _)| *count >= distinct),
+        status.wait_for(|s| s.ringing_total >= distinct),
     )
-    .await
-    .map(|got| got.map(|seen| *seen));
-    let Ok(Ok((_, last))) = waited else {
-        let count = device.heard.lock().unwrap().len();
-        bail!("the desktop heard of {count} of {distinct} incidents");
-    };
-    let drain_seconds = last.map_or(0.0, |at| at.duration_since(started).as_secs_f64());
+    .await;
+    let drained = drained.is_ok_and(|waited| waited.is_ok());
+    let heard = status.borrow().ringing_total;
+    ensure!(drained, "the desktop heard of {heard} of {distinct} incidents");
+    let drain_seconds = started.elapsed().as_secs_f64();
     let incidents = site.count("SELECT count(*) FROM incidents")?;
     ensure!(accepted == alerts, "{accepted} of {alerts} alerts accepted");
     let mut lived = device.lived.lock().unwrap().clone();
-    lived.incidents = device.heard.lock().unwrap().len();
+    lived.incidents = heard;
 
     let rows = vec![
         Row::info(
@@ -169,6 +164,7 @@ pub async fn run(options: Options) -> Result<(Outcome, Storm)> {
         Row::info("desktop: times the alarm started", lived.rings.to_string()),
         Row::info("desktop: notifications shown", lived.notifications.to_string()),
         Row::info("desktop: alarm windows opened", lived.alarm_windows.to_string()),
+        Row::info("desktop: storm summary updates", lived.summary_updates.to_string()),
     ];
     let result =
         Storm { options, accepted, incidents, drain_seconds, accepted_seconds, desktop: lived };

@@ -52,6 +52,11 @@ async fn storm_loses_nothing_and_rings_the_desktop_once() {
     assert_eq!(result.desktop.incidents, options.distinct);
     assert_eq!(result.desktop.rings, 1, "{:?}", result.desktop);
     assert_eq!(result.desktop.silences, 0, "{:?}", result.desktop);
+    // A storm must not bury the person: a few alarm windows, the rest behind one summary.
+    let windows = reveille_client::pages::WINDOWS;
+    assert_eq!(result.desktop.alarm_windows, windows, "{:?}", result.desktop);
+    assert_eq!(result.desktop.notifications, windows, "{:?}", result.desktop);
+    assert!(result.desktop.summary_updates > 0, "{:?}", result.desktop);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

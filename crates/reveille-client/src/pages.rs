@@ -1,10 +1,17 @@
 //! What a device is ringing for. Pages of high urgency ring (several ring as one alarm); low
 //! urgency only notifies; an acknowledgement, snooze or resolve from anywhere stops the ring for
 //! that incident, and the alarm falls silent when no page is left.
+//!
+//! In a storm the person must still be able to act: at most [`WINDOWS`] pages have their own
+//! notification and alarm window; the rest wait behind one summary ("N more pages"), and each
+//! time a page with a window is answered, the oldest waiting page gets that window.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use reveille_protocol::{FeedEvent, FeedKind, Incident, IncidentState, ReceiptKind, Urgency};
+
+/// Alarm windows (and their notifications) open at once.
+pub const WINDOWS: usize = 3;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -18,6 +25,8 @@ pub enum Effect {
     Silence,
     /// The page's notification and window can go.
     Withdraw(i64),
+    /// How many ringing pages wait without a window of their own (0: none, remove the summary).
+    Waiting(usize),
     /// Tell the server.
     Receipt { incident: i64, kind: ReceiptKind },
 }
@@ -25,12 +34,19 @@ pub enum Effect {
 #[derive(Debug, Clone, Default)]
 pub struct Pages {
     ringing: BTreeMap<i64, Incident>,
+    /// Ringing pages that have a window; the others wait.
+    shown: BTreeSet<i64>,
 }
 
 impl Pages {
     /// The incidents ringing now, oldest first.
     pub fn ringing(&self) -> impl Iterator<Item = &Incident> {
         self.ringing.values()
+    }
+
+    /// How many incidents are ringing.
+    pub fn ringing_count(&self) -> usize {
+        self.ringing.len()
     }
 
     pub fn is_ringing(&self) -> bool {
@@ -56,30 +72,30 @@ impl Pages {
 
     /// The person acknowledged, snoozed or resolved on this device: stop at once, even offline.
     pub fn on_local(&mut self, incident: i64) -> Vec<Effect> {
-        let mut effects = Vec::new();
-        // Silence first: it is what the person is waiting for.
-        if self.ringing.remove(&incident).is_some() && self.ringing.is_empty() {
-            effects.push(Effect::Silence);
-        }
-        effects.push(Effect::Withdraw(incident));
-        effects
+        self.answered(incident)
     }
 
     fn page(&mut self, incident: &Incident) -> Vec<Effect> {
         if incident.state != IncidentState::Triggered {
             return Vec::new();
         }
-        let mut effects = vec![
-            Effect::Receipt { incident: incident.id, kind: ReceiptKind::Delivered },
-            Effect::Notify(incident.clone()),
-        ];
-        if incident.urgency == Urgency::High {
-            let was_quiet = self.ringing.is_empty();
-            self.ringing.insert(incident.id, incident.clone());
+        let id = incident.id;
+        let mut effects = vec![Effect::Receipt { incident: id, kind: ReceiptKind::Delivered }];
+        if incident.urgency != Urgency::High {
+            effects.push(Effect::Notify(incident.clone()));
+            return effects;
+        }
+        let was_quiet = self.ringing.is_empty();
+        self.ringing.insert(id, incident.clone());
+        if self.shown.contains(&id) || self.shown.len() < WINDOWS {
+            self.shown.insert(id);
+            effects.push(Effect::Notify(incident.clone()));
             effects.push(Effect::Show(incident.clone()));
-            if was_quiet {
-                effects.push(Effect::Ring);
-            }
+        } else {
+            effects.push(Effect::Waiting(self.waiting()));
+        }
+        if was_quiet {
+            effects.push(Effect::Ring);
         }
         effects
     }
@@ -88,12 +104,34 @@ impl Pages {
         if incident.state == IncidentState::Triggered {
             return Vec::new();
         }
+        self.answered(incident.id)
+    }
+
+    /// The incident no longer needs this person.
+    fn answered(&mut self, incident: i64) -> Vec<Effect> {
         let mut effects = Vec::new();
-        if self.ringing.remove(&incident.id).is_some() && self.ringing.is_empty() {
+        let waited = self.waiting();
+        // Silence first: it is what the person is waiting for.
+        if self.ringing.remove(&incident).is_some() && self.ringing.is_empty() {
             effects.push(Effect::Silence);
         }
-        effects.push(Effect::Withdraw(incident.id));
+        effects.push(Effect::Withdraw(incident));
+        if self.shown.remove(&incident) {
+            let next = self.ringing.values().find(|i| !self.shown.contains(&i.id)).cloned();
+            if let Some(next) = next {
+                self.shown.insert(next.id);
+                effects.push(Effect::Notify(next.clone()));
+                effects.push(Effect::Show(next));
+            }
+        }
+        if waited > 0 {
+            effects.push(Effect::Waiting(self.waiting()));
+        }
         effects
+    }
+
+    fn waiting(&self) -> usize {
+        self.ringing.len() - self.shown.len()
     }
 }
 
@@ -180,5 +218,49 @@ mod tests {
         ]);
         assert_eq!(rings(&open), (true, false));
         assert_eq!(pages.ringing().map(|i| i.id).collect::<Vec<_>>(), [3]);
+    }
+
+    #[test]
+    fn a_storm_opens_three_windows_and_the_rest_wait_behind_one_summary() {
+        let mut pages = Pages::default();
+        let high =
+            |id| entry(FeedKind::Page, incident(id, IncidentState::Triggered, Urgency::High));
+        let mut effects = Vec::new();
+        for id in 1..=100 {
+            effects.extend(pages.on_entry(&high(id)));
+        }
+        let count =
+            |effects: &[Effect], f: fn(&Effect) -> bool| effects.iter().filter(|e| f(e)).count();
+        assert_eq!(count(&effects, |e| matches!(e, Effect::Ring)), 1);
+        assert_eq!(count(&effects, |e| matches!(e, Effect::Show(_))), WINDOWS);
+        assert_eq!(count(&effects, |e| matches!(e, Effect::Notify(_))), WINDOWS);
+        assert_eq!(effects.last(), Some(&Effect::Waiting(97)));
+        assert_eq!(pages.ringing_count(), 100);
+
+        // Answering a page with a window gives that window to the oldest waiting page.
+        let acked = pages.on_local(2);
+        let shown: Vec<i64> = acked
+            .iter()
+            .filter_map(|e| if let Effect::Show(i) = e { Some(i.id) } else { None })
+            .collect();
+        assert_eq!(shown, [4]);
+        assert_eq!(acked.first(), Some(&Effect::Withdraw(2)));
+        assert_eq!(acked.last(), Some(&Effect::Waiting(96)));
+
+        // A page without a window answered elsewhere only shrinks the summary.
+        let resolved = pages.on_entry(&entry(
+            FeedKind::Incident,
+            incident(50, IncidentState::Resolved, Urgency::High),
+        ));
+        assert_eq!(resolved, [Effect::Withdraw(50), Effect::Waiting(95)]);
+
+        // Answer everything: the summary goes away with the last waiting page, then silence.
+        let mut rest = Vec::new();
+        for id in (1..=100).filter(|id| ![2, 50].contains(id)) {
+            rest.extend(pages.on_local(id));
+        }
+        assert!(rest.contains(&Effect::Waiting(0)));
+        assert_eq!(rest.iter().filter(|e| **e == Effect::Silence).count(), 1);
+        assert!(!pages.is_ringing());
     }
 }

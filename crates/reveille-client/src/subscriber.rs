@@ -33,7 +33,10 @@ pub struct Config {
 pub struct Status {
     pub connected: bool,
     pub lost: bool,
+    /// The oldest incidents ringing, at most [`LISTED`] of them.
     pub ringing: Vec<Incident>,
+    /// How many incidents are ringing.
+    pub ringing_total: usize,
     /// Acknowledgements waiting for the server.
     pub pending: usize,
 }
@@ -245,6 +248,7 @@ impl Task {
                 }
                 Effect::Silence => self.device.silence(),
                 Effect::Withdraw(id) => self.device.withdraw(id),
+                Effect::Waiting(count) => self.device.waiting(count),
                 Effect::Receipt { incident, kind } => self.receipt(incident, kind),
             }
         }
@@ -328,7 +332,9 @@ impl Task {
         let status = Status {
             connected: matches!(conn.link, crate::conn::Link::Up { .. }),
             lost: conn.is_lost(),
-            ringing: self.pages.ringing().cloned().collect(),
+            // A storm can ring thousands: copying them all at every step would make it slow.
+            ringing: self.pages.ringing().take(LISTED).cloned().collect(),
+            ringing_total: self.pages.ringing_count(),
             pending: self.outbox.pending().len(),
         };
         self.status.send_if_modified(|s| {
@@ -338,6 +344,9 @@ impl Task {
         });
     }
 }
+
+/// Ringing incidents listed in [`Status`].
+pub const LISTED: usize = 50;
 
 /// How long any request may take, except the feed stream itself once it is open.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
