@@ -45,8 +45,10 @@ pub struct Now {
 pub enum Event {
     /// The stream is open (the server answered 200).
     Opened,
-    /// Anything arrived: an entry, an `open`, a heartbeat.
+    /// Anything arrived: an entry, a heartbeat.
     Frame { id: Option<i64> },
+    /// The stream's `open` frame: the newest feed id when the stream started.
+    Head(i64),
     /// The connection failed or ended.
     Closed,
     /// Time passes.
@@ -148,6 +150,13 @@ impl Connection {
                 }
             }
             (Event::Frame { .. }, _) => {}
+            (Event::Head(head), Link::Up { .. }) => {
+                self.link = Link::Up { last_frame: now.mono };
+                // Nothing seen yet: resume from here, so that a drop before the first entry
+                // loses nothing committed meanwhile.
+                self.last_id.get_or_insert(head);
+            }
+            (Event::Head(_), _) => {}
             (Event::Closed, Link::Up { .. } | Link::Connecting) => {
                 self.down_since.get_or_insert(now.mono);
                 let wait = self.backoff(self.attempt, random);

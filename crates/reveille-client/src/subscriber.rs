@@ -1,6 +1,7 @@
 //! The subscriber: one task that keeps the feed connection, rings and silences the device, sends
 //! receipts, and delivers the person's acknowledgements through the durable outbox.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,8 +9,9 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use reveille_protocol::api::IncidentList;
+use reveille_protocol::feed::FeedOpen;
 use reveille_protocol::sse::Parser;
-use reveille_protocol::{FeedEvent, Incident, Receipt, ReceiptKind};
+use reveille_protocol::{FeedEvent, FeedKind, Incident, Receipt, ReceiptKind};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::conn::{Connection, Effect as Link, Event, Now, Policy};
@@ -105,6 +107,9 @@ impl Task {
         let mut body: Option<Body> = None;
         let mut parser = Parser::default();
         let mut first_open = fresh;
+        // What the first list of open incidents rang for, as the list saw each one: the stream
+        // after its head may carry the same pages, which must not notify twice.
+        let mut listed: BTreeMap<i64, jiff::Timestamp> = BTreeMap::new();
         let mut pending_effects = vec![first];
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let mut ticks: u64 = 0;
@@ -134,9 +139,6 @@ impl Task {
                             pending_effects = conn.on(Event::Opened, now, random);
                             // What was acknowledged offline goes first, so it does not ring again.
                             self.flush().await;
-                            if std::mem::take(&mut first_open) {
-                                self.ring_for_open().await;
-                            }
                         }
                         None => pending_effects = conn.on(Event::Closed, now, random),
                     }
@@ -146,6 +148,19 @@ impl Task {
                     match chunk {
                         Some(Ok(bytes)) => {
                             for frame in parser.push(&bytes) {
+                                if frame.event == "open" {
+                                    let Ok(open) = serde_json::from_str::<FeedOpen>(&frame.data) else {
+                                        continue;
+                                    };
+                                    pending_effects.extend(conn.on(Event::Head(open.head), now, random));
+                                    // Only now is it known where the stream resumes: ring for what
+                                    // was open before that point.
+                                    if first_open && let Some(rang) = self.ring_for_open().await {
+                                        first_open = false;
+                                        listed = rang;
+                                    }
+                                    continue;
+                                }
                                 let entry = match frame.event.as_str() {
                                     "page" | "incident" => serde_json::from_str::<FeedEvent>(&frame.data).ok(),
                                     _ => None,
@@ -153,8 +168,13 @@ impl Task {
                                 let id = entry.as_ref().map(|e| e.id);
                                 pending_effects.extend(conn.on(Event::Frame { id }, now, random));
                                 if let Some(entry) = entry {
-                                    let effects = self.pages.on_entry(&entry);
-                                    self.perform(effects);
+                                    let shown = listed.remove(&entry.incident.id).is_some_and(|seen| {
+                                        entry.kind == FeedKind::Page && entry.incident.updated_at <= seen
+                                    });
+                                    if !shown {
+                                        let effects = self.pages.on_entry(&entry);
+                                        self.perform(effects);
+                                    }
                                 }
                             }
                         }
@@ -218,12 +238,13 @@ impl Task {
         got.and_then(reqwest::Response::error_for_status).ok()?.json().await.ok()
     }
 
-    /// On the first connection: ring for what was already open for this person.
-    async fn ring_for_open(&mut self) {
-        if let Some(list) = self.get::<IncidentList>("/api/v1/incidents?mine=true").await {
-            let effects = self.pages.on_open(&list.incidents);
-            self.perform(effects);
-        }
+    /// On the first stream: ring for what was already open for this person. Returns each
+    /// incident listed, as of when it was listed; None if the list cannot be had now.
+    async fn ring_for_open(&mut self) -> Option<BTreeMap<i64, jiff::Timestamp>> {
+        let list = self.get::<IncidentList>("/api/v1/incidents?mine=true").await?;
+        let effects = self.pages.on_open(&list.incidents);
+        self.perform(effects);
+        Some(list.incidents.iter().map(|i| (i.id, i.updated_at)).collect())
     }
 
     /// After a refusal: ring again if the incident still waits for someone.

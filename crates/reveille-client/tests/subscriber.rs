@@ -2,170 +2,24 @@
 //! receipts, falls silent when anyone acknowledges, notices a lost feed, and delivers an ack made
 //! while the server was down exactly once when it returns.
 
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
 use std::time::Duration;
 
-use reveille_client::conn::Policy;
+use common::{Recorder, Server, add_token, config, page, serve, until};
+use reveille_client::Subscriber;
 use reveille_client::outbox::Request;
-use reveille_client::{Config, Device, Sound, Status, Subscriber};
-use reveille_protocol::{Action, AlertEvent, Incident, IncidentState, Severity};
-use reveille_server::AppState;
-use reveille_server::clock::SystemClock;
-use reveille_server::config::Settings;
-use reveille_store::{IngestBatch, Sqlite, Store, TokenInfo};
-use tokio::sync::{oneshot, watch};
-
-const CONFIG: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-heartbeat_seconds = 1
-[[users]]
-name = "alice"
-[[services]]
-name = "db"
-page = ["alice"]
-"#;
-
-/// A device that records what it was asked to do.
-#[derive(Default)]
-struct Recorder {
-    calls: Mutex<Vec<String>>,
-    changed: watch::Sender<usize>,
-}
-
-impl Recorder {
-    fn record(&self, call: String) {
-        let mut calls = self.calls.lock().unwrap();
-        calls.push(call);
-        self.changed.send_replace(calls.len());
-    }
-
-    async fn wait_for(&self, call: &str) {
-        let mut changed = self.changed.subscribe();
-        let wait = async {
-            loop {
-                if self.calls.lock().unwrap().iter().any(|c| c == call) {
-                    return;
-                }
-                changed.changed().await.unwrap();
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(10), wait).await.unwrap_or_else(|_| {
-            panic!("the device never got {call:?}; it got {:?}", self.calls.lock().unwrap())
-        });
-    }
-
-    fn count(&self, call: &str) -> usize {
-        self.calls.lock().unwrap().iter().filter(|c| *c == call).count()
-    }
-}
-
-impl Device for Recorder {
-    fn ring(&self) {
-        self.record("ring".into());
-    }
-    fn silence(&self) {
-        self.record("silence".into());
-    }
-    fn notify(&self, incident: &Incident) {
-        self.record(format!("notify {}", incident.id));
-    }
-    fn show(&self, incident: &Incident) {
-        self.record(format!("show {}", incident.id));
-    }
-    fn withdraw(&self, incident: i64) {
-        self.record(format!("withdraw {incident}"));
-    }
-    fn feed_lost(&self, lost: bool) {
-        self.record(format!("lost {lost}"));
-    }
-    fn sound(&self) -> Sound {
-        Sound { volume: Some(0.4), silent: false, output: Some("Test speakers".into()) }
-    }
-}
-
-struct Server {
-    store: Arc<Sqlite>,
-    stop: oneshot::Sender<()>,
-    done: tokio::task::JoinHandle<()>,
-}
-
-async fn serve(dir: &std::path::Path, port: u16) -> (Server, u16) {
-    let settings = Settings::from_text(CONFIG, &dir.join("reveille.toml"), Vec::new()).unwrap();
-    let store = Arc::new(Sqlite::open(settings.database_path()).unwrap());
-    let state = AppState::new(store.clone(), settings, Arc::new(SystemClock));
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let done = tokio::spawn(async move {
-        reveille_server::serve(listener, state, async {
-            stopped.await.ok();
-        })
-        .await
-        .unwrap();
-    });
-    (Server { store, stop, done }, port)
-}
-
-async fn page(store: &Sqlite, key: &str) -> i64 {
-    let event = AlertEvent {
-        action: Action::Trigger,
-        dedup_key: key.into(),
-        summary: format!("{key} is down"),
-        severity: Severity::Critical,
-        source: "test".into(),
-        details: serde_json::Value::Null,
-        links: vec![],
-        runbook_url: None,
-        occurred_at: None,
-    };
-    let rules = reveille_core::ServiceRules::paging("db", &["alice"]);
-    let batch = IngestBatch {
-        rules,
-        source: "test".into(),
-        events: vec![event],
-        received_at: jiff::Timestamp::now(),
-    };
-    store.ingest(batch).await.unwrap()[0].incident_id.unwrap()
-}
-
-async fn until(status: &mut watch::Receiver<Status>, what: impl Fn(&Status) -> bool) {
-    tokio::time::timeout(Duration::from_secs(10), status.wait_for(what))
-        .await
-        .expect("status never got there")
-        .unwrap();
-}
+use reveille_protocol::IncidentState;
+use reveille_store::Store;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rings_receipts_silences_survives_an_outage_and_delivers_the_ack_once() {
     let dir = tempfile::tempdir().unwrap();
     let (server, port) = serve(dir.path(), 0).await;
-    let token = "rvt_test-token-for-alice";
-    let info = TokenInfo {
-        prefix: "rvt_test-t".into(),
-        user: "alice".into(),
-        scopes: vec!["read".into(), "respond".into()],
-        created_at: jiff::Timestamp::now(),
-        last_used_at: None,
-        revoked: false,
-    };
-    server.store.add_token(&reveille_server::auth::hash(token), info).await.unwrap();
-
+    add_token(&server.store).await;
     let device = Arc::new(Recorder::default());
-    let policy = Policy {
-        base: Duration::from_millis(50),
-        cap: Duration::from_millis(200),
-        silence: Duration::from_secs(3),
-        lost_after: Duration::from_secs(1),
-        ..Policy::default()
-    };
-    let config = Config {
-        server: format!("http://127.0.0.1:{port}"),
-        token: token.into(),
-        device: "alice-laptop".into(),
-        outbox: dir.path().join("outbox.json"),
-        policy,
-    };
+    let config = config(format!("http://127.0.0.1:{port}"), dir.path());
     let client = Subscriber::start(config, device.clone()).unwrap();
     let mut status = client.status.clone();
     until(&mut status, |s| s.connected).await;

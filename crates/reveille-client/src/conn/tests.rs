@@ -51,6 +51,23 @@ fn it_resumes_after_the_last_id_it_saw() {
 }
 
 #[test]
+fn a_stream_dropped_before_its_first_entry_resumes_from_its_head() {
+    let mut clock = Clock::new();
+    let (mut conn, first) = Connection::start(Policy::default(), None, clock.0);
+    assert_eq!(first, Effect::Connect { after: None });
+    conn.on(Event::Opened, clock.advance(0), 0.5);
+    conn.on(Event::Head(40), clock.advance(0), 0.5);
+    conn.on(Event::Closed, clock.advance(1), 0.5);
+    assert_eq!(conn.on(Event::Tick, clock.advance(2), 0.5), [Effect::Connect { after: Some(40) }]);
+    // Later heads never move the resume point: the entries in between must be replayed.
+    conn.on(Event::Opened, clock.advance(0), 0.5);
+    conn.on(Event::Head(55), clock.advance(0), 0.5);
+    conn.on(Event::Frame { id: Some(41) }, clock.advance(0), 0.5);
+    conn.on(Event::Closed, clock.advance(1), 0.5);
+    assert_eq!(conn.on(Event::Tick, clock.advance(2), 0.5), [Effect::Connect { after: Some(41) }]);
+}
+
+#[test]
 fn a_silent_connection_is_dropped_after_three_heartbeats() {
     let mut clock = Clock::new();
     let (mut conn, _) = Connection::start(Policy::default(), None, clock.0);
