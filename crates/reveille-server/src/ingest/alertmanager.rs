@@ -146,7 +146,8 @@ fn to_alert(group: &Message, alert: &Alert, default: Severity) -> Result<AlertEv
     let summary = annotation("summary")
         .cloned()
         .or_else(|| {
-            annotation("description").map(|d| d.lines().next().unwrap_or_default().to_owned())
+            let description = annotation("description")?;
+            description.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_owned)
         })
         .or_else(|| {
             label("alertname").map(|name| match label("instance") {
@@ -154,7 +155,7 @@ fn to_alert(group: &Message, alert: &Alert, default: Severity) -> Result<AlertEv
                 None => name.clone(),
             })
         })
-        .or_else(|| group.title.clone())
+        .or_else(|| group.title.clone().filter(|t| !t.trim().is_empty()))
         .unwrap_or_else(|| "Alert without a summary".into());
     let severity = label("severity")
         .or_else(|| label("priority"))
@@ -212,4 +213,24 @@ fn fingerprint(labels: &BTreeMap<String, String>) -> String {
         hasher.update([0xff]);
     }
     hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary_of(body: &str) -> String {
+        let message: Message = serde_json::from_str(body).unwrap();
+        to_alerts(&message, Severity::Critical).unwrap().remove(0).summary
+    }
+
+    #[test]
+    fn a_blank_description_line_or_title_never_makes_an_empty_summary() {
+        // Both found by the fuzz target: each made an incident with an empty summary.
+        let leading_blank = r#"{"alerts": [{"status": "firing", "fingerprint": "f",
+            "annotations": {"description": "\n  Disk almost full\nsecond line"}}]}"#;
+        assert_eq!(summary_of(leading_blank), "Disk almost full");
+        let empty_title = r#"{"title": " ", "alerts": [{"status": "firing", "fingerprint": "f"}]}"#;
+        assert_eq!(summary_of(empty_title), "Alert without a summary");
+    }
 }
