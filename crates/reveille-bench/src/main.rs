@@ -23,6 +23,9 @@ struct Args {
     /// Connected subscribers (latency, fan-out).
     #[arg(long)]
     subscribers: Option<usize>,
+    /// Concurrent senders (ingest).
+    #[arg(long)]
+    concurrency: Option<usize>,
     /// Seconds of sustained ingest (ingest) or of idle watching (desktop).
     #[arg(long)]
     seconds: Option<f64>,
@@ -70,6 +73,7 @@ async fn main() -> Result<()> {
                 let mut o =
                     if args.quick { ingest::Options::quick() } else { ingest::Options::full() };
                 o.seconds = args.seconds.unwrap_or(o.seconds);
+                o.concurrency = args.concurrency.unwrap_or(o.concurrency);
                 ingest::run(o).await?.0
             }
             Scenario::Fanout => {

@@ -52,20 +52,19 @@ pub async fn subscribe(
     let events = ReceiverStream::new(frames).map(move |frame| {
         Ok(match frame {
             Frame::Open { head } => {
-                sse("open", None, &FeedOpen { user: user.clone(), time: clock.now(), head })
+                sse("open", &FeedOpen { user: user.clone(), time: clock.now(), head })
             }
-            Frame::Entry { event, .. } => sse(event.kind.as_str(), Some(event.id), &*event),
-            Frame::Beat => sse("heartbeat", None, &Heartbeat { time: clock.now() }),
+            Frame::Entry { event, .. } => Event::default()
+                .event(event.kind.as_str())
+                .data(event.json())
+                .id(event.id.to_string()),
+            Frame::Beat => sse("heartbeat", &Heartbeat { time: clock.now() }),
         })
     });
     Ok(Sse::new(events.boxed()))
 }
 
-fn sse(name: &str, id: Option<i64>, data: &impl serde::Serialize) -> Event {
+fn sse(name: &str, data: &impl serde::Serialize) -> Event {
     let json = serde_json::to_string(data).expect("feed events always serialise");
-    let event = Event::default().event(name).data(json);
-    match id {
-        Some(id) => event.id(id.to_string()),
-        None => event,
-    }
+    Event::default().event(name).data(json)
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use reveille_protocol::FeedEvent;
+use reveille_store::Published;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::AppState;
@@ -26,7 +26,7 @@ pub enum Frame {
     /// The stream has started; `head` is the newest feed id at that moment.
     Open { head: i64 },
     /// A feed entry; `replayed` when it was committed before the connection opened.
-    Entry { event: Arc<FeedEvent>, replayed: bool },
+    Entry { event: Arc<Published>, replayed: bool },
     /// Nothing happened for a heartbeat interval.
     Beat,
 }
@@ -79,7 +79,7 @@ impl Pump {
     async fn run(
         mut self,
         head: i64,
-        mut live: broadcast::Receiver<Arc<FeedEvent>>,
+        mut live: broadcast::Receiver<Arc<Published>>,
         every: Duration,
     ) {
         let state = self.state.clone();
@@ -139,7 +139,8 @@ impl Pump {
                 if self.start.not_before.is_some_and(|t| event.at < t) {
                     continue;
                 }
-                self.send(Frame::Entry { event: Arc::new(event), replayed: true }).await?;
+                self.send(Frame::Entry { event: Arc::new(Published::new(event)), replayed: true })
+                    .await?;
             }
             if done {
                 return Ok(());

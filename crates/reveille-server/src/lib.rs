@@ -145,7 +145,8 @@ pub async fn serve(
         shutdown.await;
         closing.send_replace(true);
     };
-    let result = axum::serve(listener, app).with_graceful_shutdown(signal).await;
+    let result =
+        axum::serve(listener, app.into_make_service()).with_graceful_shutdown(signal).await;
     worker.abort();
     if let Some(pusher) = pusher {
         pusher.abort();

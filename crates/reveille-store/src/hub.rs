@@ -1,16 +1,46 @@
 //! In-process fan-out of committed feed entries to the feed connections of each user.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use reveille_protocol::FeedEvent;
 use tokio::sync::{broadcast, watch};
+
+/// A committed feed entry on its way to the connections following its user. Its JSON is rendered
+/// once, by the first connection that needs it, and shared by the rest: with thousands of devices
+/// following one user, rendering it for each was most of the time a page took to reach them all.
+#[derive(Debug)]
+pub struct Published {
+    event: FeedEvent,
+    json: OnceLock<String>,
+}
+
+impl Published {
+    pub fn new(event: FeedEvent) -> Self {
+        Self { event, json: OnceLock::new() }
+    }
+
+    /// The entry as JSON, as the feed sends it.
+    pub fn json(&self) -> &str {
+        self.json
+            .get_or_init(|| serde_json::to_string(&self.event).expect("feed entries serialise"))
+    }
+}
+
+impl Deref for Published {
+    type Target = FeedEvent;
+
+    fn deref(&self) -> &FeedEvent {
+        &self.event
+    }
+}
 
 /// Per-user broadcast channels. A receiver that falls behind gets `Lagged` and must resync from
 /// the store; a slow receiver never blocks the publisher or the other receivers.
 pub struct Hub {
     capacity: usize,
-    users: Mutex<HashMap<String, broadcast::Sender<Arc<FeedEvent>>>>,
+    users: Mutex<HashMap<String, broadcast::Sender<Arc<Published>>>>,
     /// The newest committed feed id, for workers that read everyone's entries from the store.
     head: watch::Sender<i64>,
     /// How many write transactions have committed: anyone may wait for the next one.
@@ -27,7 +57,7 @@ impl Hub {
         }
     }
 
-    pub fn subscribe(&self, user: &str) -> broadcast::Receiver<Arc<FeedEvent>> {
+    pub fn subscribe(&self, user: &str) -> broadcast::Receiver<Arc<Published>> {
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
         users
             .entry(user.to_owned())
@@ -47,7 +77,7 @@ impl Hub {
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
         for (user, event) in entries {
             if let Some(tx) = users.get(&user)
-                && tx.send(Arc::new(event)).is_err()
+                && tx.send(Arc::new(Published::new(event))).is_err()
             {
                 users.remove(&user);
             }

@@ -19,7 +19,7 @@ use jiff::Timestamp;
 use reveille_core::{Command, ServiceRules};
 use reveille_protocol::{AlertEvent, FeedEvent, Incident, IncidentDetail, IncidentState};
 
-pub use hub::Hub;
+pub use hub::{Hub, Published};
 pub use sqlite::Sqlite;
 
 /// The one error type of this crate.

@@ -219,12 +219,13 @@ pub async fn deliver(state: &AppState, providers: &Providers, device: &DeviceRec
             }
             Outcome::Failed(why) => ("push_failed", format!("Push to {who} failed: {why}")),
         };
-        note(state, push.incident_id, kind, message).await;
+        // Removed before the timeline says so, so nobody reads "removed" of a device still there.
         if let Outcome::InvalidToken(_) = outcome
             && let Err(e) = state.store.remove_device(device.id).await
         {
             tracing::error!(error = %e, "cannot remove a device with a dead token");
         }
+        note(state, push.incident_id, kind, message).await;
         return;
     }
 }
