@@ -178,7 +178,7 @@ async fn connections(url: &str) -> u64 {
     let Ok(response) = reqwest::get(format!("{url}/metrics")).await else { return 0 };
     let text = response.text().await.unwrap_or_default();
     text.lines()
-        .find_map(|l| l.strip_prefix("feed_connections "))
+        .find_map(|l| l.strip_prefix("reveille_feed_connections "))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
 }
