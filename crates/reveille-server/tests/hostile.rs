@@ -180,8 +180,8 @@ async fn hostile_bodies_are_refused_with_a_clear_message_and_nothing_is_stored()
             Some(format!("answered {status}"))
         } else if changed {
             Some(format!("{status} but something was stored"))
-        } else if message.trim().is_empty() {
-            Some(format!("{status} without a message: {text}"))
+        } else if message.trim().is_empty() || message.starts_with(':') {
+            Some(format!("{status} without a clear message: {text}"))
         } else if text.len() > 2_000 {
             Some(format!("{status} with a message of {} bytes", text.len()))
         } else {

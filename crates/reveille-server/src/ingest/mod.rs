@@ -54,6 +54,15 @@ impl Invalid {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self { field: field.into(), message: message.into() }
     }
+
+    /// `field: message`, or the message alone when no one field is at fault.
+    pub fn with_field(&self) -> String {
+        if self.field.is_empty() {
+            self.message.clone()
+        } else {
+            format!("{}: {}", self.field, self.message)
+        }
+    }
 }
 
 impl std::fmt::Display for Invalid {

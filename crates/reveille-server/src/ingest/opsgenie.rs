@@ -91,11 +91,7 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
         Ok(event) => event,
         Err(problem) => {
             state.metrics.event(SOURCE, "invalid", 1);
-            return failure(
-                StatusCode::BAD_REQUEST,
-                started,
-                format!("{}: {}", problem.field, problem.message),
-            );
+            return failure(StatusCode::BAD_REQUEST, started, problem.with_field());
         }
     };
     match submit(&state, &service, SOURCE, vec![event]).await {
@@ -213,11 +209,7 @@ async fn act(
         match require_json(&headers).and_then(|()| json::<AlertAction>(&body)) {
             Ok(note) => note,
             Err(p) => {
-                return failure(
-                    StatusCode::BAD_REQUEST,
-                    started,
-                    format!("{}: {}", p.field, p.message),
-                );
+                return failure(StatusCode::BAD_REQUEST, started, p.with_field());
             }
         }
     };
