@@ -10,7 +10,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jiff::SignedDuration;
+use jiff::{SignedDuration, Timestamp};
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
@@ -162,9 +162,42 @@ pub async fn caller(state: &AppState, secret: &str) -> ApiResult<Option<Caller>>
 
 /// The service an integration key belongs to, if the key is live and the service configured.
 pub async fn key_service(state: &AppState, secret: &str) -> ApiResult<Option<String>> {
-    let Some(info) = state.store.key(&hash(secret)).await? else {
+    let digest = hash(secret);
+    let now = state.clock.now();
+    if let Some(service) = state.keys.get(&digest, now) {
+        return Ok(Some(service));
+    }
+    let Some(info) = state.store.key(&digest).await? else {
         return Ok(None);
     };
     let live = !info.revoked && state.settings.service(&info.service).is_some();
+    if live {
+        state.keys.put(digest, info.service.clone(), now);
+    }
     Ok(live.then_some(info.service))
+}
+
+/// How long a key found live is trusted without asking the database again: a key revoked with
+/// `reveille key revoke` stops working within this time.
+pub const KEY_TRUST: SignedDuration = SignedDuration::from_secs(1);
+
+/// Integration keys recently found live, by hash. Under a stream of events each lookup was a hop
+/// to the blocking thread pool, and those hops were a quarter of the server's time.
+#[derive(Default)]
+pub struct KeyCache(std::sync::Mutex<std::collections::HashMap<String, (String, Timestamp)>>);
+
+impl KeyCache {
+    fn get(&self, digest: &str, now: Timestamp) -> Option<String> {
+        let keys = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (service, checked) = keys.get(digest)?;
+        (now.duration_since(*checked) < KEY_TRUST).then(|| service.clone())
+    }
+
+    fn put(&self, digest: String, service: String, now: Timestamp) {
+        let mut keys = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if keys.len() >= 4096 {
+            keys.retain(|_, (_, checked)| now.duration_since(*checked) < KEY_TRUST);
+        }
+        keys.insert(digest, (service, now));
+    }
 }

@@ -53,6 +53,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<RateLimiter>,
     pub presence: Arc<Presence>,
+    /// Integration keys found live in the last second.
+    pub keys: Arc<auth::KeyCache>,
     /// Poked when something may need the worker now (a snooze, a silent receipt).
     pub wake: Arc<Notify>,
     /// Set when the server is shutting down, so long-lived feed streams end.
@@ -68,6 +70,7 @@ impl AppState {
         Self {
             store,
             presence: Arc::new(Presence::new(clock.clone())),
+            keys: Arc::default(),
             settings: Arc::new(settings),
             clock,
             metrics: Arc::new(Metrics::default()),

@@ -306,3 +306,20 @@ async fn a_failing_store_answers_503_on_every_endpoint_and_the_sender_can_retry(
     assert_eq!(status, 200, "and so does an ack");
     assert_eq!(h.incidents().await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_revoked_integration_key_stops_working_within_a_second() {
+    let h = Harness::start().await;
+    let body = |dedup: &str| {
+        json!({"routing_key": h.key, "event_action": "trigger", "dedup_key": dedup,
+            "payload": {"summary": "s", "source": "x", "severity": "critical"}})
+        .to_string()
+    };
+    assert_eq!(h.post("/v2/enqueue", None, &body("a")).await.0, 202);
+    let prefix = h.store().keys().await.unwrap()[0].prefix.clone();
+    h.store().revoke_key(&prefix).await.unwrap();
+    h.clock.advance(reveille_server::auth::KEY_TRUST);
+    let (status, answer) = h.post("/v2/enqueue", None, &body("b")).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(h.incidents().await.len(), 1, "nothing is stored for a revoked key");
+}

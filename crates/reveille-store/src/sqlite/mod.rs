@@ -4,6 +4,11 @@
 //! Every write is a job sent to the writer thread. The writer takes all jobs waiting, runs each in
 //! its own savepoint inside one transaction, commits once (one fsync for the whole group), and
 //! only then answers the jobs and publishes their feed entries to the hub, in commit order.
+//!
+//! The writer never checkpoints the WAL itself: a checkpoint copies pages into the database and
+//! syncs it, and doing that inside a commit delayed the pages waiting on that commit. A checkpoint
+//! thread with its own connection does it beside the writer, nudged every [`CHECKPOINT_EVERY`]
+//! commits.
 
 mod credentials;
 mod read;
@@ -35,6 +40,9 @@ type Job = Box<dyn FnOnce(&Connection, &mut Outbox) -> (bool, Reply) + Send>;
 /// Most jobs committed together in one transaction.
 const MAX_GROUP: usize = 512;
 
+/// Commits between two nudges of the checkpoint thread.
+const CHECKPOINT_EVERY: u64 = 100;
+
 /// SQLite storage; cheap to clone.
 #[derive(Clone)]
 pub struct Sqlite {
@@ -63,12 +71,19 @@ impl Sqlite {
         let path = path.as_ref().to_path_buf();
         let mut conn = connect(&path)?;
         schema::migrate(&mut conn)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = connect(&path)?;
+        let (nudge, nudged) = mpsc::sync_channel::<()>(1);
+        std::thread::Builder::new()
+            .name("reveille-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(&checkpointer, &nudged))
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
         let hub = Arc::new(Hub::new(1024));
         let (tx, rx) = mpsc::channel::<Job>();
         let writer_hub = hub.clone();
         std::thread::Builder::new()
             .name("reveille-sqlite-writer".into())
-            .spawn(move || write_loop(conn, rx, &writer_hub))
+            .spawn(move || write_loop(conn, rx, &writer_hub, &nudge))
             .map_err(|e| Error::Unavailable(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -140,7 +155,24 @@ impl Sqlite {
     }
 }
 
-fn write_loop(conn: Connection, jobs: mpsc::Receiver<Job>, hub: &Hub) {
+/// Copies the WAL into the database whenever the writer asks; ends with the writer.
+fn checkpoint_loop(conn: &Connection, nudged: &mpsc::Receiver<()>) {
+    while nudged.recv().is_ok() {
+        // PASSIVE never waits for the writer or readers: what it cannot copy now, it copies later.
+        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "WAL checkpoint failed; it will be tried again");
+        }
+    }
+}
+
+fn write_loop(
+    conn: Connection,
+    jobs: mpsc::Receiver<Job>,
+    hub: &Hub,
+    checkpoint: &mpsc::SyncSender<()>,
+) {
+    let mut commits: u64 = 0;
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -172,6 +204,11 @@ fn write_loop(conn: Connection, jobs: mpsc::Receiver<Job>, hub: &Hub) {
                 replies.into_iter().for_each(|reply| reply(None));
                 hub.publish(outbox);
                 hub.committed();
+                commits += 1;
+                if commits.is_multiple_of(CHECKPOINT_EVERY) {
+                    // Full means a checkpoint is already due: nothing to add.
+                    let _ = checkpoint.try_send(());
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "database transaction failed; nothing was written");

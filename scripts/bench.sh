@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs Reveille's benchmarks on release builds, prints the table and writes
+# target/bench/results.json. Idempotent; installs what it needs.
+# Usage: scripts/bench.sh [SCENARIO...] [-- OPTIONS]
+#   SCENARIO: latency ingest fanout storm desktop, or server (all but desktop; the default)
+#   e.g. scripts/bench.sh server desktop    scripts/bench.sh fanout --subscribers 5000
+# The desktop scenario runs the real app inside scripts/desktop-session.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+args=("$@")
+[ ${#args[@]} -eq 0 ] && args=(server)
+apt_install "${BUILD_PACKAGES[@]}"
+ensure_rust
+cargo build --release --locked -p reveille-cli -p reveille-bench
+if printf '%s\n' "${args[@]}" | grep -qx desktop; then
+    apt_install "${DESKTOP_PACKAGES[@]}" "${SESSION_PACKAGES[@]}"
+    ensure_node
+    (cd ui && npm install --no-audit --no-fund --loglevel=error && npm run build)
+    cargo build --release --locked -p reveille-desktop
+    exec scripts/desktop-session.sh target/release/reveille-bench "${args[@]}"
+fi
+exec target/release/reveille-bench "${args[@]}"
