@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::report::{Outcome, Row, per_second};
 use crate::site::Site;
-use crate::{alertmanager_body, notify_alertmanager, page};
+use crate::{alertmanager_body, notify_alertmanager, page, procs};
 
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Options {
@@ -28,7 +28,7 @@ pub struct Options {
 
 impl Options {
     pub fn full() -> Options {
-        Options { seconds: 10.0, concurrency: 64, batch: 10 }
+        Options { seconds: 10.0, concurrency: 256, batch: 10 }
     }
     pub fn quick() -> Options {
         Options { seconds: 0.5, concurrency: 8, batch: 5 }
@@ -48,6 +48,10 @@ pub struct Sustained {
     /// Incidents in the database afterwards: one per accepted event.
     pub stored: u64,
     pub per_second: f64,
+    /// Share of the 2 cores used meanwhile by the server and by the benchmark's own senders
+    /// (which run on the same machine), in percent of one core.
+    pub server_cpu_percent: f64,
+    pub senders_cpu_percent: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,6 +91,8 @@ pub async fn run(options: Options) -> Result<(Outcome, Ingest)> {
             "≥ 20,000/s",
             rate >= 20_000.0,
         ));
+        let cpu = format!("{:.0} % / {:.0} %", s.server_cpu_percent, s.senders_cpu_percent);
+        rows.push(Row::info(format!("{name}: CPU of server / senders (of one core)"), cpu));
         rows.push(Row::info(
             format!("{name}: ratio to raw SQLite, a commit per event"),
             format!("{:.2}×", rate / each),
@@ -112,6 +118,13 @@ pub async fn run(options: Options) -> Result<(Outcome, Ingest)> {
 async fn sustain(site: &Site, format: Format, options: Options) -> Result<Sustained> {
     let http = reqwest::Client::new();
     let accepted = Arc::new(AtomicU64::new(0));
+    let cpu = || {
+        (
+            procs::cpu_ticks(site.pid()).unwrap_or(0),
+            procs::cpu_ticks(std::process::id()).unwrap_or(0),
+        )
+    };
+    let (server_before, senders_before) = cpu();
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(options.seconds);
     let mut senders = tokio::task::JoinSet::new();
@@ -144,9 +157,18 @@ async fn sustain(site: &Site, format: Format, options: Options) -> Result<Sustai
         done??;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let (server_after, senders_after) = cpu();
+    let percent = |ticks: u64| 100.0 * ticks as f64 / procs::ticks_per_second() as f64 / elapsed;
     let accepted = accepted.load(Ordering::Relaxed);
     let stored = site.count("SELECT count(*) FROM incidents")?;
-    Ok(Sustained { format, accepted, stored, per_second: accepted as f64 / elapsed })
+    Ok(Sustained {
+        format,
+        accepted,
+        stored,
+        per_second: accepted as f64 / elapsed,
+        server_cpu_percent: percent(server_after - server_before),
+        senders_cpu_percent: percent(senders_after - senders_before),
+    })
 }
 
 /// Inserts PagerDuty-sized rows into a fresh database beside the server's, with the server's

@@ -87,7 +87,12 @@ pub fn new_dedup_key() -> String {
 }
 
 pub fn hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write as _;
+    let mut hex = String::with_capacity(64);
+    for byte in Sha256::digest(secret.as_bytes()) {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
 }
 
 /// The secret of an `Authorization: Bearer …` or `Basic …` header (Basic carries it as password).
