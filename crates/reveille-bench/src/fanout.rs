@@ -41,6 +41,10 @@ pub struct Fanout {
     /// Page → arrival at the last device, per page.
     pub reach_all: Spread,
     pub deliveries: usize,
+    /// CPU used while the pages went out, by the server and by the benchmark's own subscribers
+    /// (on the same 2 cores), in percent of one core's time over that phase.
+    pub server_cpu_percent: f64,
+    pub subscribers_cpu_percent: f64,
 }
 
 pub async fn run(options: Options) -> Result<(Outcome, Vec<Fanout>)> {
@@ -68,6 +72,9 @@ pub async fn run(options: Options) -> Result<(Outcome, Vec<Fanout>)> {
             format!("{name}: page → last device, worst page"),
             ms(result.reach_all.max),
         ));
+        let cpu =
+            format!("{:.0} % / {:.0} %", result.server_cpu_percent, result.subscribers_cpu_percent);
+        rows.push(Row::info(format!("{name}: CPU of server / subscribers (of one core)"), cpu));
         results.push(result);
     }
     let data = json!({"options": options, "transports": results});
@@ -85,6 +92,14 @@ async fn one(transport: Transport, Options { subscribers, pages }: Options) -> R
     let rss_after_kib = procs::rss_kib(site.pid())?;
     let mut arrival = Vec::with_capacity(pages * subscribers);
     let mut reach_all = Vec::with_capacity(pages);
+    let cpu = || {
+        (
+            procs::cpu_ticks(site.pid()).unwrap_or(0),
+            procs::cpu_ticks(std::process::id()).unwrap_or(0),
+        )
+    };
+    let (server_before, own_before) = cpu();
+    let phase = Instant::now();
     for i in 0..pages {
         let dedup = format!("fan-{i:07}");
         let sent = Instant::now();
@@ -94,6 +109,9 @@ async fn one(transport: Transport, Options { subscribers, pages }: Options) -> R
         reach_all.extend(times.iter().max().copied());
         arrival.extend(times);
     }
+    let (server_after, own_after) = cpu();
+    let seconds = phase.elapsed().as_secs_f64();
+    let percent = |ticks: u64| 100.0 * ticks as f64 / procs::ticks_per_second() as f64 / seconds;
     let growth = rss_after_kib.saturating_sub(rss_before_kib) as f64;
     Ok(Fanout {
         transport: transport.name(),
@@ -104,5 +122,7 @@ async fn one(transport: Transport, Options { subscribers, pages }: Options) -> R
         arrival: Spread::of(&arrival),
         reach_all: Spread::of(&reach_all),
         deliveries: arrival.len(),
+        server_cpu_percent: percent(server_after - server_before),
+        subscribers_cpu_percent: percent(own_after - own_before),
     })
 }
