@@ -19,6 +19,8 @@ echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> fuzzing every ingest parser (10 s each)"
+scripts/fuzz.sh 10
 echo "==> building the binaries the end-to-end tests run"
 cargo build --locked -p reveille-cli -p reveille-desktop
 echo "==> cargo test (inside a desktop session)"
