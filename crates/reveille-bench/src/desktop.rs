@@ -41,6 +41,9 @@ pub struct Memory {
     pub processes: Vec<String>,
     pub rss_kib: u64,
     pub pss_kib: u64,
+    /// Of the PSS: anonymous memory (heaps, stacks) and mapped files (mostly libraries).
+    pub pss_anon_kib: u64,
+    pub pss_file_kib: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -134,6 +137,10 @@ pub async fn run(options: Options) -> Result<(Outcome, Footprint)> {
             idle.pss_kib <= 60 * 1024,
         ),
         Row::info("idle, no window: RSS summed", mib(idle.rss_kib)),
+        Row::info(
+            "idle, no window: PSS anonymous / files",
+            format!("{} / {}", mib(idle.pss_anon_kib), mib(idle.pss_file_kib)),
+        ),
         Row::goal(
             format!("idle CPU over {} s", options.idle_seconds),
             format!("{idle_cpu_percent:.2} %"),
@@ -201,6 +208,8 @@ fn memory(pid: u32) -> Memory {
         processes: tree.iter().map(|p| procs::name(*p)).collect(),
         rss_kib: tree.iter().filter_map(|p| procs::rss_kib(*p).ok()).sum(),
         pss_kib: tree.iter().filter_map(|p| procs::pss_kib(*p).ok()).sum(),
+        pss_anon_kib: tree.iter().filter_map(|p| procs::rollup_kib(*p, "Pss_Anon:").ok()).sum(),
+        pss_file_kib: tree.iter().filter_map(|p| procs::rollup_kib(*p, "Pss_File:").ok()).sum(),
     }
 }
 

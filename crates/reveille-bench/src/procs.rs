@@ -36,9 +36,15 @@ pub fn rss_kib(pid: u32) -> Result<u64> {
 
 /// Proportional set size, in KiB: the fair share of memory when processes share pages.
 pub fn pss_kib(pid: u32) -> Result<u64> {
+    rollup_kib(pid, "Pss:")
+}
+
+/// A line of `/proc/PID/smaps_rollup` in KiB, e.g. `Pss_Anon:` (heap and stacks) or `Pss_File:`
+/// (mapped libraries and files).
+pub fn rollup_kib(pid: u32, key: &str) -> Result<u64> {
     let path = format!("/proc/{pid}/smaps_rollup");
-    field(&std::fs::read_to_string(&path).with_context(|| path.clone())?, "Pss:")
-        .with_context(|| format!("no Pss in {path}"))
+    field(&std::fs::read_to_string(&path).with_context(|| path.clone())?, key)
+        .with_context(|| format!("no {key} in {path}"))
 }
 
 /// CPU time used so far (user + system), in clock ticks.
