@@ -109,6 +109,7 @@ pub fn sign_out(app: AppHandle<Wry>, shared: State<'_, Arc<Shared>>) -> Result<V
             let _ = window.destroy();
         }
     }
+    shared.waiting.clear(&app);
     shared.refresh_look(&app);
     secrets::forget(&server)?;
     Ok(view(&shared))

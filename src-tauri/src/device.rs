@@ -240,7 +240,7 @@ fn summarise(app: &AppHandle<Wry>, waiting: &Waiting, count: usize) {
     if count == 0 {
         if note.take().is_some() {
             let _ = summary
-                .summary("Every ringing page has its window")
+                .summary("No more pages are waiting")
                 .urgency(NotifyUrgency::Low)
                 .timeout(Timeout::Milliseconds(4000))
                 .show();
@@ -248,8 +248,8 @@ fn summarise(app: &AppHandle<Wry>, waiting: &Waiting, count: usize) {
         return;
     }
     let shown = summary
-        .summary(&format!("{count} more pages are ringing"))
-        .body("Answer the open alarm windows: each answer brings up the next page.")
+        .summary(&format!("{count} more pages wait for you"))
+        .body("Answer the open alarm windows and notifications: each answer brings up the next.")
         .urgency(NotifyUrgency::Critical)
         .action("default", "Open")
         .hint(Hint::Resident(true))
@@ -257,10 +257,10 @@ fn summarise(app: &AppHandle<Wry>, waiting: &Waiting, count: usize) {
         .show();
     match shown {
         Ok(handle) => {
-            let first = note.replace(handle.id()).is_none();
+            let previous = note.replace(handle.id());
             drop(note);
-            if !first {
-                return; // The first one's listener hears the updated notification's actions.
+            if previous == Some(handle.id()) {
+                return; // Updated in place: its listener hears the actions.
             }
             let app = app.clone();
             std::thread::spawn(move || {
@@ -272,5 +272,13 @@ fn summarise(app: &AppHandle<Wry>, waiting: &Waiting, count: usize) {
             });
         }
         Err(e) => tracing::error!(error = %e, "cannot show the storm summary"),
+    }
+}
+
+impl Waiting {
+    /// Retires the summary: the person signed out, or another subscriber takes over.
+    pub fn clear(&self, app: &AppHandle<Wry>) {
+        self.count.store(0, Ordering::SeqCst);
+        summarise(app, self, 0);
     }
 }

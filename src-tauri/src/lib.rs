@@ -94,8 +94,17 @@ impl Shared {
         }
     }
 
+    /// The person acts on every page ringing now (the tray's Acknowledge and Snooze).
+    pub fn act_all(&self, request: Request) {
+        if let Some(subscriber) = lock(&self.subscriber).clone() {
+            tauri::async_runtime::spawn(async move { subscriber.act_all(request).await });
+        }
+    }
+
     /// Starts following the feed with the signed-in token.
     pub fn subscribe(self: &Arc<Self>, app: &AppHandle<Wry>) -> std::io::Result<()> {
+        // A summary from the previous subscriber's storm would never be updated again.
+        self.waiting.clear(app);
         let settings = lock(&self.settings).clone();
         let Some(token) = lock(&self.token).clone() else { return Ok(()) };
         let policy = reveille_client::conn::Policy {
@@ -120,16 +129,12 @@ impl Shared {
 /// What the tray menu does.
 pub fn on_menu(app: &AppHandle<Wry>, id: &str) {
     let shared = app.state::<Arc<Shared>>().inner().clone();
-    let ringing: Vec<i64> = lock(&shared.subscriber)
-        .as_ref()
-        .map(|s| s.status.borrow().ringing.iter().map(|i| i.id).collect())
-        .unwrap_or_default();
     match id {
         "incidents" | "settings" => windows::settings(app),
-        "ack" => ringing.into_iter().for_each(|i| shared.act(i, Request::Ack)),
+        "ack" => shared.act_all(Request::Ack),
         "snooze" => {
             let seconds = lock(&shared.settings).snooze_minutes * 60;
-            ringing.into_iter().for_each(|i| shared.act(i, Request::Snooze { seconds }));
+            shared.act_all(Request::Snooze { seconds });
         }
         "test" => commands::test_alarm_now(&shared),
         "off-duty" => {

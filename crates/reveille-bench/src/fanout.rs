@@ -22,7 +22,7 @@ pub struct Options {
 
 impl Options {
     pub fn full() -> Options {
-        Options { subscribers: 10_000, pages: 20 }
+        Options { subscribers: 10_000, pages: 100 }
     }
     pub fn quick() -> Options {
         Options { subscribers: 50, pages: 3 }
@@ -61,16 +61,16 @@ pub async fn run(options: Options) -> Result<(Outcome, Vec<Fanout>)> {
             "≤ 16 KiB",
             per <= 16.0,
         ));
-        let p99 = result.arrival.p99;
+        let p99 = result.reach_all.p99;
         rows.push(Row::goal(
-            format!("{name}: page → every device, p99"),
+            format!("{name}: page → all devices, p99 over pages"),
             ms(p99),
             "≤ 100 ms",
             p99 <= 100.0,
         ));
         rows.push(Row::info(
-            format!("{name}: page → last device, worst page"),
-            ms(result.reach_all.max),
+            format!("{name}: page → each device, p50 / p99"),
+            format!("{} / {}", ms(result.arrival.p50), ms(result.arrival.p99)),
         ));
         let cpu =
             format!("{:.0} % / {:.0} %", result.server_cpu_percent, result.subscribers_cpu_percent);
@@ -122,7 +122,7 @@ async fn one(transport: Transport, Options { subscribers, pages }: Options) -> R
         arrival: Spread::of(&arrival),
         reach_all: Spread::of(&reach_all),
         deliveries: arrival.len(),
-        server_cpu_percent: percent(server_after - server_before),
-        subscribers_cpu_percent: percent(own_after - own_before),
+        server_cpu_percent: percent(server_after.saturating_sub(server_before)),
+        subscribers_cpu_percent: percent(own_after.saturating_sub(own_before)),
     })
 }

@@ -166,8 +166,8 @@ async fn sustain(site: &Site, format: Format, options: Options) -> Result<Sustai
         accepted,
         stored,
         per_second: accepted as f64 / elapsed,
-        server_cpu_percent: percent(server_after - server_before),
-        senders_cpu_percent: percent(senders_after - senders_before),
+        server_cpu_percent: percent(server_after.saturating_sub(server_before)),
+        senders_cpu_percent: percent(senders_after.saturating_sub(senders_before)),
     })
 }
 

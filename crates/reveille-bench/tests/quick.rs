@@ -43,12 +43,14 @@ async fn fanout_one_page_reaches_every_sse_and_ntfy_subscriber() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn storm_loses_nothing_and_rings_the_desktop_once() {
+async fn storm_loses_nothing_rings_the_desktop_once_and_one_click_acknowledges_it_all() {
     let options = storm::Options::quick();
     let (outcome, result) = storm::run(options).await.unwrap();
     println!("{}", table(&[outcome]));
     assert_eq!(result.accepted, options.alerts);
+    assert_eq!(result.stored, options.alerts as u64, "every alert is kept as an event");
     assert_eq!(result.incidents, options.distinct as u64);
+    assert_eq!(result.acknowledged, options.distinct as u64, "acknowledge-all reached the server");
     assert_eq!(result.desktop.incidents, options.distinct);
     assert_eq!(result.desktop.rings, 1, "{:?}", result.desktop);
     assert_eq!(result.desktop.silences, 0, "{:?}", result.desktop);

@@ -24,8 +24,8 @@ pub trait Device: Send + Sync + 'static {
     fn show(&self, incident: &Incident);
     /// The incident no longer needs anyone: take its notification and window away.
     fn withdraw(&self, incident: i64);
-    /// How many ringing pages wait without an alarm window of their own, in a storm: keep one
-    /// summary notification saying so, and remove it at 0. Only a device that shows every page
+    /// How many pages wait without a notification or alarm window of their own, in a storm: keep
+    /// one summary notification saying so, and remove it at 0. Only a device that shows every page
     /// some other way may ignore this.
     fn waiting(&self, count: usize) {
         let _ = count;

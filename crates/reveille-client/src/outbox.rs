@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// What the person asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Request {
     Ack,
@@ -68,8 +68,15 @@ impl Outbox {
 
     /// Keeps a request; a repeated one for the same incident replaces the older.
     pub fn push(&mut self, item: Pending) -> std::io::Result<()> {
-        self.pending.retain(|p| p.incident != item.incident || p.request != item.request);
-        self.pending.push(item);
+        self.push_all(vec![item])
+    }
+
+    /// Keeps several requests with one write (acknowledging a whole storm at once).
+    pub fn push_all(&mut self, items: Vec<Pending>) -> std::io::Result<()> {
+        let new: std::collections::HashSet<(i64, Request)> =
+            items.iter().map(|p| (p.incident, p.request)).collect();
+        self.pending.retain(|p| !new.contains(&(p.incident, p.request)));
+        self.pending.extend(items);
         self.save()
     }
 

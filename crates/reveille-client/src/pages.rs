@@ -2,9 +2,10 @@
 //! urgency only notifies; an acknowledgement, snooze or resolve from anywhere stops the ring for
 //! that incident, and the alarm falls silent when no page is left.
 //!
-//! In a storm the person must still be able to act: at most [`WINDOWS`] pages have their own
-//! notification and alarm window; the rest wait behind one summary ("N more pages"), and each
-//! time a page with a window is answered, the oldest waiting page gets that window.
+//! In a storm the person must still be able to act: at most [`WINDOWS`] ringing pages have their
+//! own notification and alarm window, and at most [`WINDOWS`] low-urgency pages their own
+//! notification; the rest wait behind one summary ("N more pages"), and each time a page that
+//! has its own is answered, the oldest waiting page of its kind takes its place.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,7 +26,7 @@ pub enum Effect {
     Silence,
     /// The page's notification and window can go.
     Withdraw(i64),
-    /// How many ringing pages wait without a window of their own (0: none, remove the summary).
+    /// How many pages wait without a notification or window of their own (0: remove the summary).
     Waiting(usize),
     /// Tell the server.
     Receipt { incident: i64, kind: ReceiptKind },
@@ -36,6 +37,9 @@ pub struct Pages {
     ringing: BTreeMap<i64, Incident>,
     /// Ringing pages that have a window; the others wait.
     shown: BTreeSet<i64>,
+    /// Low-urgency pages not yet answered, and those of them that have a notification.
+    quiet: BTreeMap<i64, Incident>,
+    quiet_shown: BTreeSet<i64>,
 }
 
 impl Pages {
@@ -82,7 +86,13 @@ impl Pages {
         let id = incident.id;
         let mut effects = vec![Effect::Receipt { incident: id, kind: ReceiptKind::Delivered }];
         if incident.urgency != Urgency::High {
-            effects.push(Effect::Notify(incident.clone()));
+            self.quiet.insert(id, incident.clone());
+            if self.quiet_shown.contains(&id) || self.quiet_shown.len() < WINDOWS {
+                self.quiet_shown.insert(id);
+                effects.push(Effect::Notify(incident.clone()));
+            } else {
+                effects.push(Effect::Waiting(self.waiting()));
+            }
             return effects;
         }
         let was_quiet = self.ringing.is_empty();
@@ -124,14 +134,25 @@ impl Pages {
                 effects.push(Effect::Show(next));
             }
         }
+        self.quiet.remove(&incident);
+        if self.quiet_shown.remove(&incident) {
+            let next = self.quiet.values().find(|i| !self.quiet_shown.contains(&i.id)).cloned();
+            if let Some(next) = next {
+                self.quiet_shown.insert(next.id);
+                effects.push(Effect::Notify(next));
+            }
+        }
         if waited > 0 {
             effects.push(Effect::Waiting(self.waiting()));
         }
         effects
     }
 
+    /// Pages without a notification or window of their own.
     fn waiting(&self) -> usize {
-        self.ringing.len() - self.shown.len()
+        debug_assert!(self.shown.len() <= self.ringing.len());
+        debug_assert!(self.quiet_shown.len() <= self.quiet.len());
+        (self.ringing.len() - self.shown.len()) + (self.quiet.len() - self.quiet_shown.len())
     }
 }
 
@@ -262,5 +283,22 @@ mod tests {
         assert!(rest.contains(&Effect::Waiting(0)));
         assert_eq!(rest.iter().filter(|e| **e == Effect::Silence).count(), 1);
         assert!(!pages.is_ringing());
+    }
+
+    #[test]
+    fn a_storm_of_low_urgency_pages_notifies_three_and_summarises_the_rest() {
+        let mut pages = Pages::default();
+        let low = |id| entry(FeedKind::Page, incident(id, IncidentState::Triggered, Urgency::Low));
+        let mut effects = Vec::new();
+        for id in 1..=50 {
+            effects.extend(pages.on_entry(&low(id)));
+        }
+        let notified = effects.iter().filter(|e| matches!(e, Effect::Notify(_))).count();
+        assert_eq!(notified, WINDOWS);
+        assert_eq!(effects.last(), Some(&Effect::Waiting(47)));
+        assert!(!pages.is_ringing());
+        let acked = pages.on_local(1);
+        assert!(acked.iter().any(|e| matches!(e, Effect::Notify(i) if i.id == 4)), "{acked:?}");
+        assert_eq!(acked.last(), Some(&Effect::Waiting(46)));
     }
 }

@@ -45,6 +45,7 @@ pub struct Status {
 
 enum Command {
     Act(i64, Request),
+    ActAll(Request),
 }
 
 /// A handle on a running subscriber; dropping every handle stops it.
@@ -80,6 +81,11 @@ impl Subscriber {
     /// The person acknowledges, resolves or snoozes: kept on disk until the server has it.
     pub async fn act(&self, incident: i64, request: Request) {
         let _ = self.commands.send(Command::Act(incident, request)).await;
+    }
+
+    /// The same for every page ringing now, however many a storm brought.
+    pub async fn act_all(&self, request: Request) {
+        let _ = self.commands.send(Command::ActAll(request)).await;
     }
 }
 
@@ -126,7 +132,11 @@ impl Task {
             let random = jitter();
             tokio::select! {
                 command = commands.recv() => match command {
-                    Some(Command::Act(incident, request)) => self.act(incident, request).await,
+                    Some(Command::Act(incident, request)) => self.act(&[incident], request).await,
+                    Some(Command::ActAll(request)) => {
+                        let ringing: Vec<i64> = self.pages.ringing().map(|i| i.id).collect();
+                        self.act(&ringing, request).await;
+                    }
                     None => return,
                 },
                 opened = async { connecting.as_mut().expect("guarded").await }, if connecting.is_some() => {
@@ -303,15 +313,19 @@ impl Task {
         });
     }
 
-    async fn act(&mut self, incident: i64, request: Request) {
+    async fn act(&mut self, incidents: &[i64], request: Request) {
         // The person has acted: this device stops ringing now, whatever the network says.
-        let effects = self.pages.on_local(incident);
-        self.perform(effects);
-        if request == Request::Ack {
-            self.receipt(incident, ReceiptKind::Acked);
+        let at = jiff::Timestamp::now();
+        let mut items = Vec::with_capacity(incidents.len());
+        for &incident in incidents {
+            let effects = self.pages.on_local(incident);
+            self.perform(effects);
+            if request == Request::Ack {
+                self.receipt(incident, ReceiptKind::Acked);
+            }
+            items.push(Pending { incident, request, at });
         }
-        let item = Pending { incident, request, at: jiff::Timestamp::now() };
-        if let Err(e) = self.outbox.push(item) {
+        if let Err(e) = self.outbox.push_all(items) {
             tracing::error!(error = %e, "cannot keep the acknowledgement on disk");
         }
         self.flush().await;

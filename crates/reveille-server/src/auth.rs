@@ -195,14 +195,19 @@ impl KeyCache {
     fn get(&self, digest: &str, now: Timestamp) -> Option<String> {
         let keys = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let (service, checked) = keys.get(digest)?;
-        (now.duration_since(*checked) < KEY_TRUST).then(|| service.clone())
+        trusted(now, *checked).then(|| service.clone())
     }
 
     fn put(&self, digest: String, service: String, now: Timestamp) {
         let mut keys = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if keys.len() >= 4096 {
-            keys.retain(|_, (_, checked)| now.duration_since(*checked) < KEY_TRUST);
+            keys.retain(|_, (_, checked)| trusted(now, *checked));
         }
         keys.insert(digest, (service, now));
     }
+}
+
+/// Whether a key checked at `checked` may still be trusted at `now`; never when the clock went back.
+fn trusted(now: Timestamp, checked: Timestamp) -> bool {
+    (SignedDuration::ZERO..KEY_TRUST).contains(&now.duration_since(checked))
 }

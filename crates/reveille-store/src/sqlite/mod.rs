@@ -8,7 +8,7 @@
 //! The writer never checkpoints the WAL itself: a checkpoint copies pages into the database and
 //! syncs it, and doing that inside a commit delayed the pages waiting on that commit. A checkpoint
 //! thread with its own connection does it beside the writer, nudged every [`CHECKPOINT_EVERY`]
-//! commits.
+//! commits and at least once a second, so a quiet server's WAL is copied back too.
 
 mod credentials;
 mod read;
@@ -43,6 +43,9 @@ const MAX_GROUP: usize = 512;
 /// Commits between two nudges of the checkpoint thread.
 const CHECKPOINT_EVERY: u64 = 100;
 
+/// SQLite's own checkpoint threshold (pages); the WAL file is cut back to this size after a reset.
+const WAL_PAGES: i64 = 1000;
+
 /// SQLite storage; cheap to clone.
 #[derive(Clone)]
 pub struct Sqlite {
@@ -72,6 +75,7 @@ impl Sqlite {
         let mut conn = connect(&path)?;
         schema::migrate(&mut conn)?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update(None, "journal_size_limit", WAL_PAGES * 4096)?;
         let checkpointer = connect(&path)?;
         let (nudge, nudged) = mpsc::sync_channel::<()>(1);
         std::thread::Builder::new()
@@ -155,13 +159,24 @@ impl Sqlite {
     }
 }
 
-/// Copies the WAL into the database whenever the writer asks; ends with the writer.
+/// Copies the WAL into the database when the writer asks and once a second; ends with the writer.
 fn checkpoint_loop(conn: &Connection, nudged: &mpsc::Receiver<()>) {
-    while nudged.recv().is_ok() {
-        // PASSIVE never waits for the writer or readers: what it cannot copy now, it copies later.
-        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-        if let Err(e) = done {
-            tracing::warn!(error = %e, "WAL checkpoint failed; it will be tried again");
+    loop {
+        match nudged.recv_timeout(std::time::Duration::from_secs(1)) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        // PASSIVE never waits for the writer or readers: what it cannot copy now (a reader still
+        // needs it), the next round copies.
+        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+        });
+        match done {
+            Ok((log, copied)) if log > 4 * WAL_PAGES && copied < log => {
+                tracing::warn!(log, copied, "the WAL keeps growing: readers hold it");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; it will be tried again"),
         }
     }
 }
