@@ -52,6 +52,18 @@ pub fn cpu_ticks(pid: u32) -> Result<u64> {
     Ok(stat_fields(pid)?.0)
 }
 
+/// CPU time used so far by the threads of `pid` whose name (`comm`, 15 bytes) is `thread`.
+pub fn thread_ticks(pid: u32, thread: &str) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten();
+    tasks
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == thread)
+        })
+        .filter_map(|t| parse_stat(&std::fs::read_to_string(t.path().join("stat")).ok()?).ok())
+        .map(|(ticks, _)| ticks)
+        .sum()
+}
+
 /// Clock ticks per second (`getconf CLK_TCK`); 100 on Linux unless the kernel says otherwise.
 pub fn ticks_per_second() -> u64 {
     std::process::Command::new("getconf")
@@ -76,7 +88,11 @@ fn field(text: &str, key: &str) -> Option<u64> {
 /// (utime + stime, parent pid) from `/proc/PID/stat`; the name in parentheses may hold spaces.
 fn stat_fields(pid: u32) -> Result<(u64, u32)> {
     let path = Path::new("/proc").join(pid.to_string()).join("stat");
-    let text = std::fs::read_to_string(&path)?;
+    parse_stat(&std::fs::read_to_string(&path)?)
+}
+
+/// (utime + stime, parent pid) from the text of a `stat` file (of a process or a thread).
+fn parse_stat(text: &str) -> Result<(u64, u32)> {
     let after = text.rsplit_once(')').context("malformed stat")?.1;
     let fields: Vec<&str> = after.split_whitespace().collect();
     // After the name: state(0) ppid(1) … utime(11) stime(12).

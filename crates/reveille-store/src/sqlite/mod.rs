@@ -79,7 +79,7 @@ impl Sqlite {
         let checkpointer = connect(&path)?;
         let (nudge, nudged) = mpsc::sync_channel::<()>(1);
         std::thread::Builder::new()
-            .name("reveille-sqlite-checkpoint".into())
+            .name("reveille-checkpoint".into())
             .spawn(move || checkpoint_loop(&checkpointer, &nudged))
             .map_err(|e| Error::Unavailable(e.to_string()))?;
         let hub = Arc::new(Hub::new(1024));
