@@ -22,7 +22,12 @@ pub fn binary() -> PathBuf {
         dir = dir.parent().expect("target/<profile>/deps");
     }
     let bin = dir.join("reveille");
-    assert!(bin.is_file(), "{} is missing: run `cargo build -p reveille-cli` first", bin.display());
+    let release = if cfg!(debug_assertions) { "" } else { " --release" };
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build{release} -p reveille-cli` first",
+        bin.display()
+    );
     bin
 }
 
