@@ -66,12 +66,14 @@ impl Pages {
     }
 
     /// What was already open for this user when the device started (`/incidents?mine=true`).
+    /// Rung oldest first, as an unbroken stream would have rung them: the API lists newest
+    /// first, and handing the windows to the newest left the oldest page waiting behind the
+    /// summary, so it was never shown nor notified if it was answered first.
     pub fn on_open(&mut self, incidents: &[Incident]) -> Vec<Effect> {
-        incidents
-            .iter()
-            .filter(|i| i.state == IncidentState::Triggered)
-            .flat_map(|i| self.page(i))
-            .collect()
+        let mut open: Vec<&Incident> =
+            incidents.iter().filter(|i| i.state == IncidentState::Triggered).collect();
+        open.sort_by_key(|i| i.id);
+        open.into_iter().flat_map(|i| self.page(i)).collect()
     }
 
     /// The person acknowledged, snoozed or resolved on this device: stop at once, even offline.
@@ -186,6 +188,31 @@ mod tests {
             drill: false,
             silent: vec![],
         }
+    }
+
+    #[test]
+    fn pages_already_open_get_their_windows_oldest_first_like_the_stream() {
+        let high = |id| incident(id, IncidentState::Triggered, Urgency::High);
+        let shown = |effects: &[Effect]| {
+            effects
+                .iter()
+                .filter_map(|e| match e {
+                    Effect::Show(i) => Some(i.id),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut pages = Pages::default();
+        // As the API lists them: newest first.
+        let mut effects = pages.on_open(&[high(4), high(3), high(2), high(1)]);
+        assert_eq!(shown(&effects), [1, 2, 3]);
+        for id in 1..=4 {
+            let acked = incident(id, IncidentState::Acknowledged, Urgency::High);
+            effects.extend(pages.on_entry(&entry(FeedKind::Incident, acked)));
+        }
+        let mut every = shown(&effects);
+        every.sort_unstable();
+        assert_eq!(every, [1, 2, 3, 4], "every page is shown once before it is answered");
     }
 
     fn entry(kind: FeedKind, incident: Incident) -> FeedEvent {

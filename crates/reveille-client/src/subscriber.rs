@@ -251,7 +251,7 @@ impl Task {
     /// On the first stream: ring for what was already open for this person. Returns each
     /// incident listed, as of when it was listed; None if the list cannot be had now.
     async fn ring_for_open(&mut self) -> Option<BTreeMap<i64, jiff::Timestamp>> {
-        let list = self.get::<IncidentList>("/api/v1/incidents?mine=true").await?;
+        let list = self.get::<IncidentList>("/api/v1/incidents?mine=true&limit=1000").await?;
         let effects = self.pages.on_open(&list.incidents);
         self.perform(effects);
         Some(list.incidents.iter().map(|i| (i.id, i.updated_at)).collect())

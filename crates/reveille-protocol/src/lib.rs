@@ -9,6 +9,7 @@ pub mod error;
 pub mod feed;
 pub mod formats;
 pub mod incident;
+pub mod limits;
 pub mod sse;
 
 pub use alert::{Action, AlertEvent, Link, Severity, Urgency};

@@ -35,6 +35,9 @@ pub struct Metrics {
     pub incidents: Family<StateLabels, Gauge>,
     pub ingest_to_feed: Histogram,
     pub feed_resyncs: Counter,
+    pub unreadable_rows: Gauge,
+    pub feed_closed_stalled: Counter,
+    pub health_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -45,7 +48,25 @@ impl Default for Metrics {
         let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
         let ingest_to_feed = Histogram::new(buckets);
         let feed_resyncs = Counter::default();
+        let unreadable_rows = Gauge::default();
+        let feed_closed_stalled = Counter::default();
+        let health_failures = Counter::default();
         let mut registry = Registry::with_prefix("reveille");
+        registry.register(
+            "unreadable_rows",
+            "Stored rows that could not be decoded and that every reader skips",
+            unreadable_rows.clone(),
+        );
+        registry.register(
+            "feed_closed_stalled",
+            "Feed connections closed because the device stopped reading them",
+            feed_closed_stalled.clone(),
+        );
+        registry.register(
+            "health_failures",
+            "Health checks that found the database unable to commit in time",
+            health_failures.clone(),
+        );
         registry.register(
             "feed_resyncs",
             "Times a feed connection fell behind the live channel and caught up from the store",
@@ -70,6 +91,9 @@ impl Default for Metrics {
             incidents,
             ingest_to_feed,
             feed_resyncs,
+            unreadable_rows,
+            feed_closed_stalled,
+            health_failures,
         }
     }
 }
@@ -87,6 +111,7 @@ pub async fn scrape(State(state): State<AppState>) -> ApiResult<impl IntoRespons
         let labels = StateLabels { state: incident_state.as_str().into() };
         state.metrics.incidents.get_or_create(&labels).set(n as i64);
     }
+    state.metrics.unreadable_rows.set(state.store.unreadable_rows() as i64);
     let mut text = String::new();
     let registry = state.metrics.registry.lock().unwrap_or_else(|p| p.into_inner());
     encode(&mut text, &registry).expect("writing to a String cannot fail");

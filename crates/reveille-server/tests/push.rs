@@ -57,21 +57,8 @@ async fn register(h: &Harness, platform: &str, token: &str) -> i64 {
     device["id"].as_i64().unwrap()
 }
 
-/// Waits until the incident's timeline has a line of `kind` (written by the push task).
 async fn line(h: &Harness, id: i64, kind: &str, containing: &str) -> String {
-    // Subscribe first, then look: a line committed in between still wakes the wait.
-    let mut commits = h.store().hub().commits();
-    loop {
-        let timeline = h.store().incident(id).await.unwrap().timeline;
-        if let Some(e) = timeline.iter().find(|e| e.kind == kind && e.message.contains(containing))
-        {
-            return e.message.clone();
-        }
-        tokio::time::timeout(Duration::from_secs(20), commits.changed())
-            .await
-            .unwrap_or_else(|_| panic!("no {kind} line containing {containing:?} on incident {id}"))
-            .unwrap();
-    }
+    h.timeline_line(id, kind, containing).await
 }
 
 #[tokio::test]

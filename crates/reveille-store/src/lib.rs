@@ -162,6 +162,11 @@ pub trait Store: Send + Sync + 'static {
     async fn feed_head(&self) -> Result<i64>;
     /// Live feed entries, published after they are committed.
     fn hub(&self) -> &Hub;
+    /// How many stored rows readers have skipped as unreadable since the process started. Every
+    /// reader skips such a row (with an error log and a line on its incident's timeline) rather
+    /// than fail: a feed read never stops at one, and unreadable rows do not count against a
+    /// read's `limit`.
+    fn unreadable_rows(&self) -> u64;
 
     async fn add_token(&self, hash: &str, info: TokenInfo) -> Result<()>;
     async fn token(&self, hash: &str) -> Result<Option<TokenInfo>>;

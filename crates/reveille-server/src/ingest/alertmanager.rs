@@ -12,11 +12,12 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use reveille_protocol::api::EventAccepted;
 use reveille_protocol::formats::alertmanager::{Alert, Message};
+use reveille_protocol::limits::{MAX_DEPTH, Part, depth};
 use reveille_protocol::{Action, AlertEvent, Link, Severity};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{Invalid, first_problem, json, refused, require_json, submit, truncate};
+use super::{Invalid, bounded, first_problem, json, refused, require_json, submit, truncate};
 use crate::AppState;
 use crate::auth::key_service;
 use crate::error::{ApiError, ApiResult, quoted};
@@ -107,7 +108,11 @@ pub fn to_alerts(message: &Message, default: Severity) -> Result<Vec<AlertEvent>
     let mut events = Vec::with_capacity(alerts.len());
     for (i, alert) in alerts.iter().enumerate() {
         match to_alert(message, alert, default) {
-            Ok(event) => events.push(event),
+            Ok(event) => match bounded(event, |part| format!("alerts[{i}].{}", field(alert, part)))
+            {
+                Ok(event) => events.push(event),
+                Err(problem) => problems.push(problem),
+            },
             Err(message) => problems.push(Invalid::new(
                 format!("alerts[{i}].status"),
                 format!("alerts[{i}]: {message}"),
@@ -201,6 +206,19 @@ fn to_alert(group: &Message, alert: &Alert, default: Severity) -> Result<AlertEv
         runbook_url: annotation("runbook_url").cloned(),
         occurred_at: alert.starts_at.as_deref().and_then(|t| t.parse().ok()),
     })
+}
+
+/// Where an alert's part comes from, in Alertmanager's (and Grafana's) words.
+fn field(alert: &Alert, part: Part) -> &'static str {
+    match part {
+        Part::Details if alert.values.as_ref().is_some_and(|v| depth(v) >= MAX_DEPTH) => "values",
+        Part::DedupKey => "fingerprint",
+        Part::Summary => "annotations.summary",
+        Part::Source => "labels.instance",
+        Part::Details => "annotations",
+        Part::Link(_) => "generatorURL",
+        Part::RunbookUrl => "annotations.runbook_url",
+    }
 }
 
 /// A stable identity for an alert that came without Alertmanager's fingerprint.

@@ -8,10 +8,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use reveille_protocol::api::{EventAccepted, GenericEvent};
+use reveille_protocol::limits::Part;
 use reveille_protocol::{Action, AlertEvent, Severity};
 use serde_json::{Value, json};
 
-use super::{Invalid, first_problem, json, rate_limit, refused, require_json, submit, truncate};
+use super::{
+    Invalid, bounded, first_problem, json, rate_limit, refused, require_json, submit, truncate,
+};
 use crate::AppState;
 use crate::auth::{Scope, bearer, caller, hash, key_service, new_dedup_key};
 use crate::error::{ApiError, ApiResult, quoted};
@@ -115,7 +118,7 @@ pub fn to_alert(request: &GenericEvent, default: Severity) -> Result<AlertEvent,
     if !problems.is_empty() {
         return Err(problems);
     }
-    Ok(AlertEvent {
+    let event = AlertEvent {
         action,
         dedup_key: dedup_key.unwrap_or_else(new_dedup_key),
         summary: truncate(summary, 1024),
@@ -125,5 +128,14 @@ pub fn to_alert(request: &GenericEvent, default: Severity) -> Result<AlertEvent,
         links: request.links.clone(),
         runbook_url: request.runbook.clone().filter(|r| !r.trim().is_empty()),
         occurred_at: None,
+    };
+    bounded(event, |part| match part {
+        Part::DedupKey => "dedup_key".into(),
+        Part::Summary => "summary".into(),
+        Part::Source => "source".into(),
+        Part::Details => "details".into(),
+        Part::Link(i) => format!("links[{i}]"),
+        Part::RunbookUrl => "runbook".into(),
     })
+    .map_err(|p| vec![p])
 }

@@ -11,6 +11,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, header};
 use axum::routing::post;
+use reveille_protocol::limits::{self, Part};
 use reveille_protocol::{AlertEvent, ErrorCode};
 use reveille_store::{IngestBatch, Landed};
 
@@ -101,6 +102,19 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), Invalid> {
             "Content-Type",
             format!("Content-Type is {}; send the body as application/json", quoted(&kind)),
         ))
+    }
+}
+
+/// Refuses an event Reveille would not store whole (see [`limits`]), naming the field at fault
+/// in the sender's own words with `field`.
+pub fn bounded(event: AlertEvent, field: impl Fn(Part) -> String) -> Result<AlertEvent, Invalid> {
+    match limits::check(&event) {
+        Ok(()) => Ok(event),
+        Err(out) => {
+            let name = field(out.part);
+            let message = format!("'{name}' is out of bounds: {}", out.message);
+            Err(Invalid::new(name, message))
+        }
     }
 }
 

@@ -13,11 +13,12 @@ use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use reveille_core::Command;
 use reveille_protocol::formats::opsgenie::{Accepted, AlertAction, CreateAlert, Failure};
+use reveille_protocol::limits::Part;
 use reveille_protocol::{Action, AlertEvent, Severity};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Invalid, json, rate_limit, refused, require_json, submit, truncate};
+use super::{Invalid, bounded, json, rate_limit, refused, require_json, submit, truncate};
 use crate::AppState;
 use crate::auth::{hash, key_service, new_dedup_key};
 use crate::error::{ApiError, quoted};
@@ -134,7 +135,7 @@ pub fn to_alert(create: &CreateAlert) -> Result<AlertEvent, Invalid> {
         "note": create.note,
         "user": create.user,
     });
-    Ok(AlertEvent {
+    let event = AlertEvent {
         action: Action::Trigger,
         dedup_key: create
             .alias
@@ -149,6 +150,13 @@ pub fn to_alert(create: &CreateAlert) -> Result<AlertEvent, Invalid> {
         links: Vec::new(),
         runbook_url,
         occurred_at: None,
+    };
+    bounded(event, |part| match part {
+        Part::DedupKey => "alias".into(),
+        Part::Summary => "message".into(),
+        Part::Source => "entity".into(),
+        Part::Details | Part::Link(_) => "details".into(),
+        Part::RunbookUrl => "details.runbook_url".into(),
     })
 }
 

@@ -6,10 +6,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use reveille_protocol::formats::pagerduty::{Accepted, Event, Invalid as InvalidBody};
+use reveille_protocol::limits::Part;
 use reveille_protocol::{Action, AlertEvent, Link, Severity};
 use serde_json::{Map, Value, json};
 
-use super::{Invalid, json, rate_limit, refused, require_json, submit, truncate};
+use super::{Invalid, bounded, json, rate_limit, refused, require_json, submit, truncate};
 use crate::AppState;
 use crate::auth::{hash, key_service, new_dedup_key};
 use crate::error::ApiError;
@@ -158,7 +159,8 @@ pub fn to_alert(event: &Event) -> Result<AlertEvent, Vec<Invalid>> {
                 })
                 .map(|l| l.href.clone())
         });
-    Ok(AlertEvent {
+    let linked = event.links.len();
+    let alert = AlertEvent {
         action,
         dedup_key: event
             .dedup_key
@@ -173,7 +175,17 @@ pub fn to_alert(event: &Event) -> Result<AlertEvent, Vec<Invalid>> {
         links,
         runbook_url,
         occurred_at,
+    };
+    bounded(alert, |part| match part {
+        Part::DedupKey => "dedup_key".into(),
+        Part::Summary => "payload.summary".into(),
+        Part::Source => "payload.source".into(),
+        Part::Details => "payload.custom_details".into(),
+        Part::Link(i) if i >= linked => "client_url".into(),
+        Part::Link(i) => format!("links[{i}]"),
+        Part::RunbookUrl => "payload.custom_details.runbook_url".into(),
     })
+    .map_err(|p| vec![p])
 }
 
 /// Reads ISO 8601 times, including PagerDuty's own `+0000` offsets.

@@ -236,6 +236,24 @@ impl Harness {
             .id
     }
 
+    /// Waits until the incident's timeline has a line of `kind` containing `containing`
+    /// (written by a background task), and returns its message.
+    pub async fn timeline_line(&self, id: i64, kind: &str, containing: &str) -> String {
+        // Subscribe first, then look: a line committed in between still wakes the wait.
+        let mut commits = self.store().hub().commits();
+        loop {
+            let timeline = self.store().incident(id).await.unwrap().timeline;
+            let found = timeline.iter().find(|e| e.kind == kind && e.message.contains(containing));
+            if let Some(e) = found {
+                return e.message.clone();
+            }
+            tokio::time::timeout(Duration::from_secs(20), commits.changed())
+                .await
+                .unwrap_or_else(|_| panic!("no {kind} line containing {containing:?} on {id}"))
+                .unwrap();
+        }
+    }
+
     pub async fn incidents(&self) -> Vec<reveille_protocol::Incident> {
         let filter = reveille_store::IncidentFilter { limit: 1000, ..Default::default() };
         self.store().incidents(filter).await.unwrap()

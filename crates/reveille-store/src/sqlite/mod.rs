@@ -11,6 +11,7 @@
 //! commits and at least once a second, so a quiet server's WAL is copied back too.
 
 mod credentials;
+mod quarantine;
 mod read;
 mod records;
 mod schema;
@@ -26,6 +27,7 @@ use reveille_protocol::{FeedEvent, Incident, IncidentDetail, IncidentState};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use self::quarantine::{Quarantine, Unreadable};
 use crate::{
     Deafness, DeviceRecord, Error, HeartbeatRecord, Hub, IncidentFilter, IngestBatch, KeyInfo,
     Landed, OverrideRecord, Result, Rules, Store, TokenInfo,
@@ -57,6 +59,7 @@ struct Inner {
     writer: Mutex<mpsc::Sender<Job>>,
     readers: Mutex<Vec<Connection>>,
     hub: Arc<Hub>,
+    quarantine: Arc<Quarantine>,
 }
 
 fn connect(path: &Path) -> Result<Connection> {
@@ -95,6 +98,7 @@ impl Sqlite {
                 writer: Mutex::new(tx),
                 readers: Mutex::new(Vec::new()),
                 hub,
+                quarantine: Arc::default(),
             }),
         })
     }
@@ -156,6 +160,35 @@ impl Sqlite {
             result
         });
         task.await.map_err(|e| Error::Unavailable(e.to_string()))?
+    }
+}
+
+impl Sqlite {
+    /// Like [`Self::read`] for readers that skip rows they cannot decode; those met for the
+    /// first time are reported and written on their incident's timeline.
+    async fn read_skipping<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Vec<Unreadable>) -> Result<T> + Send + 'static,
+    {
+        let (value, skipped) = self
+            .read(move |conn| {
+                let mut skipped = Vec::new();
+                Ok((f(conn, &mut skipped)?, skipped))
+            })
+            .await?;
+        let fresh = self.inner.quarantine.first_seen(skipped);
+        if !fresh.is_empty() {
+            let store = self.clone();
+            tokio::spawn(async move {
+                let now = Timestamp::now();
+                let noted = store.write(move |conn, _| quarantine::record(conn, &fresh, now));
+                if let Err(e) = noted.await {
+                    tracing::warn!(error = %e, "cannot note an unreadable row on its timeline");
+                }
+            });
+        }
+        Ok(value)
     }
 }
 
@@ -255,11 +288,17 @@ impl Store for Sqlite {
     }
 
     async fn wake_due(&self, now: Timestamp, rules: Arc<Rules>) -> Result<usize> {
-        self.write(move |conn, outbox| write::wake_due(conn, outbox, now, &rules)).await
+        let quarantine = self.inner.quarantine.clone();
+        self.write(move |conn, outbox| write::wake_due(conn, outbox, now, &rules, &quarantine))
+            .await
     }
 
     async fn escalate(&self, now: Timestamp, rules: Arc<Rules>, deaf: Deafness) -> Result<usize> {
-        self.write(move |conn, outbox| write::escalate(conn, outbox, now, &rules, &deaf)).await
+        let quarantine = self.inner.quarantine.clone();
+        self.write(move |conn, outbox| {
+            write::escalate(conn, outbox, now, &rules, &deaf, &quarantine)
+        })
+        .await
     }
 
     async fn incident(&self, id: i64) -> Result<IncidentDetail> {
@@ -267,7 +306,7 @@ impl Store for Sqlite {
     }
 
     async fn incidents(&self, filter: IncidentFilter) -> Result<Vec<Incident>> {
-        self.read(move |conn| read::incidents(conn, &filter)).await
+        self.read_skipping(move |conn, skipped| read::incidents(conn, &filter, skipped)).await
     }
 
     async fn count_by_state(&self) -> Result<Vec<(IncidentState, u64)>> {
@@ -276,7 +315,10 @@ impl Store for Sqlite {
 
     async fn feed_since(&self, user: &str, after: i64, limit: usize) -> Result<Vec<FeedEvent>> {
         let user = user.to_owned();
-        self.read(move |conn| read::feed_since(conn, &user, after, limit)).await
+        self.read_skipping(move |conn, skipped| {
+            read::feed_since(conn, &user, after, limit, skipped)
+        })
+        .await
     }
 
     async fn feed_head(&self) -> Result<i64> {
@@ -285,6 +327,10 @@ impl Store for Sqlite {
 
     fn hub(&self) -> &Hub {
         &self.inner.hub
+    }
+
+    fn unreadable_rows(&self) -> u64 {
+        self.inner.quarantine.count()
     }
 
     async fn add_token(&self, hash: &str, info: TokenInfo) -> Result<()> {
@@ -405,6 +451,7 @@ impl Store for Sqlite {
     }
 
     async fn feed_all_since(&self, after: i64, limit: usize) -> Result<Vec<(String, FeedEvent)>> {
-        self.read(move |conn| read::feed_all_since(conn, after, limit)).await
+        self.read_skipping(move |conn, skipped| read::feed_all_since(conn, after, limit, skipped))
+            .await
     }
 }

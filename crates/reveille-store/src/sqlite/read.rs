@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::quarantine::Unreadable;
 use crate::{Error, IncidentFilter, Result};
 
 pub(super) fn to_json(value: &impl Serialize) -> Result<String> {
@@ -37,9 +38,23 @@ pub(super) fn incident_detail(conn: &Connection, id: i64) -> Result<IncidentDeta
     Ok(IncidentDetail { incident, timeline })
 }
 
-pub(super) fn incidents(conn: &Connection, filter: &IncidentFilter) -> Result<Vec<Incident>> {
+/// Decodes one row's body, or sets the row aside as unreadable.
+pub(super) fn decode<T: DeserializeOwned>(
+    table: &'static str,
+    id: i64,
+    body: &str,
+    skipped: &mut Vec<Unreadable>,
+) -> Option<T> {
+    from_json(body).map_err(|e| skipped.push(Unreadable { table, id, error: e.to_string() })).ok()
+}
+
+pub(super) fn incidents(
+    conn: &Connection,
+    filter: &IncidentFilter,
+    skipped: &mut Vec<Unreadable>,
+) -> Result<Vec<Incident>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT body FROM incidents i
+        "SELECT id, body FROM incidents i
          WHERE (?1 = 0 OR state != 'resolved')
            AND (?2 IS NULL OR service = ?2)
            AND (?3 IS NULL OR EXISTS (
@@ -48,12 +63,16 @@ pub(super) fn incidents(conn: &Connection, filter: &IncidentFilter) -> Result<Ve
          ORDER BY id DESC LIMIT ?4",
     )?;
     let limit = if filter.limit == 0 { 100 } else { filter.limit };
-    stmt.query_map(
+    let rows = stmt.query_map(
         params![filter.open_only, filter.service, filter.user, limit as i64, filter.drill],
-        |row| row.get::<_, String>(0),
-    )?
-    .map(|body| from_json(&body?))
-    .collect()
+        |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
+    )?;
+    let mut found = Vec::new();
+    for row in rows {
+        let (id, body) = row?;
+        found.extend(decode("incidents", id, &body, skipped));
+    }
+    Ok(found)
 }
 
 pub(super) fn count_by_state(conn: &Connection) -> Result<Vec<(IncidentState, u64)>> {
@@ -75,20 +94,49 @@ pub(super) fn feed_since(
     user: &str,
     after: i64,
     limit: usize,
+    skipped: &mut Vec<Unreadable>,
 ) -> Result<Vec<FeedEvent>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, body FROM feed WHERE user = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        "SELECT id, user, body FROM feed WHERE user = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
     )?;
-    stmt.query_map(params![user, after, limit as i64], |row| {
-        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-    })?
-    .map(|row| {
-        let (id, body) = row?;
-        let mut event: FeedEvent = from_json(&body)?;
-        event.id = id;
-        Ok(event)
-    })
-    .collect()
+    let entries = feed_entries(after, limit, skipped, |from, want| {
+        stmt.query_map(params![user, from, want as i64], feed_row)?.collect()
+    })?;
+    Ok(entries.into_iter().map(|(_, event)| event).collect())
+}
+
+type FeedRow = (i64, String, String);
+
+fn feed_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<FeedRow> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+}
+
+/// Up to `limit` readable feed entries in id order, read with `query(after, how_many)` and
+/// setting aside unreadable rows, which do not count: a reader that stops at a short page must
+/// not stop at a row it skipped.
+fn feed_entries(
+    mut after: i64,
+    limit: usize,
+    skipped: &mut Vec<Unreadable>,
+    mut query: impl FnMut(i64, usize) -> rusqlite::Result<Vec<FeedRow>>,
+) -> Result<Vec<(String, FeedEvent)>> {
+    let mut entries = Vec::new();
+    while entries.len() < limit {
+        let want = limit - entries.len();
+        let rows = query(after, want)?;
+        let scanned = rows.len();
+        for (id, user, body) in rows {
+            after = id;
+            if let Some(mut event) = decode::<FeedEvent>("feed", id, &body, skipped) {
+                event.id = id;
+                entries.push((user, event));
+            }
+        }
+        if scanned < want {
+            break;
+        }
+    }
+    Ok(entries)
 }
 
 pub(super) fn feed_head(conn: &Connection) -> Result<i64> {
@@ -99,17 +147,11 @@ pub(super) fn feed_all_since(
     conn: &Connection,
     after: i64,
     limit: usize,
+    skipped: &mut Vec<Unreadable>,
 ) -> Result<Vec<(String, FeedEvent)>> {
     let mut stmt =
         conn.prepare_cached("SELECT id, user, body FROM feed WHERE id > ?1 ORDER BY id LIMIT ?2")?;
-    stmt.query_map(params![after, limit as i64], |row| {
-        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
-    })?
-    .map(|row| {
-        let (id, user, body) = row?;
-        let mut event: FeedEvent = from_json(&body)?;
-        event.id = id;
-        Ok((user, event))
+    feed_entries(after, limit, skipped, |from, want| {
+        stmt.query_map(params![from, want as i64], feed_row)?.collect()
     })
-    .collect()
 }

@@ -2,11 +2,13 @@
 
 use jiff::Timestamp;
 use reveille_core::{Command, Effect};
+use reveille_protocol::limits::feed_view;
 use reveille_protocol::{FeedEvent, FeedKind, Incident, IncidentState};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Outbox;
-use super::read::{from_json, incident_by_id, to_json};
+use super::quarantine::{self, Quarantine};
+use super::read::{decode, from_json, incident_by_id, to_json};
 use crate::{Deafness, Error, IngestBatch, Landed, Result, Rules};
 
 pub(super) fn ingest(
@@ -50,12 +52,25 @@ pub(super) fn command(
     if effects.is_empty() { Ok(incident) } else { incident_by_id(conn, id) }
 }
 
-fn select(conn: &Connection, sql: &str, now: Timestamp) -> Result<Vec<Incident>> {
+/// The incidents `sql` (`SELECT id, body …`, with the time as `?1`) finds, skipping any that
+/// cannot be read: one unreadable incident must not stop every other ladder and snooze.
+fn select(
+    conn: &Connection,
+    sql: &str,
+    now: Timestamp,
+    quarantine: &Quarantine,
+) -> Result<Vec<Incident>> {
     let mut stmt = conn.prepare_cached(sql)?;
-    let bodies = stmt
-        .query_map([now.as_millisecond()], |row| row.get::<_, String>(0))?
+    let rows = stmt
+        .query_map([now.as_millisecond()], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        })?
         .collect::<Result<Vec<_>, _>>()?;
-    bodies.iter().map(|b| from_json(b)).collect()
+    let mut skipped = Vec::new();
+    let found = rows.iter().filter_map(|(id, body)| decode("incidents", *id, body, &mut skipped));
+    let found = found.collect();
+    quarantine::record(conn, &quarantine.first_seen(skipped), now)?;
+    Ok(found)
 }
 
 pub(super) fn wake_due(
@@ -63,11 +78,13 @@ pub(super) fn wake_due(
     outbox: &mut Outbox,
     now: Timestamp,
     rules: &Rules,
+    quarantine: &Quarantine,
 ) -> Result<usize> {
     let due = select(
         conn,
-        "SELECT body FROM incidents WHERE snoozed_until IS NOT NULL AND snoozed_until <= ?1",
+        "SELECT id, body FROM incidents WHERE snoozed_until IS NOT NULL AND snoozed_until <= ?1",
         now,
+        quarantine,
     )?;
     let mut changed = 0;
     for incident in due {
@@ -84,12 +101,14 @@ pub(super) fn escalate(
     now: Timestamp,
     rules: &Rules,
     deaf: &Deafness,
+    quarantine: &Quarantine,
 ) -> Result<usize> {
     // Every live ladder, not only the due ones: a deaf level is left before its time.
     let live = select(
         conn,
-        "SELECT body FROM incidents WHERE next_escalation_at IS NOT NULL AND ?1 IS NOT NULL",
+        "SELECT id, body FROM incidents WHERE next_escalation_at IS NOT NULL AND ?1 IS NOT NULL",
         now,
+        quarantine,
     )?;
     let deafness = |user: &str| deaf.get(user).cloned();
     let mut changed = 0;
@@ -128,6 +147,7 @@ fn perform(
         return Ok(Some(incident.id));
     }
     reveille_core::apply(&mut incident, effects, now);
+    let mut view = None;
     if incident.id == 0 {
         conn.prepare_cached(
             "INSERT INTO incidents (service, dedup_key, state, body) VALUES (?1, ?2, ?3, '{}')",
@@ -170,12 +190,14 @@ fn perform(
                         "INSERT OR IGNORE INTO incident_users (incident_id, user) VALUES (?1, ?2)",
                     )?
                     .execute(params![id, user])?;
-                    append_feed(conn, outbox, user, FeedKind::Page, &incident, now)?;
+                    let view = view.get_or_insert_with(|| feed_view(&incident));
+                    append_feed(conn, outbox, user, FeedKind::Page, view, now)?;
                 }
             }
             Effect::Notify => {
+                let view = view.get_or_insert_with(|| feed_view(&incident));
                 for user in &incident.paged {
-                    append_feed(conn, outbox, user, FeedKind::Incident, &incident, now)?;
+                    append_feed(conn, outbox, user, FeedKind::Incident, view, now)?;
                 }
             }
             Effect::Open(_)
