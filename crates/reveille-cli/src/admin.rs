@@ -1,5 +1,5 @@
 //! Server-side commands that work on the configuration and the database directly:
-//! `serve`, `check-config`, `token …`, `key …`.
+//! `serve`, `check-config`, `token …`, `key …`, `rotate-link-key`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -55,6 +55,19 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+/// `reveille rotate-link-key`: a new signing key for acknowledge links, taking effect at once
+/// on a running server (it reads the key file for every link).
+pub fn rotate_link_key(config: &Path) -> Result<()> {
+    let path = reveille_server::links::key_path(&settings(config)?);
+    reveille_server::links::rotate(&path)
+        .with_context(|| format!("cannot write the link key {}", path.display()))?;
+    println!(
+        "New acknowledge-link key in {}; links sent before now no longer work.",
+        path.display()
+    );
+    Ok(())
 }
 
 pub fn check_config(config: &Path) -> Result<()> {

@@ -58,6 +58,8 @@ enum Command {
         #[command(subcommand)]
         command: admin::KeyCommand,
     },
+    /// Replace the key that signs acknowledge links; every link already sent stops working.
+    RotateLinkKey(ConfigPath),
     /// Set up a phone: the ntfy app as a pager.
     Phone {
         #[command(subcommand)]
@@ -111,6 +113,7 @@ fn main() -> ExitCode {
             Command::CheckConfig(args) => admin::check_config(&args.config),
             Command::Token { command } => admin::token(command).await,
             Command::Key { command } => admin::key(command).await,
+            Command::RotateLinkKey(args) => admin::rotate_link_key(&args.config),
             Command::Phone { command } => phone::run(command).await,
             Command::Page(args) => client::page(args).await,
             Command::Ack(args) => client::command(args, "ack").await,

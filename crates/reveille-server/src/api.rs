@@ -6,7 +6,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use jiff::SignedDuration;
 use reveille_core::Command;
-use reveille_protocol::api::{Health, IncidentList, SnoozeRequest};
+use reveille_protocol::api::{IncidentList, SnoozeRequest};
 use reveille_protocol::{Incident, IncidentDetail, Receipt};
 use reveille_store::IncidentFilter;
 use serde::Deserialize;
@@ -14,12 +14,6 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::auth::{Caller, Scope};
 use crate::error::{ApiError, ApiResult};
-
-/// `GET /healthz`: the server answers and its database can be read.
-pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
-    state.store.feed_head().await?;
-    Ok(Json(Health { status: "ok".into(), time: state.clock.now() }))
-}
 
 /// `GET /api/v1/whoami`: who a token belongs to; clients use it to check a token.
 pub async fn whoami(caller: Caller) -> Json<serde_json::Value> {

@@ -114,6 +114,10 @@ pub fn bearer(headers: &HeaderMap) -> Option<String> {
 pub struct Caller {
     pub user: String,
     pub scopes: Vec<Scope>,
+    /// The stored digest of the caller's token: streams it opens end when it is revoked.
+    pub digest: String,
+    /// The token's public prefix, which links minted for it carry.
+    pub prefix: String,
 }
 
 impl Caller {
@@ -159,10 +163,30 @@ pub async fn caller(state: &AppState, secret: &str) -> ApiResult<Option<Caller>>
     };
     if stale {
         let store = state.store.clone();
+        let digest = digest.clone();
         tokio::spawn(async move { store.touch_token(&digest, now).await });
     }
     let scopes = info.scopes.iter().filter_map(|s| Scope::parse(s)).collect();
-    Ok(Some(Caller { user: info.user, scopes }))
+    state.live_tokens.put(digest.clone(), info.user.clone(), now);
+    Ok(Some(Caller { user: info.user, scopes, digest, prefix: info.prefix }))
+}
+
+/// Whether the token with this digest still authenticates; a stream checks it at every
+/// heartbeat. Trusted for [`KEY_TRUST`] once seen live; when the store cannot answer, the stream
+/// is kept (it cannot be told apart from a revoked one, and a page may be on its way).
+pub async fn token_live(state: &AppState, digest: &str) -> bool {
+    let now = state.clock.now();
+    if state.live_tokens.get(digest, now).is_some() {
+        return true;
+    }
+    match state.store.token(digest).await {
+        Ok(Some(info)) if !info.revoked => {
+            state.live_tokens.put(digest.to_owned(), info.user, now);
+            true
+        }
+        Ok(_) => false,
+        Err(_) => true,
+    }
 }
 
 /// The service an integration key belongs to, if the key is live and the service configured.

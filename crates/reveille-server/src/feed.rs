@@ -44,7 +44,7 @@ pub async fn subscribe(
         ),
         None => query.since,
     };
-    let start = Start { after: resume, ..Start::default() };
+    let start = Start { after: resume, token: Some(caller.digest.clone()), ..Start::default() };
     let every = Duration::from_secs(state.settings.server.heartbeat_seconds);
     let frames = follow(&state, &caller.user, start, every).await?;
     let clock = state.clock.clone();

@@ -6,6 +6,10 @@
 //! are forwarded only if their id is greater than the last one sent, so nothing is sent twice. A
 //! connection that falls behind the live channel resyncs from the store and never slows the
 //! others. While a connection is open, its user counts as having a live device.
+//!
+//! Live means live: a connection whose device stops reading (a suspended laptop, a hung app) is
+//! closed once a frame has waited [`STALL_BEATS`] heartbeats to be taken, and stops counting as
+//! a device; a connection whose token is revoked is closed at its next heartbeat.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +24,9 @@ use crate::error::ApiResult;
 /// Entries read from the store per query while replaying.
 const PAGE: usize = 500;
 
+/// Heartbeats a frame may wait for the device to take it before the connection is closed.
+pub const STALL_BEATS: u32 = 3;
+
 /// What a connection writes, in order.
 #[derive(Debug, Clone)]
 pub enum Frame {
@@ -32,7 +39,7 @@ pub enum Frame {
 }
 
 /// Where a connection starts.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Start {
     /// Replay entries after this id; None starts with what is new.
     pub after: Option<i64>,
@@ -40,6 +47,8 @@ pub struct Start {
     pub not_before: Option<Timestamp>,
     /// Replay, then end instead of following (ntfy's `poll=1`).
     pub poll: bool,
+    /// The digest of the token that opened the stream: it ends when the token is revoked.
+    pub token: Option<String>,
 }
 
 /// Opens a follower for `user`; the frames stop when the receiver is dropped or the server closes.
@@ -54,7 +63,8 @@ pub async fn follow(
     // An id beyond the head means the database was replaced: start from its head.
     let last = start.after.map_or(head, |id| id.min(head));
     let (tx, rx) = mpsc::channel(16);
-    let pump = Pump { state: state.clone(), user: user.to_owned(), last, start, tx };
+    let stall = heartbeat * STALL_BEATS;
+    let pump = Pump { state: state.clone(), user: user.to_owned(), last, start, tx, stall };
     tokio::spawn(pump.run(head, live, heartbeat));
     Ok(rx)
 }
@@ -65,6 +75,8 @@ struct Pump {
     last: i64,
     start: Start,
     tx: mpsc::Sender<Frame>,
+    /// How long a frame may wait for the device to take it.
+    stall: Duration,
 }
 
 struct Connected(AppState);
@@ -115,6 +127,12 @@ impl Pump {
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
                 _ = heartbeat.tick() => {
+                    if let Some(token) = &self.start.token
+                        && !crate::auth::token_live(&state, token).await
+                    {
+                        tracing::info!(user = %self.user, "the token of a feed stream was revoked; closing it");
+                        return;
+                    }
                     if self.send(Frame::Beat).await.is_err() {
                         return;
                     }
@@ -148,8 +166,19 @@ impl Pump {
         }
     }
 
+    /// Queues a frame for the connection; `Err` when the device is gone or has stopped reading.
     async fn send(&self, frame: Frame) -> Result<(), ()> {
-        self.tx.send(frame).await.map_err(|_| ())
+        match tokio::time::timeout(self.stall, self.tx.send(frame)).await {
+            Ok(sent) => sent.map_err(|_| ()),
+            Err(_) => {
+                tracing::warn!(
+                    user = %self.user, waited = ?self.stall,
+                    "a device stopped reading its feed; closing the connection"
+                );
+                self.state.metrics.feed_closed_stalled.inc();
+                Err(())
+            }
+        }
     }
 }
 

@@ -15,6 +15,7 @@ pub mod drills;
 pub mod error;
 pub mod feed;
 pub mod follow;
+pub mod health;
 pub mod heartbeats;
 pub mod ingest;
 pub mod links;
@@ -30,8 +31,11 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::routing::{delete, get, post};
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
@@ -55,10 +59,14 @@ pub struct AppState {
     pub presence: Arc<Presence>,
     /// Integration keys found live in the last second.
     pub keys: Arc<auth::KeyCache>,
+    /// Tokens found live in the last second, by digest (their user as the value).
+    pub live_tokens: Arc<auth::KeyCache>,
     /// Poked when something may need the worker now (a snooze, a silent receipt).
     pub wake: Arc<Notify>,
     /// Set when the server is shutting down, so long-lived feed streams end.
     pub closing: Arc<watch::Sender<bool>>,
+    /// The last health check, shared by every caller.
+    pub health: Arc<health::Checks>,
     directory: Arc<RwLock<Arc<Directory>>>,
     touched: Arc<std::sync::Mutex<HashMap<String, jiff::Timestamp>>>,
 }
@@ -71,12 +79,14 @@ impl AppState {
             store,
             presence: Arc::new(Presence::new(clock.clone())),
             keys: Arc::default(),
+            live_tokens: Arc::default(),
             settings: Arc::new(settings),
             clock,
             metrics: Arc::new(Metrics::default()),
             limiter: Arc::new(limiter),
             wake: Arc::new(Notify::new()),
             closing: Arc::new(watch::channel(false).0),
+            health: Arc::default(),
             directory: Arc::new(RwLock::new(Arc::new(directory))),
             touched: Arc::default(),
         }
@@ -99,7 +109,7 @@ impl AppState {
 /// The whole HTTP API.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(api::healthz))
+        .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::scrape))
         .merge(ingest::routes())
         .merge(ntfy::routes())
@@ -127,7 +137,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes, with the worker alongside.
+/// Serves the API on `listener` until `shutdown` completes, with the worker alongside. After
+/// the shutdown signal, open connections get `server.shutdown_seconds` to finish. Ends with an
+/// error when the store can no longer write, so a supervisor starts the process again.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -143,16 +155,52 @@ pub async fn serve(
         }
     };
     let closing = state.closing.clone();
+    let mut signalled = closing.subscribe();
+    let mut stopped = state.store.stopped();
+    let deadline = Duration::from_secs(state.settings.server.shutdown_seconds);
+    let dead_peer =
+        Duration::from_secs(state.settings.server.heartbeat_seconds) * follow::STALL_BEATS;
     let app = router(state);
     let signal = async move {
         shutdown.await;
         closing.send_replace(true);
     };
-    let result =
-        axum::serve(listener, app.into_make_service()).with_graceful_shutdown(signal).await;
+    let listener = listener.tap_io(move |tcp| live_socket(tcp, dead_peer));
+    let serving = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(signal);
+    let result = tokio::select! {
+        result = serving.into_future() => result,
+        () = async {
+            let _ = signalled.wait_for(|closing| *closing).await;
+            tokio::time::sleep(deadline).await;
+        } => {
+            tracing::warn!(?deadline, "shutdown deadline passed; closing the connections left");
+            Ok(())
+        }
+        Ok(reason) = stopped.wait_for(Option::is_some) => {
+            let reason = reason.clone().unwrap_or_default();
+            tracing::error!(%reason, "the store can no longer write; exiting so that a supervisor restarts Reveille");
+            Err(std::io::Error::other(reason))
+        }
+    };
     worker.abort();
     if let Some(pusher) = pusher {
         pusher.abort();
     }
     result
+}
+
+/// TCP keepalive and a user timeout on every connection: a peer that vanished (a laptop that
+/// went to sleep, a cut network) is dropped by the kernel within `dead_peer`, and with it stops
+/// counting as a live device.
+fn live_socket(tcp: &mut tokio::net::TcpStream, dead_peer: Duration) {
+    let socket = socket2::SockRef::from(&*tcp);
+    let probe = (dead_peer / 3).max(Duration::from_secs(1));
+    let keepalive =
+        socket2::TcpKeepalive::new().with_time(probe).with_interval(probe).with_retries(3);
+    let set = socket
+        .set_tcp_keepalive(&keepalive)
+        .and_then(|()| socket.set_tcp_user_timeout(Some(dead_peer)));
+    if let Err(e) = set.and_then(|()| tcp.set_nodelay(true)) {
+        tracing::warn!(error = %e, "cannot set keepalive on a connection");
+    }
 }

@@ -1,5 +1,10 @@
 //! Signed, expiring, single-use links that acknowledge one incident for one user: what a phone's
 //! notification button calls, so no long-lived token ever travels inside a notification.
+//!
+//! The signing key lives in its own file next to the database ([`key_path`], created 0600), not
+//! in the database: whoever can read a copy of the database cannot forge a link. `reveille
+//! link-key rotate` replaces it, which voids every link out. A link minted for a stream carries
+//! the prefix of that stream's token and stops working when the token is revoked.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -12,30 +17,77 @@ use reveille_protocol::{ErrorCode, Incident};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use std::path::{Path as FsPath, PathBuf};
+
 use crate::AppState;
+use crate::config::Settings;
 use crate::error::{ApiError, ApiResult};
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// The server's signing key, made once and kept in the database.
-pub async fn secret(state: &AppState) -> ApiResult<Vec<u8>> {
-    let fresh = URL_SAFE_NO_PAD.encode(crate::auth::random::<32>());
-    let stored = state.store.meta_or_insert("link_secret", &fresh).await?;
-    Ok(stored.into_bytes())
+/// Where the signing key of a server with these settings lives.
+pub fn key_path(settings: &Settings) -> PathBuf {
+    let mut name = settings.database_path().into_os_string();
+    name.push(".link-key");
+    PathBuf::from(name)
 }
 
-fn mac(secret: &[u8], incident: i64, user: &str, expires: i64) -> HmacSha256 {
+/// The server's signing key, made on first use.
+pub async fn secret(state: &AppState) -> ApiResult<Vec<u8>> {
+    let path = key_path(&state.settings);
+    let read = tokio::task::spawn_blocking(move || load_or_create(&path)).await;
+    read.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())).map_err(|e| {
+        tracing::error!(error = %e, "cannot read the link signing key");
+        ApiError::new(ErrorCode::Unavailable, "the server cannot sign or check links now")
+    })
+}
+
+fn load_or_create(path: &FsPath) -> std::io::Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(key) if !key.is_empty() => Ok(key),
+        Ok(_) => rotate(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => rotate(path),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes a new random signing key to `path` (0600, replaced atomically); every link signed
+/// with the old one stops working.
+pub fn rotate(path: &FsPath) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = URL_SAFE_NO_PAD.encode(crate::auth::random::<32>()).into_bytes();
+    let fresh = path.with_extension(format!("new-{}", std::process::id()));
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&fresh)?;
+    file.write_all(&key)?;
+    file.sync_all()?;
+    std::fs::rename(&fresh, path)?;
+    Ok(key)
+}
+
+fn mac(secret: &[u8], incident: i64, user: &str, expires: i64, token: &str) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(format!("ack\n{incident}\n{user}\n{expires}").as_bytes());
+    mac.update(format!("ack\n{incident}\n{user}\n{expires}\n{token}").as_bytes());
     mac
 }
 
-/// A link that acknowledges `incident` as `user` until `expires`.
-pub fn ack_url(base: &str, secret: &[u8], incident: i64, user: &str, expires: Timestamp) -> String {
+/// A link that acknowledges `incident` as `user` until `expires`; with `token` (a token's
+/// prefix), only while that token is not revoked.
+pub fn ack_url(
+    base: &str,
+    secret: &[u8],
+    incident: i64,
+    user: &str,
+    expires: Timestamp,
+    token: Option<&str>,
+) -> String {
     let exp = expires.as_second();
-    let sig = URL_SAFE_NO_PAD.encode(mac(secret, incident, user, exp).finalize().into_bytes());
+    let tok = token.unwrap_or("");
+    let sig = URL_SAFE_NO_PAD.encode(mac(secret, incident, user, exp, tok).finalize().into_bytes());
+    let bound = token.map(|t| format!("&tok={t}")).unwrap_or_default();
     format!(
-        "{}/api/v1/links/ack/{incident}?user={user}&exp={exp}&sig={sig}",
+        "{}/api/v1/links/ack/{incident}?user={user}&exp={exp}{bound}&sig={sig}",
         base.trim_end_matches('/')
     )
 }
@@ -44,13 +96,16 @@ pub fn ack_url(base: &str, secret: &[u8], incident: i64, user: &str, expires: Ti
 pub async fn ack_url_for(state: &AppState, incident: i64, user: &str) -> ApiResult<String> {
     let hours = i64::from(state.settings.phone.ack_link_hours);
     let expires = state.clock.now() + SignedDuration::from_hours(hours);
-    Ok(ack_url(&state.settings.server.base_url, &secret(state).await?, incident, user, expires))
+    let secret = secret(state).await?;
+    Ok(ack_url(&state.settings.server.base_url, &secret, incident, user, expires, None))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct LinkQuery {
     user: String,
     exp: i64,
+    #[serde(default)]
+    tok: Option<String>,
     sig: String,
 }
 
@@ -65,8 +120,15 @@ pub async fn ack(
     let signature =
         URL_SAFE_NO_PAD.decode(&q.sig).map_err(|_| refused("this link is not valid"))?;
     let secret = secret(&state).await?;
-    if mac(&secret, id, &q.user, q.exp).verify_slice(&signature).is_err() {
+    let tok = q.tok.as_deref().unwrap_or("");
+    if mac(&secret, id, &q.user, q.exp, tok).verify_slice(&signature).is_err() {
         return Err(refused(&format!("this link is not valid for incident {id}")));
+    }
+    if let Some(prefix) = &q.tok {
+        let tokens = state.store.tokens().await?;
+        if !tokens.iter().any(|t| &t.prefix == prefix && !t.revoked) {
+            return Err(refused("the token this link was made for has been revoked"));
+        }
     }
     if state.clock.now().as_second() >= q.exp {
         return Err(refused("this acknowledge link has expired; open Reveille to acknowledge"));

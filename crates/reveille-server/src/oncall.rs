@@ -24,15 +24,20 @@ pub struct OnCallQuery {
 }
 
 fn instant(state: &AppState, field: &str, text: Option<&str>) -> ApiResult<Timestamp> {
-    match text {
-        None => Ok(state.clock.now()),
-        Some(t) => t.parse().map_err(|_| {
-            ApiError::invalid(
-                field,
-                format!("{field} must be an RFC 3339 time like 2026-12-24T09:00:00Z"),
-            )
-        }),
-    }
+    let Some(text) = text else {
+        return Ok(state.clock.now());
+    };
+    let refused = || {
+        let message = format!(
+            "{field} must be an RFC 3339 time between 1970 and 2199, like 2026-12-24T09:00:00Z"
+        );
+        ApiError::invalid(field, message)
+    };
+    // Schedules are walked in shifts from the time asked for: a year like 9999 would overflow
+    // the arithmetic, not answer a question anyone asks.
+    let at: Timestamp = text.parse().map_err(|_| refused())?;
+    let year = at.to_zoned(jiff::tz::TimeZone::UTC).year();
+    if (1970..2200).contains(&year) { Ok(at) } else { Err(refused()) }
 }
 
 /// `GET /api/v1/oncall?at=&schedule=`

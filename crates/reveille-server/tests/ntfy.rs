@@ -250,3 +250,21 @@ async fn sse_raw_and_websocket_carry_the_same_messages() {
         );
     }
 }
+
+#[tokio::test]
+async fn extreme_query_values_are_refused_not_a_panic() {
+    let (h, topic, basic) = phone().await;
+    for since in ["999999999h", "99999999999999999", "-999999999h"] {
+        let answer = get(&h, &format!("/{topic}/json?poll=1&since={since}"), Some(&basic)).await;
+        assert_eq!(answer.status(), 400, "since={since}");
+    }
+    for path in
+        ["/api/v1/oncall?at=9999-12-30T00:00:00Z", "/api/v1/oncall?at=-009999-01-01T00:00:00Z"]
+    {
+        let (status, body) = h.get(path, &h.alice).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["field"], "at", "{body}");
+    }
+    let (status, _) = h.get("/api/v1/oncall", &h.alice).await;
+    assert_eq!(status, 200, "the server is still up");
+}

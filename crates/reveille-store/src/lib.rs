@@ -167,6 +167,9 @@ pub trait Store: Send + Sync + 'static {
     /// than fail: a feed read never stops at one, and unreadable rows do not count against a
     /// read's `limit`.
     fn unreadable_rows(&self) -> u64;
+    /// Becomes `Some(reason)` when the store can no longer write at all (its writer died): the
+    /// process should end so that a supervisor starts it again.
+    fn stopped(&self) -> tokio::sync::watch::Receiver<Option<String>>;
 
     async fn add_token(&self, hash: &str, info: TokenInfo) -> Result<()>;
     async fn token(&self, hash: &str) -> Result<Option<TokenInfo>>;

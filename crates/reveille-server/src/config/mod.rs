@@ -55,6 +55,8 @@ pub struct ServerSettings {
     pub listen: String,
     pub base_url: String,
     pub heartbeat_seconds: u64,
+    /// How long a shutdown waits for connections to finish before it closes them.
+    pub shutdown_seconds: u64,
 }
 
 impl Default for ServerSettings {
@@ -63,6 +65,7 @@ impl Default for ServerSettings {
             listen: "127.0.0.1:8080".into(),
             base_url: "http://127.0.0.1:8080".into(),
             heartbeat_seconds: 15,
+            shutdown_seconds: 10,
         }
     }
 }

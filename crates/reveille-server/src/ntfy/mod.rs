@@ -74,6 +74,8 @@ pub struct Subscription {
     /// The topics as the client listed them (what `open` and `keepalive` carry).
     pub topics: String,
     pub start: Start,
+    /// The prefix of the token that authenticated it.
+    pub token: String,
 }
 
 fn valid_topic(t: &str) -> bool {
@@ -119,12 +121,14 @@ pub async fn authorize(
             _ => return Err(NtfyError::FORBIDDEN),
         }
     }
-    let start = parse_since(params, state.clock.now())?;
+    let start =
+        Start { token: Some(caller.digest.clone()), ..parse_since(params, state.clock.now())? };
     Ok(Subscription {
         user: caller.user,
         topic: own.unwrap_or_default(),
         topics: topics.to_owned(),
         start,
+        token: caller.prefix,
     })
 }
 
@@ -135,15 +139,16 @@ fn parse_since(params: &Params, now: Timestamp) -> Result<Start, NtfyError> {
         after: Some(0),
         not_before: Some(now - SignedDuration::from_hours(message::CACHE_HOURS)),
         poll,
+        token: None,
     };
     let since = params.since.as_deref().unwrap_or(if poll { "all" } else { "none" });
     Ok(match since {
-        "none" => Start { after: None, not_before: None, poll },
+        "none" => Start { after: None, not_before: None, poll, token: None },
         // ntfy replays its whole cache for `latest` too when it cannot tell; so does Reveille.
         "all" | "latest" => cached,
         id if id.len() == 12 && id.chars().all(|c| c.is_ascii_alphanumeric()) => {
             match message::feed_id(id) {
-                Some(feed) => Start { after: Some(feed), not_before: None, poll },
+                Some(feed) => Start { after: Some(feed), not_before: None, poll, token: None },
                 // An id this server never sent (or one long expired): replay the cache, like ntfy.
                 None => cached,
             }
@@ -154,11 +159,13 @@ fn parse_since(params: &Params, now: Timestamp) -> Result<Start, NtfyError> {
                 .ok()
                 .and_then(|s| Timestamp::from_second(s).ok())
                 .ok_or(NtfyError::BAD_SINCE)?;
-            Start { after: Some(0), not_before: Some(t), poll }
+            Start { after: Some(0), not_before: Some(t), poll, token: None }
         }
         d => {
             let ago: SignedDuration = d.parse().map_err(|_| NtfyError::BAD_SINCE)?;
-            Start { after: Some(0), not_before: Some(now - ago.abs()), poll }
+            // A duration reaching before the year -9999 is refused, not a panic.
+            let t = now.checked_sub(ago.abs()).map_err(|_| NtfyError::BAD_SINCE)?;
+            Start { after: Some(0), not_before: Some(t), poll, token: None }
         }
     })
 }

@@ -28,7 +28,8 @@ struct Renderer {
     user: String,
     topic: String,
     topics: String,
-    secret: Vec<u8>,
+    /// The prefix of the token that opened the stream; the ack links it mints carry it.
+    token: String,
 }
 
 fn random_id() -> String {
@@ -52,11 +53,23 @@ impl Renderer {
                         return None;
                     }
                 }
-                let ack = (event.kind == FeedKind::Page).then(|| {
+                // Read per page, so a rotated key is used at once by streams already open.
+                let secret = match event.kind {
+                    FeedKind::Page => crate::links::secret(&self.state).await.ok(),
+                    FeedKind::Incident => None,
+                };
+                let ack = secret.map(|secret| {
                     let hours = i64::from(self.state.settings.phone.ack_link_hours);
                     let expires = self.state.clock.now() + SignedDuration::from_hours(hours);
                     let base = &self.state.settings.server.base_url;
-                    crate::links::ack_url(base, &self.secret, incident.id, &self.user, expires)
+                    crate::links::ack_url(
+                        base,
+                        &secret,
+                        incident.id,
+                        &self.user,
+                        expires,
+                        Some(&self.token),
+                    )
                 });
                 message::from_entry(&event, &self.topic, &self.state.settings.server.base_url, ack)
             }
@@ -70,13 +83,12 @@ async fn open(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<(Renderer, mpsc::Receiver<Frame>), NtfyError> {
-    let Subscription { user, topic, topics, start } =
+    let Subscription { user, topic, topics, start, token } =
         authorize(state, topics, headers, params).await?;
-    let secret = crate::links::secret(state).await.map_err(|_| NtfyError::UNAVAILABLE)?;
     let keepalive = Duration::from_secs(state.settings.phone.keepalive_seconds);
     let frames =
         follow(state, &user, start, keepalive).await.map_err(|_| NtfyError::UNAVAILABLE)?;
-    Ok((Renderer { state: state.clone(), user, topic, topics, secret }, frames))
+    Ok((Renderer { state: state.clone(), user, topic, topics, token }, frames))
 }
 
 /// `GET /{topics}/json|sse|raw`: an HTTP stream of messages in that format (and `/auth`).

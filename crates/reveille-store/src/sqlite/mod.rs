@@ -25,7 +25,9 @@ use jiff::Timestamp;
 use reveille_core::Command;
 use reveille_protocol::{FeedEvent, Incident, IncidentDetail, IncidentState};
 use rusqlite::Connection;
-use tokio::sync::oneshot;
+use std::panic::AssertUnwindSafe;
+
+use tokio::sync::{oneshot, watch};
 
 use self::quarantine::{Quarantine, Unreadable};
 use crate::{
@@ -60,6 +62,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     hub: Arc<Hub>,
     quarantine: Arc<Quarantine>,
+    /// Set when the writer thread has died: nothing can be written any more.
+    stopped: watch::Sender<Option<String>>,
 }
 
 fn connect(path: &Path) -> Result<Connection> {
@@ -71,10 +75,37 @@ fn connect(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Creates the database's folder 0700 and its file 0600 (SQLite gives its WAL and shared-memory
+/// files the database file's mode), and takes group and world access from files that have it:
+/// the database holds who is on call, every incident and credential hashes.
+fn private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    if !path.exists() {
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = PathBuf::from(file);
+        let Ok(meta) = std::fs::metadata(&file) else { continue };
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(file = %file.display(), "the database was readable by others; made it 0600");
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
 impl Sqlite {
     /// Opens (creating and migrating if needed) the database at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
+        private(&path).map_err(|e| {
+            Error::Unavailable(format!("cannot make {} private: {e}", path.display()))
+        })?;
         let mut conn = connect(&path)?;
         schema::migrate(&mut conn)?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -88,9 +119,22 @@ impl Sqlite {
         let hub = Arc::new(Hub::new(1024));
         let (tx, rx) = mpsc::channel::<Job>();
         let writer_hub = hub.clone();
+        let stopped = watch::channel(None).0;
+        let on_death = stopped.clone();
         std::thread::Builder::new()
             .name("reveille-sqlite-writer".into())
-            .spawn(move || write_loop(conn, rx, &writer_hub, &nudge))
+            .spawn(move || {
+                let run = AssertUnwindSafe(|| write_loop(conn, rx, &writer_hub, &nudge));
+                if let Err(panic) = std::panic::catch_unwind(run) {
+                    let why = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".into());
+                    tracing::error!(why, "the database writer thread died");
+                    on_death.send_replace(Some(format!("the database writer thread died: {why}")));
+                }
+            })
             .map_err(|e| Error::Unavailable(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -99,6 +143,7 @@ impl Sqlite {
                 readers: Mutex::new(Vec::new()),
                 hub,
                 quarantine: Arc::default(),
+                stopped,
             }),
         })
     }
@@ -117,6 +162,13 @@ impl Sqlite {
                 })?)
         })
         .await
+    }
+
+    /// Makes the writer thread panic, as a bug in a write would: for fault tests of what the
+    /// server does when its store can no longer write.
+    #[doc(hidden)]
+    pub async fn crash_writer(&self) {
+        let _ = self.write::<(), _>(|_, _| panic!("crash_writer was called")).await;
     }
 
     /// Runs `f` on the writer thread inside a transaction; answers after the commit is synced.
@@ -327,6 +379,10 @@ impl Store for Sqlite {
 
     fn hub(&self) -> &Hub {
         &self.inner.hub
+    }
+
+    fn stopped(&self) -> watch::Receiver<Option<String>> {
+        self.inner.stopped.subscribe()
     }
 
     fn unreadable_rows(&self) -> u64 {

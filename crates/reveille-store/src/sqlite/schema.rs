@@ -108,6 +108,11 @@ CREATE TABLE used_links (
     used_at   TEXT NOT NULL
 );
 "#,
+    // The ack-link key moved to a 0600 file beside the database: a copy of the database must
+    // not be enough to forge a link.
+    r#"
+DELETE FROM meta WHERE key = 'link_secret';
+"#,
 ];
 
 /// Brings the database up to the newest schema, one transaction per step.
