@@ -21,6 +21,8 @@ echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> fuzzing every ingest parser (10 s each)"
 scripts/fuzz.sh 10
+echo "==> the feed-disconnect scenario, 20 runs in a row (scripts/repeat-disconnects.sh 200 for the full check)"
+scripts/repeat-disconnects.sh 20
 echo "==> building the binaries the end-to-end tests run"
 cargo build --locked -p reveille-cli -p reveille-desktop
 echo "==> cargo test (inside a desktop session)"

@@ -1,6 +1,12 @@
-//! Which users have a live device: counted from open feed connections. A user whose devices
-//! have all been away longer than the configured time cannot hear a page, and the escalation
-//! ladder moves past them.
+//! Which users have a live device: counted from open feed connections (the desktop app, the
+//! ntfy app, `reveille watch`). A user whose feed devices have all been away longer than the
+//! configured time, and who has no native-push phone that can be reached, cannot hear a page,
+//! and the escalation ladder moves past them.
+//!
+//! A native-push phone (FCM or APNs) holds no connection: it counts as reachable while its
+//! platform is configured and the last push to it was accepted by the provider (or none has
+//! been sent since the server started); a push refused or given up on makes it unreachable until
+//! the next one is accepted.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,6 +24,8 @@ pub struct Presence {
     users: Mutex<HashMap<String, (usize, Timestamp)>>,
     /// The number of open connections, for anyone who needs to wait for a change.
     total: watch::Sender<usize>,
+    /// Whether the provider accepted the last push to each push device, by device id.
+    pushes: Mutex<HashMap<i64, bool>>,
 }
 
 /// Held while a device is connected; counts it away again when dropped.
@@ -47,6 +55,7 @@ impl Presence {
             clock,
             users: Mutex::new(HashMap::new()),
             total: watch::channel(0).0,
+            pushes: Mutex::default(),
         }
     }
 
@@ -64,11 +73,23 @@ impl Presence {
         self.total.subscribe()
     }
 
-    /// Users (of those given) with no live device for at least `after`, with the reason.
+    /// Records whether the provider accepted a push to this device.
+    pub fn pushed(&self, device: i64, accepted: bool) {
+        self.pushes.lock().unwrap_or_else(|p| p.into_inner()).insert(device, accepted);
+    }
+
+    /// Whether the last push to this device failed.
+    pub fn push_failed(&self, device: i64) -> bool {
+        self.pushes.lock().unwrap_or_else(|p| p.into_inner()).get(&device) == Some(&false)
+    }
+
+    /// Users (of those given) with no live device for at least `after` and not in `by_push`
+    /// (those with a reachable push phone), with the reason.
     pub fn deafness<'a>(
         &self,
         users: impl IntoIterator<Item = &'a str>,
         after: SignedDuration,
+        by_push: &std::collections::HashSet<String>,
     ) -> HashMap<String, String> {
         let now = self.clock.now();
         let rounding =
@@ -76,6 +97,7 @@ impl Presence {
         let known = self.users.lock().unwrap_or_else(|p| p.into_inner());
         users
             .into_iter()
+            .filter(|user| !by_push.contains(*user))
             .filter_map(|user| {
                 let (open, since) = known.get(user).copied().unwrap_or((0, self.started));
                 let away = now.duration_since(since);

@@ -38,7 +38,8 @@ pub async fn tick(state: &AppState) {
         Default::default()
     } else {
         let users = state.settings.users.iter().map(|u| u.name.as_str());
-        state.presence.deafness(users, SignedDuration::from_secs(deaf_after as i64))
+        let by_push = reachable_by_push(state).await;
+        state.presence.deafness(users, SignedDuration::from_secs(deaf_after as i64), &by_push)
     };
     match state.store.escalate(now, rules, Arc::new(deaf)).await {
         Ok(0) => {}
@@ -50,5 +51,28 @@ pub async fn tick(state: &AppState) {
     }
     if let Err(e) = crate::drills::at_handoffs(state).await {
         tracing::error!(error = e.message, "cannot run handoff drills; will retry");
+    }
+}
+
+/// Users with a native-push phone that can be reached: its platform is configured and the last
+/// push to it did not fail. When devices cannot be listed, nobody counts as reachable by push,
+/// so the ladder errs towards paging the next level.
+async fn reachable_by_push(state: &AppState) -> std::collections::HashSet<String> {
+    let push = &state.settings.push;
+    match state.store.devices(None).await {
+        Ok(devices) => devices
+            .into_iter()
+            .filter(|d| match d.platform.as_str() {
+                "fcm" => push.fcm.is_some(),
+                "apns" => push.apns.is_some(),
+                _ => false,
+            })
+            .filter(|d| !state.presence.push_failed(d.id))
+            .map(|d| d.user)
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list push devices; counting none as reachable");
+            Default::default()
+        }
     }
 }

@@ -323,3 +323,24 @@ async fn a_revoked_integration_key_stops_working_within_a_second() {
     assert_eq!(status, 400, "{answer}");
     assert_eq!(h.incidents().await.len(), 1, "nothing is stored for a revoked key");
 }
+
+/// What the README promises about Content-Type and an Alertmanager alert without `status`.
+#[tokio::test]
+async fn json_without_a_type_or_as_text_plain_pages_and_an_alert_takes_its_groups_status() {
+    let h = Harness::start().await;
+    let body = fixture("pagerduty_trigger.json").replace("ROUTING_KEY", &h.key);
+    for content_type in [None, Some("text/plain"), Some("application/json; charset=utf-8")] {
+        let mut request = h.http.post(format!("{}/v2/enqueue", h.url)).body(body.clone());
+        if let Some(t) = content_type {
+            request = request.header("content-type", t);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 202, "{content_type:?}");
+    }
+    let url = format!("/api/v1/alertmanager/{}", h.key);
+    let group = json!({"status": "firing", "alerts": [{"fingerprint": "f1", "labels": {"alertname": "A"}}]});
+    let (status, _) = h.post(&url, None, &group.to_string()).await;
+    assert_eq!(status, 200, "the alert takes the group's status");
+    let neither = json!({"alerts": [{"fingerprint": "f2", "labels": {"alertname": "B"}}]});
+    let (status, answer) = h.post(&url, None, &neither.to_string()).await;
+    assert_eq!((status, answer["field"].as_str()), (400, Some("alerts[0].status")), "{answer}");
+}

@@ -6,8 +6,6 @@
 mod common;
 mod fakes;
 
-use std::time::Duration;
-
 use common::Harness;
 use fakes::{Answer, Providers};
 use jiff::Timestamp;
@@ -173,4 +171,91 @@ async fn a_provider_token_signed_with_the_wrong_key_is_refused() {
     let refused = line(&h, id, "push_failed", "InvalidProviderToken").await;
     assert!(refused.contains("403"), "{refused}");
     assert!(providers.seen.try_recv().is_err(), "the fake accepted nothing");
+}
+
+/// Alice pages first and Carol ten minutes later; alice carries only a phone with native push.
+const LADDER: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+base_url = "http://reveille.test"
+heartbeat_seconds = 1
+
+[escalation]
+deaf_after_seconds = 120
+
+[push]
+ca_file = "providers.pem"
+attempts = 2
+retry_base_ms = 10
+
+[push.fcm]
+service_account = "service-account.json"
+endpoint = "URL"
+
+[[users]]
+name = "alice"
+[[users]]
+name = "carol"
+
+[[policies]]
+name = "ladder"
+[[policies.levels]]
+users = ["alice"]
+delay_minutes = 10
+[[policies.levels]]
+users = ["carol"]
+delay_minutes = 10
+
+[[services]]
+name = "payments"
+policy = "ladder"
+"#;
+
+/// Who was paged for `incident`, in order.
+async fn paged_for(h: &Harness, incident: i64) -> Vec<String> {
+    let mut who = Vec::new();
+    for user in ["alice", "carol"] {
+        let feed = h.store().feed_since(user, 0, 1000).await.unwrap();
+        if feed
+            .iter()
+            .any(|e| e.kind == reveille_protocol::FeedKind::Page && e.incident.id == incident)
+        {
+            who.push(user.to_owned());
+        }
+    }
+    who
+}
+
+#[tokio::test]
+async fn a_person_whose_only_device_is_a_push_phone_gets_the_whole_delay_until_a_push_fails() {
+    let mut providers = Providers::start().await;
+    let config = LADDER.replace("URL", &providers.url);
+    let files = [
+        ("providers.pem", providers.ca_pem.as_str()),
+        ("service-account.json", &providers.service_account()),
+    ];
+    let h = Harness::with_files(&config, Timestamp::now(), &files).await;
+    register(&h, "fcm", "fcm-alice").await;
+    let tick = |seconds| {
+        h.advance(seconds);
+        reveille_server::worker::tick(&h.state)
+    };
+
+    // No feed connection at all, yet the phone took the push: alice can hear it.
+    let first = h.trigger("db", "Database down").await;
+    providers.next().await;
+    line(&h, first, "push_delivered", "accepted").await;
+    tick(300).await;
+    assert_eq!(paged_for(&h, first).await, ["alice"], "5 minutes in: still alice's turn");
+    tick(299).await;
+    assert_eq!(paged_for(&h, first).await, ["alice"]);
+    tick(1).await;
+    assert_eq!(paged_for(&h, first).await, ["alice", "carol"], "after the level's whole delay");
+
+    // The provider refuses the next push: alice cannot hear it, and the ladder moves on early.
+    providers.answer("fcm-alice", vec![Answer::new(500, json!({"error": {"status": "INTERNAL"}}))]);
+    let second = h.trigger("web", "Web down").await;
+    line(&h, second, "push_failed", "gave up").await;
+    tick(1).await;
+    assert_eq!(paged_for(&h, second).await, ["alice", "carol"], "a failed push is deafness");
 }

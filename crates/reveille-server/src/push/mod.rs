@@ -219,6 +219,7 @@ pub async fn deliver(state: &AppState, providers: &Providers, device: &DeviceRec
             }
             Outcome::Failed(why) => ("push_failed", format!("Push to {who} failed: {why}")),
         };
+        state.presence.pushed(device.id, matches!(outcome, Outcome::Delivered(_)));
         // Removed before the timeline says so, so nobody reads "removed" of a device still there.
         if let Outcome::InvalidToken(_) = outcome
             && let Err(e) = state.store.remove_device(device.id).await
