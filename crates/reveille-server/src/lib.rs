@@ -65,6 +65,8 @@ pub struct AppState {
     pub wake: Arc<Notify>,
     /// Set when the server is shutting down, so long-lived feed streams end.
     pub closing: Arc<watch::Sender<bool>>,
+    /// The ack-link signing key as last read from its file.
+    pub link_key: Arc<links::CachedKey>,
     /// The last health check, shared by every caller.
     pub health: Arc<health::Checks>,
     directory: Arc<RwLock<Arc<Directory>>>,
@@ -87,6 +89,7 @@ impl AppState {
             wake: Arc::new(Notify::new()),
             closing: Arc::new(watch::channel(false).0),
             health: Arc::default(),
+            link_key: Arc::default(),
             directory: Arc::new(RwLock::new(Arc::new(directory))),
             touched: Arc::default(),
         }

@@ -32,14 +32,29 @@ pub fn key_path(settings: &Settings) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The server's signing key, made on first use.
+/// The key file as last read: its identity (inode, modification time) and contents.
+pub type CachedKey = std::sync::Mutex<Option<((u64, std::time::SystemTime), Vec<u8>)>>;
+
+/// The server's signing key, made on first use. Every page minted for every stream needs it, so
+/// the file is read again only when a stat shows it was replaced (a rotation takes effect at
+/// once, without a read per page).
 pub async fn secret(state: &AppState) -> ApiResult<Vec<u8>> {
+    use std::os::unix::fs::MetadataExt;
     let path = key_path(&state.settings);
-    let read = tokio::task::spawn_blocking(move || load_or_create(&path)).await;
-    read.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())).map_err(|e| {
+    let identity = std::fs::metadata(&path).and_then(|m| Ok((m.ino(), m.modified()?))).ok();
+    let mut cached = state.link_key.lock().unwrap_or_else(|p| p.into_inner());
+    if let (Some(now), Some((seen, key))) = (identity, cached.as_ref())
+        && now == *seen
+    {
+        return Ok(key.clone());
+    }
+    let key = load_or_create(&path).map_err(|e| {
         tracing::error!(error = %e, "cannot read the link signing key");
         ApiError::new(ErrorCode::Unavailable, "the server cannot sign or check links now")
-    })
+    })?;
+    let identity = std::fs::metadata(&path).and_then(|m| Ok((m.ino(), m.modified()?)));
+    *cached = identity.ok().map(|identity| (identity, key.clone()));
+    Ok(key)
 }
 
 fn load_or_create(path: &FsPath) -> std::io::Result<Vec<u8>> {
