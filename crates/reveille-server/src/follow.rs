@@ -168,6 +168,12 @@ impl Pump {
 
     /// Queues a frame for the connection; `Err` when the device is gone or has stopped reading.
     async fn send(&self, frame: Frame) -> Result<(), ()> {
+        // Most frames find room at once: no timer for them on the fan-out path.
+        let frame = match self.tx.try_send(frame) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(()),
+            Err(mpsc::error::TrySendError::Full(frame)) => frame,
+        };
         match tokio::time::timeout(self.stall, self.tx.send(frame)).await {
             Ok(sent) => sent.map_err(|_| ()),
             Err(_) => {
