@@ -17,7 +17,7 @@ cargo build --release --locked -p reveille-cli -p reveille-bench
 if printf '%s\n' "${args[@]}" | grep -qx desktop; then
     apt_install "${DESKTOP_PACKAGES[@]}" "${SESSION_PACKAGES[@]}"
     ensure_node
-    (cd ui && npm install --no-audit --no-fund --loglevel=error && npm run build)
+    (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build)
     cargo build --release --locked -p reveille-desktop
     exec scripts/desktop-session.sh target/release/reveille-bench "${args[@]}"
 fi

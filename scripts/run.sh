@@ -12,7 +12,7 @@ apt_install "${BUILD_PACKAGES[@]}" "${DESKTOP_PACKAGES[@]}"
 ensure_rust
 ensure_node
 echo "==> building the desktop app's web UI"
-(cd ui && npm install --no-audit --no-fund --loglevel=error && npm run build)
+(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build)
 echo "==> building reveille and the desktop app (release)"
 cargo build --release --locked -p reveille-cli -p reveille-desktop
 reveille="$PWD/target/release/reveille"

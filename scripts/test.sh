@@ -14,7 +14,7 @@ ensure_tauri_driver
 
 export CARGO_TERM_COLOR=never
 echo "==> building the desktop app's web UI"
-(cd ui && npm install --no-audit --no-fund --loglevel=error && npm run build)
+(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build)
 echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy -D warnings"
