@@ -137,8 +137,14 @@ pub struct Server {
 
 impl Server {
     pub fn start(config: &str) -> Self {
-        let mut child = Command::new(binary())
-            .args(["serve", "-c", config])
+        let mut command = Command::new(binary());
+        command.args(["serve", "-c", config]);
+        Self::spawn(command)
+    }
+
+    /// Runs `command`, a `reveille serve` (perhaps started through a shell), until it listens.
+    pub fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .env("REVEILLE_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

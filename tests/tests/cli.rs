@@ -326,3 +326,18 @@ fn base64_basic(user: &str, password: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     )
 }
+
+#[test]
+fn serve_raises_its_open_file_limit_so_devices_are_not_refused_at_a_thousand() {
+    let site = Site::new();
+    let mut command = Command::new("sh");
+    // Started under the usual tight soft limit, as a login shell or a service manager may leave it.
+    command.args(["-c", "ulimit -Sn 256 && exec \"$0\" serve -c \"$1\""]);
+    command.arg(binary()).arg(site.config());
+    let server = reveille_tests::Server::spawn(command);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.child.id())).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers[0], numbers[1], "the soft limit is raised to the hard one: {line}");
+    assert_ne!(numbers[0], "256", "{line}");
+}

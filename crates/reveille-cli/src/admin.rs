@@ -33,7 +33,8 @@ pub async fn serve(config: &Path) -> Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let settings = settings(config)?;
+    let mut settings = settings(config)?;
+    raise_open_files(&mut settings.server);
     let store = store(&settings)?;
     let listener = tokio::net::TcpListener::bind(&settings.server.listen)
         .await
@@ -46,6 +47,29 @@ pub async fn serve(config: &Path) -> Result<()> {
     serve_http(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises the soft open-file limit to the hard one: every device holds a connection, and the
+/// usual soft limit of 1024 would refuse them long before `server.max_connections`. Keeps the
+/// connection cap below what the limit allows, leaving room for the database and push clients.
+fn raise_open_files(server: &mut reveille_server::config::ServerSettings) {
+    const RESERVE: u64 = 256;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            let room = usize::try_from(limit.saturating_sub(RESERVE)).unwrap_or(usize::MAX).max(1);
+            if room < server.max_connections {
+                tracing::warn!(
+                    open_files = limit,
+                    max_connections = room,
+                    "the open-file limit is too low for server.max_connections; serving fewer"
+                );
+                server.max_connections = room;
+            } else {
+                tracing::info!(open_files = limit, "open-file limit");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
 }
 
 async fn shutdown_signal() {

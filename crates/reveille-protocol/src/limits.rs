@@ -25,6 +25,9 @@ pub const MAX_TEXT: usize = 2048;
 pub const MAX_LINKS: usize = 64;
 /// Largest encoded details of one event, in bytes (PagerDuty's whole-event limit).
 pub const MAX_DETAILS_BYTES: usize = 512 * 1024;
+/// Most alerts of one Alertmanager or Grafana notification that become incidents of their own;
+/// the rest are gathered into one (see the Alertmanager adapter).
+pub const MAX_GROUP_ALERTS: usize = 1000;
 /// Largest encoded details a feed entry carries; past it the device reads the incident itself.
 pub const FEED_DETAILS_BYTES: usize = 16 * 1024;
 

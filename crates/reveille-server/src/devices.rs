@@ -11,6 +11,9 @@ use crate::api::parse_json;
 use crate::auth::{Caller, Scope};
 use crate::error::{ApiError, ApiResult};
 
+/// Native-push devices one person may register: a phone, a tablet, a spare, with room to change.
+pub const MAX_PER_USER: usize = 10;
+
 fn view(d: DeviceRecord) -> DeviceView {
     DeviceView { id: d.id, platform: d.platform, name: d.name, created_at: d.created_at }
 }
@@ -37,7 +40,7 @@ pub async fn register(
         name: request.name.unwrap_or_else(|| format!("{}'s {}", caller.user, request.platform)),
         created_at: state.clock.now(),
     };
-    Ok(Json(view(state.store.add_device(record).await?)))
+    Ok(Json(view(state.store.add_device(record, MAX_PER_USER).await?)))
 }
 
 pub async fn list(

@@ -19,7 +19,8 @@ use reveille_store::Published;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::AppState;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
+use reveille_protocol::ErrorCode;
 
 /// Entries read from the store per query while replaying.
 const PAGE: usize = 500;
@@ -52,12 +53,20 @@ pub struct Start {
 }
 
 /// Opens a follower for `user`; the frames stop when the receiver is dropped or the server closes.
+/// Refused (429) when the user already has `server.max_streams_per_user` streams open.
 pub async fn follow(
     state: &AppState,
     user: &str,
     start: Start,
     heartbeat: Duration,
 ) -> ApiResult<mpsc::Receiver<Frame>> {
+    let max = state.settings.server.max_streams_per_user;
+    let present = state.presence.connect(user, max).ok_or_else(|| {
+        let message = format!(
+            "{user} already has {max} feed streams open (server.max_streams_per_user); close one"
+        );
+        ApiError::new(ErrorCode::RateLimited, message)
+    })?;
     let head = state.store.feed_head().await?;
     let live = state.store.hub().subscribe(user);
     // An id beyond the head means the database was replaced: start from its head.
@@ -65,7 +74,7 @@ pub async fn follow(
     let (tx, rx) = mpsc::channel(16);
     let stall = heartbeat * STALL_BEATS;
     let pump = Pump { state: state.clone(), user: user.to_owned(), last, start, tx, stall };
-    tokio::spawn(pump.run(head, live, heartbeat));
+    tokio::spawn(pump.run(head, live, heartbeat, present));
     Ok(rx)
 }
 
@@ -93,11 +102,11 @@ impl Pump {
         head: i64,
         mut live: broadcast::Receiver<Arc<Published>>,
         every: Duration,
+        _present: crate::presence::Connected,
     ) {
         let state = self.state.clone();
         state.metrics.feed_connections.inc();
         let _connected = Connected(state.clone());
-        let _present = state.presence.connect(&self.user);
         if !self.start.poll && self.send(Frame::Open { head }).await.is_err() {
             return;
         }

@@ -19,6 +19,7 @@ pub mod health;
 pub mod heartbeats;
 pub mod ingest;
 pub mod links;
+pub mod listen;
 pub mod metrics;
 pub mod ntfy;
 pub mod oncall;
@@ -35,7 +36,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
@@ -136,6 +136,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/devices/{id}", delete(devices::remove))
         .route("/api/v1/links/ack/{incident}", post(links::ack))
         .fallback(api::no_route)
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(Duration::from_secs(
+            state.settings.server.body_timeout_seconds,
+        )))
         .layer(axum::middleware::map_response(error::normalize))
         .with_state(state)
 }
@@ -158,27 +161,27 @@ pub async fn serve(
         }
     };
     let closing = state.closing.clone();
-    let mut signalled = closing.subscribe();
-    let mut stopped = state.store.stopped();
-    let deadline = Duration::from_secs(state.settings.server.shutdown_seconds);
-    let dead_peer =
-        Duration::from_secs(state.settings.server.heartbeat_seconds) * follow::STALL_BEATS;
-    let app = router(state);
-    let signal = async move {
+    let signal = tokio::spawn(async move {
         shutdown.await;
         closing.send_replace(true);
+    });
+    let mut stopped = state.store.stopped();
+    let server = &state.settings.server;
+    let limits = listen::Limits {
+        max_connections: server.max_connections,
+        idle: Duration::from_secs(server.idle_timeout_seconds),
+        dead_peer: Duration::from_secs(server.heartbeat_seconds) * follow::STALL_BEATS,
+        shutdown: Duration::from_secs(server.shutdown_seconds),
     };
-    let listener = listener.tap_io(move |tcp| live_socket(tcp, dead_peer));
-    let serving = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(signal);
+    let serving = listen::run(
+        listener,
+        router(state.clone()),
+        limits,
+        state.closing.subscribe(),
+        state.metrics.clone(),
+    );
     let result = tokio::select! {
-        result = serving.into_future() => result,
-        () = async {
-            let _ = signalled.wait_for(|closing| *closing).await;
-            tokio::time::sleep(deadline).await;
-        } => {
-            tracing::warn!(?deadline, "shutdown deadline passed; closing the connections left");
-            Ok(())
-        }
+        () = serving => Ok(()),
         Ok(reason) = stopped.wait_for(Option::is_some) => {
             let reason = reason.clone().unwrap_or_default();
             tracing::error!(%reason, "the store can no longer write; exiting so that a supervisor restarts Reveille");
@@ -186,24 +189,9 @@ pub async fn serve(
         }
     };
     worker.abort();
+    signal.abort();
     if let Some(pusher) = pusher {
         pusher.abort();
     }
     result
-}
-
-/// TCP keepalive and a user timeout on every connection: a peer that vanished (a laptop that
-/// went to sleep, a cut network) is dropped by the kernel within `dead_peer`, and with it stops
-/// counting as a live device.
-fn live_socket(tcp: &mut tokio::net::TcpStream, dead_peer: Duration) {
-    let socket = socket2::SockRef::from(&*tcp);
-    let probe = (dead_peer / 3).max(Duration::from_secs(1));
-    let keepalive =
-        socket2::TcpKeepalive::new().with_time(probe).with_interval(probe).with_retries(3);
-    let set = socket
-        .set_tcp_keepalive(&keepalive)
-        .and_then(|()| socket.set_tcp_user_timeout(Some(dead_peer)));
-    if let Err(e) = set.and_then(|()| tcp.set_nodelay(true)) {
-        tracing::warn!(error = %e, "cannot set keepalive on a connection");
-    }
 }

@@ -38,6 +38,8 @@ pub struct Metrics {
     pub unreadable_rows: Gauge,
     pub feed_closed_stalled: Counter,
     pub health_failures: Counter,
+    pub connections: Gauge,
+    pub connections_refused: Counter,
 }
 
 impl Default for Metrics {
@@ -51,6 +53,8 @@ impl Default for Metrics {
         let unreadable_rows = Gauge::default();
         let feed_closed_stalled = Counter::default();
         let health_failures = Counter::default();
+        let connections = Gauge::default();
+        let connections_refused = Counter::default();
         let mut registry = Registry::with_prefix("reveille");
         registry.register(
             "unreadable_rows",
@@ -66,6 +70,12 @@ impl Default for Metrics {
             "health_failures",
             "Health checks that found the database unable to commit in time",
             health_failures.clone(),
+        );
+        registry.register("connections", "Open HTTP connections", connections.clone());
+        registry.register(
+            "connections_refused",
+            "Connections answered 503 because server.max_connections were open",
+            connections_refused.clone(),
         );
         registry.register(
             "feed_resyncs",
@@ -94,6 +104,8 @@ impl Default for Metrics {
             unreadable_rows,
             feed_closed_stalled,
             health_failures,
+            connections,
+            connections_refused,
         }
     }
 }

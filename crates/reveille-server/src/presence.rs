@@ -59,13 +59,17 @@ impl Presence {
         }
     }
 
-    /// Records a device connection for `user` until the returned guard is dropped.
-    pub fn connect(self: &Arc<Self>, user: &str) -> Connected {
+    /// Records a device connection for `user` until the returned guard is dropped; None when the
+    /// user already has `max` open.
+    pub fn connect(self: &Arc<Self>, user: &str, max: usize) -> Option<Connected> {
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
         let entry = users.entry(user.to_owned()).or_insert((0, self.started));
+        if entry.0 >= max {
+            return None;
+        }
         entry.0 += 1;
         self.total.send_modify(|n| *n += 1);
-        Connected { presence: self.clone(), user: user.to_owned() }
+        Some(Connected { presence: self.clone(), user: user.to_owned() })
     }
 
     /// Follows the number of open device connections.

@@ -209,6 +209,13 @@ async fn opsgenie_create_acknowledge_and_close_by_alias_or_id() {
     let close = format!("/v2/alerts/{}/close?identifierType=id", i.id);
     assert_eq!(h.post(&close, Some(&genie), &fixture("opsgenie_close.json")).await.0, 202);
     assert_eq!(h.incidents().await[0].state, IncidentState::Resolved);
+    // Whoever holds the key may write any name in `user`: the integration acted, the name is a claim.
+    let detail = h.store().incident(i.id).await.unwrap();
+    let (acked_by, resolved_by) = (detail.incident.acknowledged_by, detail.incident.resolved_by);
+    assert_eq!((acked_by.as_deref(), resolved_by.as_deref()), (Some("opsgenie"), Some("opsgenie")));
+    let claims: Vec<_> = detail.timeline.iter().filter(|e| e.kind == "claimed").collect();
+    assert_eq!(claims.len(), 2, "{:?}", detail.timeline);
+    assert!(claims[0].message.contains("\"Monitoring Script\""), "{}", claims[0].message);
     // Closing by id closes that incident only, never a newer one with the same alias.
     let (status, _) = h.post("/v2/alerts", Some(&genie), &fixture("opsgenie_create.json")).await;
     assert_eq!(status, 202);

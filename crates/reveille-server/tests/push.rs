@@ -14,12 +14,17 @@ use serde_json::json;
 const APNS_OK: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
 
 async fn start(providers: &Providers, apns_key: &str) -> Harness {
+    start_with(providers, apns_key, "").await
+}
+
+async fn start_with(providers: &Providers, apns_key: &str, push: &str) -> Harness {
     let config = format!(
         r#"{}
 [push]
 ca_file = "providers.pem"
 attempts = 4
 retry_base_ms = 10
+{push}
 
 [push.fcm]
 service_account = "service-account.json"
@@ -48,9 +53,13 @@ critical = true
 }
 
 async fn register(h: &Harness, platform: &str, token: &str) -> i64 {
+    register_for(h, &h.alice, platform, token).await
+}
+
+async fn register_for(h: &Harness, user: &str, platform: &str, token: &str) -> i64 {
     let body = json!({"platform": platform, "token": token, "name": format!("{platform} phone")});
     let (status, device) =
-        h.post("/api/v1/devices", Some(&format!("Bearer {}", h.alice)), &body.to_string()).await;
+        h.post("/api/v1/devices", Some(&format!("Bearer {user}")), &body.to_string()).await;
     assert_eq!(status, 200, "{device}");
     device["id"].as_i64().unwrap()
 }
@@ -258,4 +267,27 @@ async fn a_person_whose_only_device_is_a_push_phone_gets_the_whole_delay_until_a
     line(&h, second, "push_failed", "gave up").await;
     tick(1).await;
     assert_eq!(paged_for(&h, second).await, ["alice", "carol"], "a failed push is deafness");
+}
+
+#[tokio::test]
+async fn a_provider_that_hangs_holds_at_most_the_configured_deliveries_at_once() {
+    let mut providers = Providers::start().await;
+    let h = start_with(&providers, &fakes::keys().ec_private, "concurrency = 3").await;
+    for n in 0..5 {
+        register_for(&h, &h.alice, "fcm", &format!("alice-{n}")).await;
+        register_for(&h, &h.bob, "fcm", &format!("bob-{n}")).await;
+    }
+    providers.hold(true);
+    h.trigger("one", "first").await;
+    h.trigger("two", "second").await;
+    for _ in 0..3 {
+        providers.next().await;
+    }
+    assert_eq!(providers.in_flight().0, 3, "three deliveries wait on the provider");
+
+    providers.hold(false);
+    for _ in 3..20 {
+        providers.next().await;
+    }
+    assert_eq!(providers.in_flight().1, 3, "never more than push.concurrency at once");
 }

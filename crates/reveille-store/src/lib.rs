@@ -202,8 +202,9 @@ pub trait Store: Send + Sync + 'static {
     /// Whose phone topic this is.
     async fn topic_user(&self, topic: &str) -> Result<Option<String>>;
 
-    /// Registers a device (again: the same platform and token keep one record, for the newest user).
-    async fn add_device(&self, device: DeviceRecord) -> Result<DeviceRecord>;
+    /// Registers a device; registering it again keeps one record. Refused when the device (its
+    /// platform and token) belongs to another user, or the user already has `max` devices.
+    async fn add_device(&self, device: DeviceRecord, max: usize) -> Result<DeviceRecord>;
     async fn devices(&self, user: Option<&str>) -> Result<Vec<DeviceRecord>>;
     async fn remove_device(&self, id: i64) -> Result<DeviceRecord>;
 

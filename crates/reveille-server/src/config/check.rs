@@ -94,6 +94,18 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
         // Clients treat three missed heartbeats as a dead link; keep well under the 77 s phones allow.
         r.report(path(&["server", "heartbeat_seconds"]), "must be between 1 and 30".into());
     }
+    let server = &settings.server;
+    for (key, value, range) in [
+        ("max_connections", server.max_connections as u64, 1..=1_000_000),
+        ("max_streams_per_user", server.max_streams_per_user as u64, 1..=10_000),
+        ("idle_timeout_seconds", server.idle_timeout_seconds, 1..=3600),
+        ("body_timeout_seconds", server.body_timeout_seconds, 1..=3600),
+    ] {
+        if !range.contains(&value) {
+            let message = format!("must be between {} and {}", range.start(), range.end());
+            r.report(path(&["server", key]), message);
+        }
+    }
     if !settings.database.url.starts_with("sqlite://") {
         let message = format!(
             "{:?} is not supported: use sqlite://FILE (Postgres is not supported yet)",

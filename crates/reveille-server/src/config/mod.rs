@@ -57,6 +57,14 @@ pub struct ServerSettings {
     pub heartbeat_seconds: u64,
     /// How long a shutdown waits for connections to finish before it closes them.
     pub shutdown_seconds: u64,
+    /// Connections served at once; one more is answered 503 and closed.
+    pub max_connections: usize,
+    /// Feed streams (SSE, ntfy, WebSocket) one user may hold open at once.
+    pub max_streams_per_user: usize,
+    /// Longest wait for a complete request head, idle keep-alive time included.
+    pub idle_timeout_seconds: u64,
+    /// Longest wait for a request's body once its head has arrived.
+    pub body_timeout_seconds: u64,
 }
 
 impl Default for ServerSettings {
@@ -66,6 +74,10 @@ impl Default for ServerSettings {
             base_url: "http://127.0.0.1:8080".into(),
             heartbeat_seconds: 15,
             shutdown_seconds: 10,
+            max_connections: 10_000,
+            max_streams_per_user: 20,
+            idle_timeout_seconds: 30,
+            body_timeout_seconds: 30,
         }
     }
 }

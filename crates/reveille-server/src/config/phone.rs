@@ -31,6 +31,9 @@ pub struct PushSettings {
     pub attempts: u32,
     /// First retry delay in milliseconds; doubles each time, and Retry-After wins when longer.
     pub retry_base_ms: u64,
+    /// Deliveries in flight at once (0: 32). When all are busy, push waits for one to finish, so
+    /// a provider that hangs slows push down instead of piling up work.
+    pub concurrency: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -77,5 +80,9 @@ impl PushSettings {
 
     pub fn retry_base_ms(&self) -> u64 {
         if self.retry_base_ms == 0 { 1000 } else { self.retry_base_ms }
+    }
+
+    pub fn concurrency(&self) -> usize {
+        if self.concurrency == 0 { 32 } else { self.concurrency }
     }
 }

@@ -7,67 +7,58 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, Request, State};
 use reveille_protocol::api::EventAccepted;
 use reveille_protocol::formats::alertmanager::{Alert, Message};
-use reveille_protocol::limits::{MAX_DEPTH, Part, depth};
+use reveille_protocol::limits::{MAX_DEPTH, MAX_GROUP_ALERTS, Part, depth};
 use reveille_protocol::{Action, AlertEvent, Link, Severity};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{Invalid, bounded, first_problem, json, refused, require_json, submit, truncate};
+use super::{
+    Invalid, bounded, first_problem, json, read_body, refused, require_json, submit, truncate,
+};
 use crate::AppState;
 use crate::auth::key_service;
 use crate::error::{ApiError, ApiResult, quoted};
 
 pub async fn alertmanager(
     state: State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> ApiResult<Json<Vec<EventAccepted>>> {
-    let key = bearer_of(&headers);
-    receive(state, "alertmanager", key, headers, body).await
+    let key = crate::auth::bearer(request.headers());
+    receive(state, "alertmanager", key, request).await
 }
 
 pub async fn alertmanager_keyed(
     state: State<AppState>,
     Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> ApiResult<Json<Vec<EventAccepted>>> {
-    receive(state, "alertmanager", Some(key), headers, body).await
+    receive(state, "alertmanager", Some(key), request).await
 }
 
 pub async fn grafana(
     state: State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> ApiResult<Json<Vec<EventAccepted>>> {
-    let key = bearer_of(&headers);
-    receive(state, "grafana", key, headers, body).await
+    let key = crate::auth::bearer(request.headers());
+    receive(state, "grafana", key, request).await
 }
 
 pub async fn grafana_keyed(
     state: State<AppState>,
     Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> ApiResult<Json<Vec<EventAccepted>>> {
-    receive(state, "grafana", Some(key), headers, body).await
-}
-
-fn bearer_of(headers: &HeaderMap) -> Option<String> {
-    crate::auth::bearer(headers)
+    receive(state, "grafana", Some(key), request).await
 }
 
 async fn receive(
     State(state): State<AppState>,
     source: &'static str,
     key: Option<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> ApiResult<Json<Vec<EventAccepted>>> {
     let unauthorized =
         |message: &str| refused(&state, source, "unauthorized", ApiError::unauthorized(message));
@@ -79,6 +70,7 @@ async fn receive(
     let service = key_service(&state, &key)
         .await?
         .ok_or_else(|| unauthorized("this integration key is unknown or revoked"))?;
+    let (headers, body) = read_body(request).await?;
     let svc =
         state.settings.service(&service).expect("key_service only returns configured services");
     let default = state.settings.default_severity(svc);
@@ -97,6 +89,10 @@ async fn receive(
 }
 
 /// Translates every alert of the group; refuses the whole group if any alert is malformed.
+///
+/// At most [`MAX_GROUP_ALERTS`] alerts become incidents of their own, firing ones first. Past
+/// that, a group is not refused (Alertmanager would drop it, and with it the page): the firing
+/// alerts left over open one incident of the group saying how many were not stored.
 pub fn to_alerts(message: &Message, default: Severity) -> Result<Vec<AlertEvent>, Vec<Invalid>> {
     let Some(alerts) = &message.alerts else {
         return Err(vec![Invalid::new(
@@ -105,7 +101,7 @@ pub fn to_alerts(message: &Message, default: Severity) -> Result<Vec<AlertEvent>
         )]);
     };
     let mut problems = Vec::new();
-    let mut events = Vec::with_capacity(alerts.len());
+    let mut events = Vec::with_capacity(alerts.len().min(MAX_GROUP_ALERTS + 1));
     for (i, alert) in alerts.iter().enumerate() {
         match to_alert(message, alert, default) {
             Ok(event) => match bounded(event, |part| format!("alerts[{i}].{}", field(alert, part)))
@@ -125,7 +121,41 @@ pub fn to_alerts(message: &Message, default: Severity) -> Result<Vec<AlertEvent>
             ));
         }
     }
-    if problems.is_empty() { Ok(events) } else { Err(problems) }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    if events.len() > MAX_GROUP_ALERTS {
+        // Stable: firing alerts first, each kind in the sender's order.
+        events.sort_by_key(|e| e.action != Action::Trigger);
+        let left = events.split_off(MAX_GROUP_ALERTS);
+        events.extend(overflow(message, &left));
+    }
+    Ok(events)
+}
+
+/// The one incident for the firing alerts of a group past [`MAX_GROUP_ALERTS`], if any.
+fn overflow(group: &Message, left: &[AlertEvent]) -> Option<AlertEvent> {
+    let firing: Vec<&AlertEvent> = left.iter().filter(|e| e.action == Action::Trigger).collect();
+    let first = firing.first()?;
+    let name = group.group_key.as_deref().or(group.receiver.as_deref()).unwrap_or("");
+    let key: String =
+        Sha256::digest(name.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let summary = format!(
+        "{} more firing alerts of this group were not stored (at most {MAX_GROUP_ALERTS} per \
+         notification; set max_alerts in Alertmanager): {}",
+        firing.len(),
+        first.summary
+    );
+    let sample: Vec<&str> = firing.iter().take(20).map(|e| e.summary.as_str()).collect();
+    Some(AlertEvent {
+        dedup_key: format!("overflow-{key}"),
+        summary: truncate(&summary, 1024),
+        severity: firing.iter().map(|e| e.severity).max().unwrap_or(first.severity),
+        details: json!({ "not_stored": firing.len(), "groupKey": group.group_key, "first": sample }),
+        links: Vec::new(),
+        runbook_url: None,
+        ..(*first).clone()
+    })
 }
 
 fn to_alert(group: &Message, alert: &Alert, default: Severity) -> Result<AlertEvent, String> {

@@ -4,16 +4,16 @@
 //! has the `ingest` scope and name the service in the body.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
 use reveille_protocol::api::{EventAccepted, GenericEvent};
 use reveille_protocol::limits::Part;
 use reveille_protocol::{Action, AlertEvent, Severity};
 use serde_json::{Value, json};
 
 use super::{
-    Invalid, bounded, first_problem, json, rate_limit, refused, require_json, submit, truncate,
+    Invalid, bounded, first_problem, json, rate_limit, read_body, refused, require_json, submit,
+    truncate,
 };
 use crate::AppState;
 use crate::auth::{Scope, bearer, caller, hash, key_service, new_dedup_key};
@@ -23,11 +23,10 @@ const SOURCE: &str = "api";
 
 pub async fn event(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> ApiResult<(StatusCode, Json<EventAccepted>)> {
     let unauthorized = |m: &str| refused(&state, SOURCE, "unauthorized", ApiError::unauthorized(m));
-    let secret = bearer(&headers).ok_or_else(|| {
+    let secret = bearer(request.headers()).ok_or_else(|| {
         unauthorized("send an integration key or token: Authorization: Bearer <secret>")
     })?;
     let invalid = |e: ApiError| refused(&state, SOURCE, "invalid", e);
@@ -39,6 +38,7 @@ pub async fn event(
             .ok_or_else(|| unauthorized("this key or token is unknown or revoked"))?;
         caller.require(Scope::Ingest)?;
     }
+    let (headers, body) = read_body(request).await?;
     let request = require_json(&headers)
         .and_then(|()| json::<GenericEvent>(&body))
         .map_err(|p| invalid(first_problem(vec![p])))?;

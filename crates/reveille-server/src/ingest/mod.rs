@@ -8,8 +8,9 @@ pub mod opsgenie;
 pub mod pagerduty;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderMap, header};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
 use reveille_protocol::limits::{self, Part};
 use reveille_protocol::{AlertEvent, ErrorCode};
@@ -85,6 +86,23 @@ pub fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Invalid> {
         return Err(Invalid::new("", "the request body is empty; send a JSON object"));
     }
     crate::api::parse_json(body).map_err(|e| Invalid::new(e.field.unwrap_or_default(), e.message))
+}
+
+/// The request's headers and body, read only now that its sender is authenticated: without a
+/// valid key nobody makes the server read, or wait for, a body. (PagerDuty's routing key travels
+/// inside the body, so `/v2/enqueue` alone reads a bounded body first.)
+pub async fn read_body(request: Request) -> ApiResult<(HeaderMap, Bytes)> {
+    let headers = request.headers().clone();
+    match Bytes::from_request(request, &()).await {
+        Ok(body) => Ok((headers, body)),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "the request body is larger than this endpoint accepts",
+            ))
+        }
+        Err(rejection) => Err(ApiError::invalid("", rejection.body_text())),
+    }
 }
 
 /// Refuses bodies that declare a content type other than JSON (a form post from `curl -d`

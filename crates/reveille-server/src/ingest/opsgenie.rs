@@ -6,8 +6,7 @@
 //! incident's number).
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
@@ -18,7 +17,9 @@ use reveille_protocol::{Action, AlertEvent, Severity};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Invalid, bounded, json, rate_limit, refused, require_json, submit, truncate};
+use super::{
+    Invalid, bounded, json, rate_limit, read_body, refused, require_json, submit, truncate,
+};
 use crate::AppState;
 use crate::auth::{hash, key_service, new_dedup_key};
 use crate::error::{ApiError, quoted};
@@ -80,10 +81,14 @@ fn accepted(started: Timestamp) -> Response {
 }
 
 /// `POST /v2/alerts`
-pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn create(State(state): State<AppState>, request: Request) -> Response {
     let started = Timestamp::now();
-    let service = match service_of(&state, &headers).await {
+    let service = match service_of(&state, request.headers()).await {
         Ok(service) => service,
+        Err(e) => return from_api(e, started),
+    };
+    let (headers, body) = match read_body(request).await {
+        Ok(read) => read,
         Err(e) => return from_api(e, started),
     };
     let parsed =
@@ -180,10 +185,9 @@ pub async fn acknowledge(
     state: State<AppState>,
     path: Path<String>,
     query: Query<Identifier>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
-    act(state, path, query, headers, body, Action::Acknowledge).await
+    act(state, path, query, request, Action::Acknowledge).await
 }
 
 /// `POST /v2/alerts/{identifier}/close`
@@ -191,23 +195,25 @@ pub async fn close(
     state: State<AppState>,
     path: Path<String>,
     query: Query<Identifier>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
-    act(state, path, query, headers, body, Action::Resolve).await
+    act(state, path, query, request, Action::Resolve).await
 }
 
 async fn act(
     State(state): State<AppState>,
     Path(identifier): Path<String>,
     Query(query): Query<Identifier>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
     action: Action,
 ) -> Response {
     let started = Timestamp::now();
-    let service = match service_of(&state, &headers).await {
+    let service = match service_of(&state, request.headers()).await {
         Ok(service) => service,
+        Err(e) => return from_api(e, started),
+    };
+    let (headers, body) = match read_body(request).await {
+        Ok(read) => read,
         Err(e) => return from_api(e, started),
     };
     // The body (user, source, note) is optional, but if sent it must be the documented shape.
@@ -221,23 +227,25 @@ async fn act(
             }
         }
     };
-    let actor = note.user.clone().filter(|u| !u.trim().is_empty()).unwrap_or_else(|| SOURCE.into());
-    match query.identifier_type.as_deref().unwrap_or("id") {
+    // Whoever holds the key may write any name in `user`: the integration is who acted, and the
+    // name is kept beside it as a claim.
+    let claimed = note.user.as_deref().map(str::trim).filter(|u| !u.is_empty());
+    let landed = match query.identifier_type.as_deref().unwrap_or("id") {
         "alias" => {
             let event = AlertEvent {
                 action,
                 dedup_key: identifier,
                 summary: note.note.clone().unwrap_or_default(),
                 severity: Severity::Info,
-                source: actor,
+                source: SOURCE.into(),
                 details: Value::Null,
                 links: Vec::new(),
                 runbook_url: None,
                 occurred_at: None,
             };
             match submit(&state, &service, SOURCE, vec![event]).await {
-                Ok(_) => accepted(started),
-                Err(e) => from_api(e, started),
+                Ok(landed) => landed.into_iter().find_map(|l| l.incident_id),
+                Err(e) => return from_api(e, started),
             }
         }
         // An id names one incident exactly, even if a newer one has the same alias.
@@ -258,18 +266,27 @@ async fn act(
                 Action::Acknowledge => Command::Acknowledge,
                 _ => Command::Resolve,
             };
-            match state.store.command(id, &actor, command, state.clock.now()).await {
-                Ok(_) => {
-                    state.metrics.event(SOURCE, "accepted", 1);
-                    accepted(started)
-                }
-                Err(e) => from_api(e.into(), started),
+            if let Err(e) = state.store.command(id, SOURCE, command, state.clock.now()).await {
+                return from_api(e.into(), started);
             }
+            state.metrics.event(SOURCE, "accepted", 1);
+            Some(id)
         }
-        other => failure(
-            StatusCode::BAD_REQUEST,
-            started,
-            format!("identifierType {} must be one of id, tiny, alias", quoted(other)),
-        ),
+        other => {
+            return failure(
+                StatusCode::BAD_REQUEST,
+                started,
+                format!("identifierType {} must be one of id, tiny, alias", quoted(other)),
+            );
+        }
+    };
+    if let (Some(id), Some(name)) = (landed, claimed) {
+        let message =
+            format!("The Opsgenie request names {} as who acted (unverified)", quoted(name));
+        let command = Command::Note { kind: "claimed".into(), message };
+        if let Err(e) = state.store.command(id, SOURCE, command, state.clock.now()).await {
+            tracing::warn!(error = %e, "cannot note who an Opsgenie request claims acted");
+        }
     }
+    accepted(started)
 }

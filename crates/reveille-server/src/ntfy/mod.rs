@@ -48,6 +48,12 @@ impl NtfyError {
     pub const BAD_SINCE: Self =
         Self { code: 40008, http: 400, error: "invalid since parameter", link: None };
     pub const BAD_TOPIC: Self = Self { code: 40009, http: 400, error: "invalid topic", link: None };
+    pub const TOO_MANY_SUBSCRIPTIONS: Self = Self {
+        code: 42903,
+        http: 429,
+        error: "limit reached: too many active subscriptions",
+        link: Some("https://ntfy.sh/docs/publish/#limitations"),
+    };
     pub const UNAVAILABLE: Self =
         Self { code: 50301, http: 503, error: "storage unavailable, retry later", link: None };
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::ws::{Message as Ws, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -20,6 +20,7 @@ use super::message::{self, Message};
 use super::{NtfyError, Params, Subscription, authorize};
 use crate::AppState;
 use crate::follow::{Frame, follow};
+use crate::listen::Slot;
 
 /// Turns follower frames into ntfy messages for one subscription.
 #[derive(Clone)]
@@ -86,8 +87,10 @@ async fn open(
     let Subscription { user, topic, topics, start, token } =
         authorize(state, topics, headers, params).await?;
     let keepalive = Duration::from_secs(state.settings.phone.keepalive_seconds);
-    let frames =
-        follow(state, &user, start, keepalive).await.map_err(|_| NtfyError::UNAVAILABLE)?;
+    let frames = follow(state, &user, start, keepalive).await.map_err(|e| match e.code {
+        reveille_protocol::ErrorCode::RateLimited => NtfyError::TOO_MANY_SUBSCRIPTIONS,
+        _ => NtfyError::UNAVAILABLE,
+    })?;
     Ok((Renderer { state: state.clone(), user, topic, topics, token }, frames))
 }
 
@@ -144,6 +147,7 @@ pub async fn ws(
     Path(topics): Path<String>,
     headers: HeaderMap,
     Query(params): Query<Params>,
+    slot: Option<Extension<Slot>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let (renderer, frames) = match open(&state, &topics, &headers, &params).await {
@@ -156,7 +160,11 @@ pub async fn ws(
         .max_write_buffer_size(64 * 1024)
         .max_message_size(4 * 1024)
         .max_frame_size(4 * 1024)
-        .on_upgrade(move |socket| pump(socket, renderer, frames))
+        .on_upgrade(move |socket| async move {
+            // The socket keeps its connection's place under server.max_connections.
+            let _slot = slot;
+            pump(socket, renderer, frames).await;
+        })
 }
 
 async fn pump(mut socket: WebSocket, renderer: Renderer, mut frames: mpsc::Receiver<Frame>) {

@@ -120,6 +120,9 @@ const CURSOR: &str = "push_cursor";
 
 /// Follows the feed and pushes to every registered device; runs until aborted.
 pub async fn run(state: AppState, providers: Providers) {
+    // Deliveries in flight at once: when all are busy the dispatcher waits, so a provider that
+    // hangs slows push down instead of piling up tasks (each retries for a while on its own).
+    let pool = Arc::new(tokio::sync::Semaphore::new(state.settings.push.concurrency()));
     let mut head = state.store.hub().head();
     // On the very first start, history is not pushed: only what happens from now on.
     let start = state.store.feed_head().await.unwrap_or(0).to_string();
@@ -134,7 +137,7 @@ pub async fn run(state: AppState, providers: Providers) {
         match state.store.feed_all_since(cursor, 200).await {
             Ok(batch) if !batch.is_empty() => {
                 for (user, entry) in batch {
-                    dispatch(&state, &providers, &user, &entry).await;
+                    dispatch(&state, &providers, &pool, &user, &entry).await;
                     cursor = entry.id;
                 }
                 if let Err(e) = state.store.set_meta(CURSOR, &cursor.to_string()).await {
@@ -152,7 +155,13 @@ pub async fn run(state: AppState, providers: Providers) {
     }
 }
 
-async fn dispatch(state: &AppState, providers: &Providers, user: &str, entry: &FeedEvent) {
+async fn dispatch(
+    state: &AppState,
+    providers: &Providers,
+    pool: &Arc<tokio::sync::Semaphore>,
+    user: &str,
+    entry: &FeedEvent,
+) {
     let devices = match state.store.devices(Some(user)).await {
         Ok(devices) => devices,
         Err(e) => return tracing::error!(error = %e, "cannot list devices; push skipped"),
@@ -186,8 +195,12 @@ async fn dispatch(state: &AppState, providers: &Providers, user: &str, entry: &F
         ack_url,
     };
     for device in devices {
+        let Ok(slot) = pool.clone().acquire_owned().await else { return };
         let (state, providers, push) = (state.clone(), providers.clone(), push.clone());
-        tokio::spawn(async move { deliver(&state, &providers, &device, &push).await });
+        tokio::spawn(async move {
+            deliver(&state, &providers, &device, &push).await;
+            drop(slot);
+        });
     }
 }
 

@@ -96,6 +96,10 @@ struct Inner {
     answers: Mutex<HashMap<String, Vec<Answer>>>,
     issued: Mutex<Vec<String>>,
     seen: mpsc::UnboundedSender<Seen>,
+    /// While held, FCM sends wait for a release before answering (a provider that hangs).
+    held: tokio::sync::watch::Sender<bool>,
+    /// FCM sends being answered now, and the most there ever were at once.
+    in_flight: Mutex<(usize, usize)>,
 }
 
 #[derive(Clone)]
@@ -130,6 +134,8 @@ impl Providers {
             answers: Mutex::default(),
             issued: Mutex::default(),
             seen: tx,
+            held: tokio::sync::watch::channel(false).0,
+            in_flight: Mutex::default(),
         }));
         let app = Router::new()
             .route("/token", post(token))
@@ -143,6 +149,16 @@ impl Providers {
     /// Scripts the answers for one device token.
     pub fn answer(&self, device: &str, answers: Vec<Answer>) {
         self.fake.0.answers.lock().unwrap().insert(device.to_owned(), answers);
+    }
+
+    /// Makes FCM sends hang until released (false), as a provider in trouble does.
+    pub fn hold(&self, held: bool) {
+        self.fake.0.held.send_replace(held);
+    }
+
+    /// FCM sends being answered now, and the most there ever were at once.
+    pub fn in_flight(&self) -> (usize, usize) {
+        *self.fake.0.in_flight.lock().unwrap()
     }
 
     /// The service-account JSON a server needs to use this fake (token_uri points here).
@@ -272,12 +288,19 @@ async fn fcm_send(
     if !data_ok || priority != "high" || !ttl_ok {
         return bad("Invalid value at 'message.data' / 'message.android'");
     }
+    {
+        let mut in_flight = fake.0.in_flight.lock().unwrap();
+        in_flight.0 += 1;
+        in_flight.1 = in_flight.1.max(in_flight.0);
+    }
     let _ = fake.0.seen.send(Seen {
         provider: "fcm",
         device: device.into(),
         body: body.clone(),
         headers: headers_map(&headers),
     });
+    let _ = fake.0.held.subscribe().wait_for(|held| !held).await;
+    fake.0.in_flight.lock().unwrap().0 -= 1;
     let answer = answer_for(&fake, device);
     reply(
         answer,

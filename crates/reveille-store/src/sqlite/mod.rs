@@ -488,8 +488,8 @@ impl Store for Sqlite {
         self.read(move |conn| records::topic_user(conn, &topic)).await
     }
 
-    async fn add_device(&self, device: DeviceRecord) -> Result<DeviceRecord> {
-        self.write(move |conn, _| records::add_device(conn, &device)).await
+    async fn add_device(&self, device: DeviceRecord, max: usize) -> Result<DeviceRecord> {
+        self.write(move |conn, _| records::add_device(conn, &device, max)).await
     }
 
     async fn devices(&self, user: Option<&str>) -> Result<Vec<DeviceRecord>> {

@@ -158,12 +158,45 @@ fn device_row(row: &Row<'_>) -> rusqlite::Result<DeviceRecord> {
     })
 }
 
-pub(super) fn add_device(conn: &Connection, d: &DeviceRecord) -> Result<DeviceRecord> {
-    conn.execute(
-        "INSERT INTO devices (user, platform, token, name, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (platform, token) DO UPDATE SET user = excluded.user, name = excluded.name",
-        params![d.user, d.platform, d.token, d.name, d.created_at.to_string()],
-    )?;
+pub(super) fn add_device(conn: &Connection, d: &DeviceRecord, max: usize) -> Result<DeviceRecord> {
+    let owner: Option<String> = conn
+        .prepare_cached("SELECT user FROM devices WHERE platform = ?1 AND token = ?2")?
+        .query_row(params![d.platform, d.token], |row| row.get(0))
+        .optional()?;
+    match owner {
+        // Whoever learns a phone's token must not take its pages away from its owner.
+        Some(owner) if owner != d.user => {
+            return Err(Error::Refused(
+                "this device is registered to another user, who must remove it first".into(),
+            ));
+        }
+        Some(_) => {
+            conn.prepare_cached("UPDATE devices SET name = ?3 WHERE platform = ?1 AND token = ?2")?
+                .execute(params![d.platform, d.token, d.name])?;
+        }
+        None => {
+            let count: i64 = conn
+                .prepare_cached("SELECT COUNT(*) FROM devices WHERE user = ?1")?
+                .query_row([&d.user], |row| row.get(0))?;
+            if count as usize >= max {
+                return Err(Error::Refused(format!(
+                    "{} already has {max} devices registered; remove one first",
+                    d.user
+                )));
+            }
+            conn.prepare_cached(
+                "INSERT INTO devices (user, platform, token, name, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                d.user,
+                d.platform,
+                d.token,
+                d.name,
+                d.created_at.to_string()
+            ])?;
+        }
+    }
     Ok(conn
         .prepare_cached("SELECT * FROM devices WHERE platform = ?1 AND token = ?2")?
         .query_row(params![d.platform, d.token], device_row)?)

@@ -353,12 +353,17 @@ pub async fn phones_devices_links_and_the_push_outbox_are_kept(store: &dyn Store
         name: "pixel".into(),
         created_at: t(0),
     };
-    let first = store.add_device(device("alice", "tok-1")).await.unwrap();
-    let again = store.add_device(device("bob", "tok-1")).await.unwrap();
-    assert_eq!((again.id, again.user.as_str()), (first.id, "bob"), "a token belongs to one device");
-    store.add_device(device("alice", "tok-2")).await.unwrap();
-    assert_eq!(store.devices(Some("alice")).await.unwrap().len(), 1);
-    assert_eq!(store.devices(None).await.unwrap().len(), 2);
+    let first = store.add_device(device("alice", "tok-1"), 2).await.unwrap();
+    let again = store.add_device(device("alice", "tok-1"), 2).await.unwrap();
+    assert_eq!(again.id, first.id, "registering again keeps one record");
+    let stolen = store.add_device(device("bob", "tok-1"), 2).await;
+    assert!(matches!(stolen, Err(Error::Refused(_))), "a device never moves to another user");
+    store.add_device(device("alice", "tok-2"), 2).await.unwrap();
+    let over = store.add_device(device("alice", "tok-3"), 2).await;
+    assert!(matches!(over, Err(Error::Refused(_))), "at most 2 devices per user: {over:?}");
+    store.add_device(device("bob", "tok-4"), 2).await.unwrap();
+    assert_eq!(store.devices(Some("alice")).await.unwrap().len(), 2);
+    assert_eq!(store.devices(None).await.unwrap().len(), 3);
     assert_eq!(store.remove_device(first.id).await.unwrap().token, "tok-1");
     assert!(matches!(store.remove_device(first.id).await, Err(Error::NotFound(_))));
 

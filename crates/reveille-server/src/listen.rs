@@ -1,0 +1,177 @@
+//! The accept loop: every TCP connection Reveille serves goes through here, so every one of them
+//! is bounded.
+//!
+//! - At most `server.max_connections` at once. One over the cap is answered `503` with
+//!   `Retry-After` and closed (senders retry a 5xx; they drop on a 4xx), never left waiting.
+//! - A connection that sends no complete request head for `server.idle_timeout_seconds` (an idle
+//!   keep-alive connection, or a request trickling in byte by byte) is closed; so is one whose
+//!   body does not arrive within `server.body_timeout_seconds` (see [`crate::router`]).
+//! - TCP keepalive and a user timeout drop a peer that vanished (a laptop gone to sleep), and
+//!   with it the device it counted as.
+//! - On shutdown, connections get `server.shutdown_seconds` to finish; the rest are cut.
+//!
+//! A WebSocket keeps its connection's slot for as long as it is open ([`Slot`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+
+use crate::metrics::Metrics;
+
+/// What bounds the connections of one server.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_connections: usize,
+    /// Longest wait for a complete request head, idle keep-alive time included.
+    pub idle: Duration,
+    /// A peer that acknowledges nothing for this long is dropped by the kernel.
+    pub dead_peer: Duration,
+    /// How long open connections get to finish once shutdown starts.
+    pub shutdown: Duration,
+}
+
+/// The connection slot a request came in on; a WebSocket handler keeps it for the socket's life.
+#[derive(Clone)]
+pub struct Slot(#[expect(dead_code, reason = "held, never read")] Arc<OwnedSemaphorePermit>);
+
+/// Serves `app` on `listener` until `closing` turns true, then waits for open connections up to
+/// the shutdown deadline.
+pub async fn run(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    mut closing: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.idle).keep_alive(true);
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let tcp = match accepted {
+                    Ok((tcp, _)) => tcp,
+                    Err(e) => {
+                        accept_failed(&e).await;
+                        continue;
+                    }
+                };
+                live_socket(&tcp, limits.dead_peer);
+                match slots.clone().try_acquire_owned() {
+                    Ok(slot) => {
+                        let serving = serve_one(
+                            http.clone(), tcp, app.clone(), Slot(Arc::new(slot)), closing.clone(), metrics.clone(),
+                        );
+                        connections.spawn(serving);
+                    }
+                    Err(_) => {
+                        metrics.connections_refused.inc();
+                        connections.spawn(refuse(tcp));
+                    }
+                }
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            () = closed(&mut closing) => break,
+        }
+    }
+    drop(listener);
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(limits.shutdown, drained).await.is_err() {
+        tracing::warn!(
+            deadline = ?limits.shutdown, left = connections.len(),
+            "shutdown deadline passed; closing the connections left"
+        );
+        connections.shutdown().await;
+    }
+}
+
+/// Serves one connection until it ends, or until shutdown lets its current request finish.
+async fn serve_one(
+    http: http1::Builder,
+    tcp: TcpStream,
+    app: Router,
+    slot: Slot,
+    mut closing: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+) {
+    metrics.connections.inc();
+    let service = app.map_request(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(slot.clone());
+        request.map(Body::new)
+    });
+    let connection =
+        http.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service)).with_upgrades();
+    tokio::pin!(connection);
+    let ended = tokio::select! {
+        ended = connection.as_mut() => ended,
+        () = closed(&mut closing) => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+    metrics.connections.dec();
+}
+
+/// Returns once shutdown has started.
+async fn closed(closing: &mut watch::Receiver<bool>) {
+    // A dropped sender means the server is gone: that is a shutdown too.
+    let _ = closing.wait_for(|closing| *closing).await;
+}
+
+/// Answers a connection over the cap with a 503 that senders retry, and closes it.
+async fn refuse(mut tcp: TcpStream) {
+    const BODY: &str =
+        r#"{"code":"unavailable","message":"too many connections to this server; retry shortly"}"#;
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: application/json\r\n\
+         Connection: close\r\nContent-Length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let answered = tokio::time::timeout(Duration::from_secs(5), async {
+        tcp.write_all(answer.as_bytes()).await?;
+        tcp.shutdown().await
+    });
+    let _ = answered.await;
+}
+
+/// A failed accept: a connection that went away before it was taken is nothing; running out of
+/// file descriptors is worth a log line and a pause, not a busy loop.
+async fn accept_failed(e: &std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if !matches!(e.kind(), ConnectionAborted | ConnectionRefused | ConnectionReset) {
+        tracing::error!(error = %e, "cannot accept connections; retrying in 1 s");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// TCP keepalive and a user timeout on every connection: a peer that vanished (a laptop that
+/// went to sleep, a cut network) is dropped by the kernel within `dead_peer`, and with it stops
+/// counting as a live device.
+fn live_socket(tcp: &TcpStream, dead_peer: Duration) {
+    let socket = socket2::SockRef::from(tcp);
+    let probe = (dead_peer / 3).max(Duration::from_secs(1));
+    let keepalive =
+        socket2::TcpKeepalive::new().with_time(probe).with_interval(probe).with_retries(3);
+    let set = socket
+        .set_tcp_keepalive(&keepalive)
+        .and_then(|()| socket.set_tcp_user_timeout(Some(dead_peer)));
+    if let Err(e) = set.and_then(|()| tcp.set_nodelay(true)) {
+        tracing::warn!(error = %e, "cannot set keepalive on a connection");
+    }
+}
