@@ -84,6 +84,28 @@ fn print_incident(incident: &Incident, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// Text from a sender, made safe for a terminal: control characters (escape sequences that could
+/// rewrite the screen, newlines that could forge lines) and bidirectional overrides are shown as
+/// `\u{..}` instead of being obeyed.
+pub fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
 /// One line per incident.
 pub fn line(i: &Incident) -> String {
     let age = Timestamp::now()
@@ -92,8 +114,10 @@ pub fn line(i: &Incident) -> String {
         .and_then(|span| span.round(Unit::Second).ok())
         .map_or(String::new(), |span| format!(" {span:#}"));
     let who = match i.state {
-        IncidentState::Acknowledged => i.acknowledged_by.as_deref().map(|b| format!(" by {b}")),
-        IncidentState::Resolved => i.resolved_by.as_deref().map(|b| format!(" by {b}")),
+        IncidentState::Acknowledged => {
+            i.acknowledged_by.as_deref().map(|b| format!(" by {}", clean(b)))
+        }
+        IncidentState::Resolved => i.resolved_by.as_deref().map(|b| format!(" by {}", clean(b))),
         IncidentState::Snoozed => i.snoozed_until.map(|t| format!(" until {t}")),
         IncidentState::Triggered => None,
     }
@@ -103,8 +127,8 @@ pub fn line(i: &Incident) -> String {
         i.id,
         i.state.as_str(),
         i.severity.as_str(),
-        i.service,
-        i.summary
+        clean(&i.service),
+        clean(&i.summary)
     )
 }
 

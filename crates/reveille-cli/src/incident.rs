@@ -6,7 +6,7 @@ use clap::{Subcommand, ValueEnum};
 use jiff::Unit;
 use reveille_protocol::IncidentDetail;
 
-use crate::client::{Api, IdArgs, line, output};
+use crate::client::{Api, IdArgs, clean, line, output};
 
 #[derive(Subcommand)]
 pub enum IncidentCommand {
@@ -54,17 +54,19 @@ pub fn text(detail: &IncidentDetail) -> String {
     out += &format!(
         "  urgency {}, source {}, paged {}\n",
         i.urgency.as_str(),
-        i.source,
-        i.paged.join(", ")
+        clean(&i.source),
+        clean(&i.paged.join(", "))
     );
     if let Some(runbook) = &i.runbook_url {
-        out += &format!("  runbook {runbook}\n");
+        out += &format!("  runbook {}\n", clean(runbook));
     }
     for link in &i.links {
-        out += &format!("  link {} {}\n", link.text.as_deref().unwrap_or(""), link.href);
+        let text = link.text.as_deref().unwrap_or("");
+        out += &format!("  link {} {}\n", clean(text), clean(&link.href));
     }
     for e in &detail.timeline {
-        out += &format!("  {}  {:<16} {:<12} {}\n", second(e.at), e.kind, e.actor, e.message);
+        let (kind, actor) = (clean(&e.kind), clean(&e.actor));
+        out += &format!("  {}  {kind:<16} {actor:<12} {}\n", second(e.at), clean(&e.message));
     }
     out
 }
@@ -72,10 +74,10 @@ pub fn text(detail: &IncidentDetail) -> String {
 /// The postmortem view: a heading, the facts, and the timeline as a table.
 pub fn markdown(detail: &IncidentDetail) -> String {
     let i = &detail.incident;
-    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let cell = |s: &str| clean(&s.replace('|', "\\|").replace('\n', " ")).into_owned();
     let mut out = format!("# Incident #{}: {}\n\n", i.id, cell(&i.summary));
     let drill = if i.drill { " (drill)" } else { "" };
-    out += &format!("- **Service:** {}{drill}\n", i.service);
+    out += &format!("- **Service:** {}{drill}\n", cell(&i.service));
     out += &format!("- **Severity:** {} ({} urgency)\n", i.severity.as_str(), i.urgency.as_str());
     out += &format!("- **State:** {}\n", i.state.as_str());
     out += &format!("- **Opened:** {}\n", second(i.created_at));
@@ -85,12 +87,12 @@ pub fn markdown(detail: &IncidentDetail) -> String {
         if let Some(e) = first(kind) {
             let after = e.at.since(i.created_at).ok().and_then(|s| s.round(rounding).ok());
             let after = after.map_or(String::new(), |s| format!(", {s:#} after opening"));
-            out += &format!("- **{label}:** {} by {}{after}\n", second(e.at), e.actor);
+            out += &format!("- **{label}:** {} by {}{after}\n", second(e.at), cell(&e.actor));
         }
     }
     out += &format!("- **Paged:** {}\n", i.paged.join(", "));
     if let Some(runbook) = &i.runbook_url {
-        out += &format!("- **Runbook:** <{runbook}>\n");
+        out += &format!("- **Runbook:** <{}>\n", cell(runbook));
     }
     out += "\n## Timeline\n\n| Time (UTC) | Who | What | Details |\n| --- | --- | --- | --- |\n";
     for e in &detail.timeline {
@@ -98,7 +100,7 @@ pub fn markdown(detail: &IncidentDetail) -> String {
             "| {} | {} | {} | {} |\n",
             second(e.at),
             cell(&e.actor),
-            e.kind,
+            cell(&e.kind),
             cell(&e.message)
         );
     }
@@ -149,5 +151,34 @@ mod tests {
             md.contains("| 2027-01-15T08:01:30Z | bob | resolved | Resolved by bob |\n"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn sender_text_cannot_drive_the_terminal() {
+        let hostile = "Disk\u{1b}]0;pwned\u{7}\u{1b}[2J\nPAGE  #1 fake\u{202e}txt.exe\u{9b}31m";
+        let incident: Incident = serde_json::from_value(serde_json::json!({
+            "id": 7, "service": "db\u{1b}[31m", "dedup_key": "k", "state": "acknowledged",
+            "urgency": "high", "severity": "critical", "summary": hostile, "source": hostile,
+            "details": {}, "links": [{"href": hostile, "text": hostile}], "runbook_url": hostile,
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            "acknowledged_by": hostile, "resolved_by": null, "snoozed_until": null,
+            "paged": ["alice"]
+        }))
+        .unwrap();
+        let entry = TimelineEntry {
+            at: incident.created_at,
+            actor: hostile.into(),
+            kind: hostile.into(),
+            message: hostile.into(),
+            data: serde_json::Value::Null,
+        };
+        let detail = IncidentDetail { incident, timeline: vec![entry] };
+        for out in [text(&detail), markdown(&detail)] {
+            let forbidden =
+                |c: char| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c);
+            assert!(!out.chars().any(forbidden), "{out:?}");
+            assert!(out.contains("\\u{1b}"), "shown, not obeyed: {out}");
+            assert!(!out.lines().any(|l| l.starts_with("PAGE")), "no forged line: {out}");
+        }
     }
 }

@@ -121,7 +121,7 @@ fn show(entry: &FeedEvent) {
             let bell = if i.urgency == Urgency::High { "\x07" } else { "" };
             println!("{bell}PAGE  {}", line(i));
             if let Some(runbook) = &i.runbook_url {
-                println!("      runbook: {runbook}");
+                println!("      runbook: {}", crate::client::clean(runbook));
             }
             println!("      acknowledge: reveille ack {}", i.id);
         }

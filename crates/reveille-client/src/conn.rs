@@ -1,5 +1,7 @@
 //! The feed connection as an explicit state machine: connecting, up, or waiting to retry with
-//! capped exponential backoff and jitter. A watchdog drops a connection that has been silent for
+//! capped exponential backoff and jitter. The feed counts as heard from the first entry or
+//! heartbeat of a stream, not from its opening: a stream the server drops after `open` hears
+//! nothing. A watchdog drops a connection that has been silent for
 //! three heartbeats; a feed down longer than the threshold is reported once as lost, and once as
 //! back when it returns; a jump of the wall clock past the monotonic one (the laptop slept)
 //! forces a fresh connection. Time comes in with every event: no clock is read here.
@@ -135,18 +137,18 @@ impl Connection {
             return effects;
         }
         match (event, self.link) {
-            (Event::Opened, _) => {
-                self.attempt = 0;
-                self.link = Link::Up { last_frame: now.mono };
-                self.down_since = None;
-                if std::mem::take(&mut self.lost) {
-                    effects.push(Effect::Restored);
-                }
-            }
+            // Open is not yet heard: a server that answers and then drops the stream (one that
+            // cannot read the feed, say) must not hide that the feed is lost.
+            (Event::Opened, _) => self.link = Link::Up { last_frame: now.mono },
             (Event::Frame { id }, Link::Up { .. }) => {
                 self.link = Link::Up { last_frame: now.mono };
                 if id.is_some() {
                     self.last_id = id;
+                }
+                self.attempt = 0;
+                self.down_since = None;
+                if std::mem::take(&mut self.lost) {
+                    effects.push(Effect::Restored);
                 }
             }
             (Event::Frame { .. }, _) => {}

@@ -76,6 +76,20 @@ impl Pages {
         open.into_iter().flat_map(|i| self.page(i)).collect()
     }
 
+    /// The feed could not be resumed where this device left it (retention removed entries it had
+    /// not read, such as a resolution): what is open now replaces what was ringing.
+    pub fn on_resync(&mut self, open: &[Incident]) -> Vec<Effect> {
+        let waiting: BTreeSet<i64> =
+            open.iter().filter(|i| i.state == IncidentState::Triggered).map(|i| i.id).collect();
+        let known: Vec<i64> = self.ringing.keys().chain(self.quiet.keys()).copied().collect();
+        let stale = known.iter().filter(|id| !waiting.contains(id));
+        let mut effects: Vec<Effect> = stale.flat_map(|&id| self.answered(id)).collect();
+        let fresh: Vec<Incident> =
+            open.iter().filter(|i| !known.contains(&i.id)).cloned().collect();
+        effects.extend(self.on_open(&fresh));
+        effects
+    }
+
     /// The person acknowledged, snoozed or resolved on this device: stop at once, even offline.
     pub fn on_local(&mut self, incident: i64) -> Vec<Effect> {
         self.answered(incident)
@@ -213,6 +227,22 @@ mod tests {
         let mut every = shown(&effects);
         every.sort_unstable();
         assert_eq!(every, [1, 2, 3, 4], "every page is shown once before it is answered");
+    }
+
+    #[test]
+    fn a_resync_silences_what_is_no_longer_open_and_rings_only_what_is_new() {
+        let high = |id| incident(id, IncidentState::Triggered, Urgency::High);
+        let mut pages = Pages::default();
+        pages.on_open(&[high(1), high(2)]);
+        // Page 1 was resolved while the device was away, and the entry saying so was pruned.
+        let effects = pages.on_resync(&[high(2), high(3)]);
+        assert!(effects.contains(&Effect::Withdraw(1)));
+        assert!(effects.contains(&Effect::Show(high(3))));
+        assert!(!effects.contains(&Effect::Show(high(2))), "still ringing: not shown twice");
+        assert_eq!(pages.ringing().map(|i| i.id).collect::<Vec<_>>(), [2, 3]);
+        let silenced = pages.on_resync(&[]);
+        assert!(silenced.contains(&Effect::Silence));
+        assert!(!pages.is_ringing());
     }
 
     fn entry(kind: FeedKind, incident: Incident) -> FeedEvent {

@@ -162,12 +162,17 @@ impl Task {
                                     let Ok(open) = serde_json::from_str::<FeedOpen>(&frame.data) else {
                                         continue;
                                     };
+                                    // Resuming from before what retention removed: entries are
+                                    // missing, so what is open now is the truth.
+                                    let behind = conn.last_id.is_some_and(|after| after < open.pruned_through);
                                     pending_effects.extend(conn.on(Event::Head(open.head), now, random));
                                     // Only now is it known where the stream resumes: ring for what
                                     // was open before that point.
                                     if first_open && let Some(rang) = self.ring_for_open().await {
                                         first_open = false;
                                         listed = rang;
+                                    } else if behind {
+                                        self.resync().await;
                                     }
                                     continue;
                                 }
@@ -255,6 +260,16 @@ impl Task {
         let effects = self.pages.on_open(&list.incidents);
         self.perform(effects);
         Some(list.incidents.iter().map(|i| (i.id, i.updated_at)).collect())
+    }
+
+    /// The stream resumed from before entries retention removed: what is open now replaces
+    /// what this device was ringing for.
+    async fn resync(&mut self) {
+        if let Some(list) = self.get::<IncidentList>("/api/v1/incidents?mine=true&limit=1000").await
+        {
+            let effects = self.pages.on_resync(&list.incidents);
+            self.perform(effects);
+        }
     }
 
     /// After a refusal: ring again if the incident still waits for someone.

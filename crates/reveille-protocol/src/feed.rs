@@ -41,6 +41,14 @@ pub struct FeedOpen {
     pub time: Timestamp,
     /// The newest feed id at the moment the stream opened.
     pub head: i64,
+    /// The newest feed id that retention removed: a device resuming from before it has missed
+    /// entries (of incidents resolved long ago) and must list what is open instead.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pruned_through: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// Data of the SSE `heartbeat` event.

@@ -51,8 +51,9 @@ pub async fn subscribe(
     let user = caller.user;
     let events = ReceiverStream::new(frames).map(move |frame| {
         Ok(match frame {
-            Frame::Open { head } => {
-                sse("open", &FeedOpen { user: user.clone(), time: clock.now(), head })
+            Frame::Open { head, pruned_through } => {
+                let open = FeedOpen { user: user.clone(), time: clock.now(), head, pruned_through };
+                sse("open", &open)
             }
             Frame::Entry { event, .. } => Event::default()
                 .event(event.kind.as_str())

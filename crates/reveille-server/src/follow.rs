@@ -31,8 +31,9 @@ pub const STALL_BEATS: u32 = 3;
 /// What a connection writes, in order.
 #[derive(Debug, Clone)]
 pub enum Frame {
-    /// The stream has started; `head` is the newest feed id at that moment.
-    Open { head: i64 },
+    /// The stream has started; `head` is the newest feed id at that moment, `pruned_through` the
+    /// newest that retention removed.
+    Open { head: i64, pruned_through: i64 },
     /// A feed entry; `replayed` when it was committed before the connection opened.
     Entry { event: Arc<Published>, replayed: bool },
     /// Nothing happened for a heartbeat interval.
@@ -68,13 +69,14 @@ pub async fn follow(
         ApiError::new(ErrorCode::RateLimited, message)
     })?;
     let head = state.store.feed_head().await?;
+    let pruned_through = state.store.feed_horizon().await?;
     let live = state.store.hub().subscribe(user);
     // An id beyond the head means the database was replaced: start from its head.
     let last = start.after.map_or(head, |id| id.min(head));
     let (tx, rx) = mpsc::channel(16);
     let stall = heartbeat * STALL_BEATS;
     let pump = Pump { state: state.clone(), user: user.to_owned(), last, start, tx, stall };
-    tokio::spawn(pump.run(head, live, heartbeat, present));
+    tokio::spawn(pump.run(Frame::Open { head, pruned_through }, live, heartbeat, present));
     Ok(rx)
 }
 
@@ -99,7 +101,7 @@ impl Drop for Connected {
 impl Pump {
     async fn run(
         mut self,
-        head: i64,
+        open: Frame,
         mut live: broadcast::Receiver<Arc<Published>>,
         every: Duration,
         _present: crate::presence::Connected,
@@ -107,7 +109,7 @@ impl Pump {
         let state = self.state.clone();
         state.metrics.feed_connections.inc();
         let _connected = Connected(state.clone());
-        if !self.start.poll && self.send(Frame::Open { head }).await.is_err() {
+        if !self.start.poll && self.send(open).await.is_err() {
             return;
         }
         let mut closing = state.closing.subscribe();

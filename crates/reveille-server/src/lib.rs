@@ -26,6 +26,7 @@ pub mod oncall;
 pub mod presence;
 pub mod push;
 pub mod ratelimit;
+pub mod retention;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -152,6 +153,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let worker = tokio::spawn(worker::run(state.clone()));
+    let pruner = tokio::spawn(retention::run(state.clone()));
     let pusher = match push::Providers::from_settings(&state.settings) {
         Ok(providers) if providers.is_empty() => None,
         Ok(providers) => Some(tokio::spawn(push::run(state.clone(), providers))),
@@ -189,6 +191,7 @@ pub async fn serve(
         }
     };
     worker.abort();
+    pruner.abort();
     signal.abort();
     if let Some(pusher) = pusher {
         pusher.abort();

@@ -113,6 +113,31 @@ pub struct IncidentFilter {
     pub limit: usize,
 }
 
+/// What one pass of retention removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Resolved incidents, with their timelines.
+    pub incidents: u64,
+    pub feed_entries: u64,
+    /// Raw events as they were received.
+    pub events: u64,
+    /// Used acknowledge links.
+    pub links: u64,
+}
+
+impl Pruned {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    pub fn add(&mut self, other: Pruned) {
+        self.incidents += other.incidents;
+        self.feed_entries += other.feed_entries;
+        self.events += other.events;
+        self.links += other.links;
+    }
+}
+
 /// A stored API token, never with its secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {
@@ -213,6 +238,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Feed entries of every user after `after`, oldest first: the outbox of push delivery.
     async fn feed_all_since(&self, after: i64, limit: usize) -> Result<Vec<(String, FeedEvent)>>;
+
+    /// Removes history from before `before`: incidents resolved before it (with their timelines
+    /// and feed entries), raw events and used links. Never anything of an open incident, nor a
+    /// feed entry after `feed_kept_after` (a resume point still to be read). Works in small
+    /// transactions, so pages never wait long behind it.
+    async fn prune(&self, before: Timestamp, feed_kept_after: Option<i64>) -> Result<Pruned>;
+    /// The newest feed id retention removed (0 if none): a device resuming from before it has
+    /// missed entries and must list what is open instead.
+    async fn feed_horizon(&self) -> Result<i64>;
 
     /// The last handoff of a schedule that was drilled, if any.
     async fn handoff(&self, schedule: &str) -> Result<Option<Timestamp>>;

@@ -82,7 +82,8 @@ fn a_long_outage_is_reported_once_then_its_end() {
     let mut clock = Clock::new();
     let (mut conn, _) = Connection::start(Policy::default(), None, clock.0);
     conn.on(Event::Opened, clock.0, 0.5);
-    conn.on(Event::Closed, clock.advance(10), 0.5);
+    conn.on(Event::Frame { id: None }, clock.advance(5), 0.5);
+    conn.on(Event::Closed, clock.advance(5), 0.5);
     let mut lost = 0;
     let mut connects = 0;
     for _ in 0..59 {
@@ -104,8 +105,36 @@ fn a_long_outage_is_reported_once_then_its_end() {
     for _ in 0..100 {
         conn.on(Event::Tick, clock.advance(1), 0.5);
     }
-    assert_eq!(conn.on(Event::Opened, clock.0, 0.5), [Effect::Restored]);
+    assert_eq!(conn.on(Event::Opened, clock.0, 0.5), [], "not heard yet");
+    conn.on(Event::Head(3), clock.0, 0.5);
+    assert_eq!(conn.on(Event::Frame { id: None }, clock.0, 0.5), [Effect::Restored]);
     assert!(!conn.is_lost());
+}
+
+#[test]
+fn a_server_that_drops_every_stream_after_its_open_frame_is_reported_lost() {
+    let mut clock = Clock::new();
+    let (mut conn, first) = Connection::start(Policy::default(), Some(5), clock.0);
+    // Every attempt opens, says `open`, and is cut before any entry or heartbeat.
+    let cut = |conn: &mut Connection, now| {
+        conn.on(Event::Opened, now, 0.5);
+        conn.on(Event::Head(9), now, 0.5);
+        conn.on(Event::Closed, now, 0.5);
+    };
+    assert!(matches!(first, Effect::Connect { .. }));
+    cut(&mut conn, clock.0);
+    let mut lost = false;
+    for _ in 0..120 {
+        for effect in conn.on(Event::Tick, clock.advance(1), 0.5) {
+            match effect {
+                Effect::Connect { .. } => cut(&mut conn, clock.0),
+                Effect::Lost => lost = true,
+                _ => {}
+            }
+        }
+    }
+    assert!(lost, "the device must say it cannot hear the server");
+    assert!(conn.attempt >= 5, "and back off: {} attempts in a row", conn.attempt);
 }
 
 #[test]

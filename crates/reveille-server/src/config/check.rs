@@ -106,6 +106,15 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
             r.report(path(&["server", key]), message);
         }
     }
+    let days = settings.retention.days;
+    if days > 0 && u64::from(days) * 24 < u64::from(settings.phone.ack_link_hours) {
+        // A used link forgotten while it still works could be used again.
+        let message = format!(
+            "must keep at least as long as an acknowledge link works ({} h, phone.ack_link_hours)",
+            settings.phone.ack_link_hours
+        );
+        r.report(path(&["retention", "days"]), message);
+    }
     if !settings.database.url.starts_with("sqlite://") {
         let message = format!(
             "{:?} is not supported: use sqlite://FILE (Postgres is not supported yet)",

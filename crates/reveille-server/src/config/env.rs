@@ -8,7 +8,8 @@ use super::{ConfigError, Problem};
 
 /// Variables the command-line client reads; they are not server settings.
 const CLIENT_VARS: &[&str] = &["SERVER", "TOKEN", "CONFIG", "LOG"];
-const SECTIONS: &[&str] = &["server", "database", "ingest", "escalation", "phone", "push"];
+const SECTIONS: &[&str] =
+    &["server", "database", "ingest", "escalation", "phone", "push", "retention"];
 const LISTS: &[&str] = &["users", "services", "schedules", "policies", "heartbeats"];
 
 /// Applies the overrides; returns the names of the variables used.

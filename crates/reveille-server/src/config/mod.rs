@@ -44,6 +44,8 @@ pub struct Settings {
     pub phone: phone::PhoneSettings,
     #[serde(default)]
     pub push: phone::PushSettings,
+    #[serde(default)]
+    pub retention: RetentionSettings,
     /// The directory relative paths are resolved against (the config file's).
     #[serde(skip)]
     pub dir: PathBuf,
@@ -103,6 +105,19 @@ pub struct IngestSettings {
 impl Default for IngestSettings {
     fn default() -> Self {
         Self { rate_per_minute: 600 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Days of history kept: resolved incidents, feed entries, raw events, used links (0: all).
+    pub days: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self { days: 90 }
     }
 }
 

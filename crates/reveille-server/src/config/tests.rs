@@ -106,6 +106,27 @@ fn every_setting_can_be_overridden_from_the_environment() {
 }
 
 #[test]
+fn limits_and_retention_are_checked_and_overridable() {
+    let dir = dir_with_runbook();
+    let vars = [
+        ("REVEILLE_RETENTION_DAYS", "7"),
+        ("REVEILLE_SERVER_MAX_CONNECTIONS", "500"),
+        ("REVEILLE_SERVER_MAX_STREAMS_PER_USER", "4"),
+    ];
+    let settings = load(EXAMPLE, dir.path(), &vars).unwrap();
+    assert_eq!(settings.retention.days, 7);
+    assert_eq!((settings.server.max_connections, settings.server.max_streams_per_user), (500, 4));
+    let bad = [
+        ("REVEILLE_SERVER_IDLE_TIMEOUT_SECONDS", "0"),
+        ("REVEILLE_RETENTION_DAYS", "1"),
+        ("REVEILLE_PHONE_ACK_LINK_HOURS", "48"),
+    ];
+    let err = load(EXAMPLE, dir.path(), &bad).unwrap_err();
+    let keys: Vec<&str> = err.0.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["server.idle_timeout_seconds", "retention.days"], "{err}");
+}
+
+#[test]
 fn the_printed_example_works_as_it_is() {
     let dir = tempfile::tempdir().unwrap();
     load(EXAMPLE, dir.path(), &[]).unwrap();

@@ -118,16 +118,22 @@ impl Providers {
 
 const CURSOR: &str = "push_cursor";
 
+/// The last feed id push has handled. On the very first start, history is not pushed: only what
+/// happens from now on.
+pub async fn cursor(state: &AppState) -> reveille_store::Result<i64> {
+    let start = state.store.feed_head().await?.to_string();
+    let cursor = state.store.meta_or_insert(CURSOR, &start).await?;
+    Ok(cursor.parse().unwrap_or(0))
+}
+
 /// Follows the feed and pushes to every registered device; runs until aborted.
 pub async fn run(state: AppState, providers: Providers) {
     // Deliveries in flight at once: when all are busy the dispatcher waits, so a provider that
     // hangs slows push down instead of piling up tasks (each retries for a while on its own).
     let pool = Arc::new(tokio::sync::Semaphore::new(state.settings.push.concurrency()));
     let mut head = state.store.hub().head();
-    // On the very first start, history is not pushed: only what happens from now on.
-    let start = state.store.feed_head().await.unwrap_or(0).to_string();
-    let mut cursor: i64 = match state.store.meta_or_insert(CURSOR, &start).await {
-        Ok(v) => v.parse().unwrap_or(0),
+    let mut cursor = match cursor(&state).await {
+        Ok(cursor) => cursor,
         Err(e) => {
             tracing::error!(error = %e, "push is off: cannot read its cursor");
             return;

@@ -14,6 +14,7 @@ mod credentials;
 mod quarantine;
 mod read;
 mod records;
+mod retention;
 mod schema;
 mod write;
 
@@ -32,7 +33,7 @@ use tokio::sync::{oneshot, watch};
 use self::quarantine::{Quarantine, Unreadable};
 use crate::{
     Deafness, DeviceRecord, Error, HeartbeatRecord, Hub, IncidentFilter, IngestBatch, KeyInfo,
-    Landed, OverrideRecord, Result, Rules, Store, TokenInfo,
+    Landed, OverrideRecord, Pruned, Result, Rules, Store, TokenInfo,
 };
 
 /// Feed entries a job wants published once its transaction commits.
@@ -504,6 +505,22 @@ impl Store for Sqlite {
     async fn use_link(&self, signature: &str, now: Timestamp) -> Result<bool> {
         let signature = signature.to_owned();
         self.write(move |conn, _| records::use_link(conn, &signature, now)).await
+    }
+
+    async fn prune(&self, before: Timestamp, feed_kept_after: Option<i64>) -> Result<Pruned> {
+        let mut total = Pruned::default();
+        loop {
+            let step =
+                self.write(move |conn, _| retention::step(conn, before, feed_kept_after)).await?;
+            if step.is_empty() {
+                return Ok(total);
+            }
+            total.add(step);
+        }
+    }
+
+    async fn feed_horizon(&self) -> Result<i64> {
+        self.read(retention::horizon).await
     }
 
     async fn feed_all_since(&self, after: i64, limit: usize) -> Result<Vec<(String, FeedEvent)>> {

@@ -161,7 +161,8 @@ fn perform(
     }
     let id = incident.id;
     conn.prepare_cached(
-        "UPDATE incidents SET state = ?2, snoozed_until = ?3, body = ?4, next_escalation_at = ?5
+        "UPDATE incidents SET state = ?2, snoozed_until = ?3, body = ?4, next_escalation_at = ?5,
+                closed_at = ?6
          WHERE id = ?1",
     )?
     .execute(params![
@@ -177,6 +178,7 @@ fn perform(
             .and_then(|e| e.next_at)
             .filter(|_| incident.state == IncidentState::Triggered)
             .map(|t| t.as_millisecond()),
+        (incident.state == IncidentState::Resolved).then(|| incident.updated_at.as_millisecond()),
     ])?;
     for effect in effects {
         match effect {
@@ -225,8 +227,8 @@ fn append_feed(
     now: Timestamp,
 ) -> Result<()> {
     let mut event = FeedEvent { id: 0, kind, at: now, incident: incident.clone() };
-    conn.prepare_cached("INSERT INTO feed (user, body) VALUES (?1, ?2)")?
-        .execute(params![user, to_json(&event)?])?;
+    conn.prepare_cached("INSERT INTO feed (user, body, incident_id) VALUES (?1, ?2, ?3)")?
+        .execute(params![user, to_json(&event)?, incident.id])?;
     event.id = conn.last_insert_rowid();
     outbox.push((user.to_owned(), event));
     Ok(())

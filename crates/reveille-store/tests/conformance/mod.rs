@@ -380,6 +380,44 @@ pub async fn phones_devices_links_and_the_push_outbox_are_kept(store: &dyn Store
     assert_eq!(store.feed_all_since(all[0].1.id, 100).await.unwrap().len(), 1);
 }
 
+pub async fn retention_prunes_old_history_and_nothing_an_open_incident_or_a_reader_needs(
+    store: &dyn Store,
+) {
+    let old = send(store, "db", Action::Trigger, "old", 0).await.unwrap();
+    let still_open = send(store, "db", Action::Trigger, "open", 0).await.unwrap();
+    store.command(old, "alice", Command::Resolve, t(10)).await.unwrap();
+    let late = send(store, "web", Action::Trigger, "late", 100).await.unwrap();
+    store.command(late, "alice", Command::Resolve, t(200)).await.unwrap();
+    assert!(store.use_link("used-long-ago", t(10)).await.unwrap());
+    let feed = |user: &'static str| async move {
+        let entries = store.feed_since(user, 0, 1000).await.unwrap();
+        entries.into_iter().map(|e| (e.id, e.incident.id)).collect::<Vec<_>>()
+    };
+    let before = feed("alice").await;
+    let old_entries: Vec<i64> =
+        before.iter().filter(|(_, i)| *i == old).map(|(id, _)| *id).collect();
+    assert_eq!(old_entries.len(), 2, "paged, then resolved");
+
+    // A reader (the push cursor) has not yet read past the old incident's resolution.
+    let cursor = old_entries[0];
+    let pruned = store.prune(t(150), Some(cursor)).await.unwrap();
+    assert_eq!(pruned.incidents, 1, "{pruned:?}");
+    assert_eq!(pruned.events, 3, "the three triggers, received before the cutoff: {pruned:?}");
+    assert_eq!(pruned.links, 1);
+    assert!(matches!(store.incident(old).await, Err(Error::NotFound(_))));
+    let after = feed("alice").await;
+    assert!(after.iter().any(|(id, _)| *id == old_entries[1]), "past the reader: kept");
+    assert!(!after.iter().any(|(id, _)| *id == old_entries[0]));
+    assert_eq!(store.feed_horizon().await.unwrap(), old_entries[0]);
+    let open = store.incident(still_open).await.unwrap();
+    assert_eq!(open.incident.state, IncidentState::Triggered, "open incidents are never pruned");
+    assert!(!open.timeline.is_empty());
+    assert!(after.iter().filter(|(_, i)| *i == still_open).count() == 1);
+    assert_eq!(store.incident(late).await.unwrap().incident.state, IncidentState::Resolved);
+    assert!(store.prune(t(150), Some(cursor)).await.unwrap().is_empty(), "nothing left to do");
+    assert!(store.use_link("used-long-ago", t(300)).await.unwrap(), "forgotten once pruned");
+}
+
 #[macro_export]
 macro_rules! conformance_suite {
     ($make:path) => {
@@ -400,6 +438,7 @@ macro_rules! conformance_suite {
             a_deaf_level_is_left_early,
             overrides_heartbeats_and_handoffs_are_kept,
             phones_devices_links_and_the_push_outbox_are_kept,
+            retention_prunes_old_history_and_nothing_an_open_incident_or_a_reader_needs,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {

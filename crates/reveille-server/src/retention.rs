@@ -1,0 +1,53 @@
+//! Retention: once an hour (by the server's clock), history older than `retention.days` is
+//! pruned (see [`reveille_store::Store::prune`]). It runs beside the worker, never inside it, so
+//! a long prune cannot hold an escalation back. Feed entries that push has not delivered yet are
+//! kept, whatever their age.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::AppState;
+
+/// How often pruning runs.
+pub const EVERY: SignedDuration = SignedDuration::from_hours(1);
+
+/// Prunes whenever an hour has passed on the clock; runs until aborted.
+pub async fn run(state: AppState) {
+    let mut last: Option<Timestamp> = None;
+    loop {
+        let now = state.clock.now();
+        if last.is_none_or(|last| now.duration_since(last) >= EVERY) {
+            last = Some(now);
+            prune(&state, now).await;
+        }
+        // The clock may be moved by tests or jump after a suspend: look again every second.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// One pass of pruning at `now`.
+pub async fn prune(state: &AppState, now: Timestamp) {
+    let days = state.settings.retention.days;
+    if days == 0 {
+        return;
+    }
+    let before = now - SignedDuration::from_hours(24 * i64::from(days));
+    let push = &state.settings.push;
+    let feed_kept_after = if push.fcm.is_some() || push.apns.is_some() {
+        match crate::push::cursor(state).await {
+            Ok(cursor) => Some(cursor),
+            Err(e) => return tracing::error!(error = %e, "retention skipped: no push cursor"),
+        }
+    } else {
+        None
+    };
+    match state.store.prune(before, feed_kept_after).await {
+        Ok(pruned) if pruned.is_empty() => {}
+        Ok(pruned) => tracing::info!(
+            %before, incidents = pruned.incidents, feed_entries = pruned.feed_entries,
+            events = pruned.events, links = pruned.links, "old history pruned"
+        ),
+        Err(e) => tracing::error!(error = %e, "cannot prune old history; will retry in an hour"),
+    }
+}
