@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use reveille_client::outbox::Request;
+use reveille_client::runbook;
 use reveille_protocol::{Incident, IncidentDetail};
 use serde::Serialize;
 use tauri::{AppHandle, Manager, State, Wry};
@@ -23,6 +24,8 @@ pub struct View {
     pub pending: usize,
     pub audio: bool,
     pub settings: Settings,
+    /// Why the saved sign-in cannot be read from the keyring now, while it is retried.
+    pub keyring_problem: Option<String>,
 }
 
 fn view(shared: &Shared) -> View {
@@ -38,6 +41,7 @@ fn view(shared: &Shared) -> View {
         pending: status.pending,
         audio: shared.alarm.is_some(),
         settings: lock(&shared.settings).clone(),
+        keyring_problem: lock(&shared.keyring_problem).clone(),
     }
 }
 
@@ -115,59 +119,70 @@ pub fn sign_out(app: AppHandle<Wry>, shared: State<'_, Arc<Shared>>) -> Result<V
     Ok(view(&shared))
 }
 
-/// What the alarm window shows: the incident and its runbook as sanitised HTML.
+/// What the alarm window shows first: the incident, at once. A runbook the server keeps follows
+/// from [`runbook`]; one elsewhere is a link for the browser.
 #[derive(Debug, Serialize)]
 pub struct IncidentView {
     pub incident: Incident,
-    pub runbook_html: Option<String>,
+    /// The server keeps this incident's runbook: ask [`runbook`] for it.
+    pub runbook_here: bool,
     /// A runbook elsewhere on the web, opened in the browser rather than shown.
     pub runbook_link: Option<String>,
 }
 
-#[tauri::command]
-pub async fn incident(shared: State<'_, Arc<Shared>>, id: i64) -> Result<IncidentView> {
+/// How long the window waits for the server before showing what the feed brought.
+const QUICK: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The incident as the server has it now, or as the feed brought it when the server is slow.
+async fn load_incident(shared: &Shared, id: i64) -> Result<Incident> {
     let server = lock(&shared.settings).server.clone();
-    let token = lock(&shared.token).clone().ok_or(Error::SignedOut)?;
-    let http = reqwest::Client::new();
-    let fetched =
-        http.get(format!("{server}/api/v1/incidents/{id}")).bearer_auth(&token).send().await;
+    let token = lock(&shared.token).clone().ok_or(Error::Server("sign in first".into()))?;
+    let url = format!("{server}/api/v1/incidents/{id}");
+    let fetched = reqwest::Client::new().get(url).bearer_auth(&token).timeout(QUICK).send().await;
     let incident = match fetched.and_then(reqwest::Response::error_for_status) {
         Ok(r) => r.json::<IncidentDetail>().await.map(|d| d.incident).ok(),
         Err(_) => None,
     };
-    // Offline: what the feed brought is enough to act on.
-    let incident = incident
+    incident
         .or_else(|| lock(&shared.incidents).get(&id).cloned())
-        .ok_or_else(|| Error::Server(format!("Incident #{id} cannot be loaded")))?;
-    let (mut runbook_html, mut runbook_link) = (None, None);
-    if let Some(url) = &incident.runbook_url {
-        // A runbook file served by Reveille: fetch it from the server this app signed in to,
-        // whatever host name the server's base_url uses.
-        if let Some(path) = url.find("/api/v1/runbooks/").map(|at| &url[at..]) {
-            let url = format!("{server}{path}");
-            let cache = shared.dir.join("runbooks").join(format!("{}.md", incident.service));
-            let text = match http
-                .get(url)
-                .bearer_auth(&token)
-                .send()
-                .await
-                .and_then(reqwest::Response::error_for_status)
-            {
-                Ok(r) => {
-                    let text = r.text().await.unwrap_or_default();
-                    let _ = std::fs::create_dir_all(shared.dir.join("runbooks"));
-                    let _ = std::fs::write(&cache, &text);
-                    Some(text)
-                }
-                // Runbooks of pages seen are kept for reading offline.
-                Err(_) => std::fs::read_to_string(&cache).ok(),
-            };
-            runbook_html = text.map(|t| reveille_client::runbook::render(&t));
-        } else {
-            runbook_link = Some(url.clone());
+        .ok_or_else(|| Error::Server(format!("Incident #{id} cannot be loaded")))
+}
+
+#[tauri::command]
+pub async fn incident(shared: State<'_, Arc<Shared>>, id: i64) -> Result<IncidentView> {
+    let incident = load_incident(&shared, id).await?;
+    let server = lock(&shared.settings).server.clone();
+    let (runbook_here, runbook_link) = match runbook::source(&server, &incident) {
+        runbook::Source::Server(_) => (true, None),
+        runbook::Source::Elsewhere(url) => (false, Some(url)),
+        runbook::Source::None => (false, None),
+    };
+    Ok(IncidentView { incident, runbook_here, runbook_link })
+}
+
+/// The incident's runbook from the server, rendered and sanitised; the copy kept from the last
+/// time when the server cannot be reached. Only ever the incident's own service's runbook.
+#[tauri::command]
+pub async fn runbook(shared: State<'_, Arc<Shared>>, id: i64) -> Result<Option<String>> {
+    let incident = load_incident(&shared, id).await?;
+    let server = lock(&shared.settings).server.clone();
+    let runbook::Source::Server(url) = runbook::source(&server, &incident) else {
+        return Ok(None);
+    };
+    let token = lock(&shared.token).clone().ok_or(Error::SignedOut)?;
+    let dir = shared.dir.join("runbooks");
+    let cache = dir.join(format!("{}.md", incident.service));
+    let http = reqwest::Client::new();
+    let text = match runbook::fetch(&http, &url, &token, std::time::Duration::from_secs(10)).await {
+        Ok(text) => {
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::write(&cache, &text);
+            text
         }
-    }
-    Ok(IncidentView { incident, runbook_html, runbook_link })
+        // Runbooks of pages seen are kept for reading offline.
+        Err(e) => std::fs::read_to_string(&cache).map_err(|_| Error::Server(e.to_string()))?,
+    };
+    Ok(Some(runbook::render(&text)))
 }
 
 #[tauri::command]

@@ -171,16 +171,17 @@ impl Device for Desktop {
     }
 
     fn sound(&self) -> Sound {
-        match &self.shared.alarm {
-            Some(alarm) => {
-                let silent = crate::output::muted();
-                Sound {
-                    volume: Some(alarm.status().gain),
-                    silent,
-                    output: Some("default output".into()),
-                }
+        use crate::output::Heard;
+        let Some(alarm) = &self.shared.alarm else {
+            return Sound { volume: None, silent: true, output: None };
+        };
+        let volume = Some(alarm.status().gain);
+        match crate::output::heard() {
+            Heard::Output { name, muted } => Sound { volume, silent: muted, output: Some(name) },
+            Heard::Nothing => Sound { volume, silent: true, output: None },
+            Heard::Unknown => {
+                Sound { volume, silent: false, output: Some("default output".into()) }
             }
-            None => Sound { volume: None, silent: true, output: None },
         }
     }
 }

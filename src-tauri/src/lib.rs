@@ -49,6 +49,8 @@ pub struct Shared {
     pub testing: std::sync::atomic::AtomicBool,
     /// The output's mute and volume before "make sure I hear it" raised them.
     pub saved_output: Mutex<Option<output::Saved>>,
+    /// Why the token cannot be read from the keyring now (locked, no keyring); retried.
+    pub keyring_problem: Mutex<Option<String>>,
     status_line: Mutex<Option<StatusLine>>,
     quit_armed: Mutex<Option<Instant>>,
 }
@@ -69,7 +71,10 @@ impl Shared {
     /// The look the state calls for: signed out, off duty, feed lost, ringing, or all quiet.
     pub fn refresh_look(&self, app: &AppHandle<Wry>) {
         let on_duty = lock(&self.settings).on_duty;
-        let look = if lock(&self.token).is_none() {
+        // A keyring that will not give the token back means no pages: as red as a lost feed.
+        let look = if on_duty && lock(&self.keyring_problem).is_some() {
+            Look::FeedLost
+        } else if lock(&self.token).is_none() {
             Look::SignedOut
         } else if !on_duty {
             Look::OffDuty
@@ -126,6 +131,41 @@ impl Shared {
     }
 }
 
+/// Reads the saved token and starts following the feed. A keyring that cannot be read now (one
+/// still locked after login, say) is not the same as no token: the person is told, in words and
+/// with a notification, that this computer will not ring, and it is read again until it works.
+async fn sign_in_from_keyring(app: AppHandle<Wry>, shared: Arc<Shared>) {
+    let server = lock(&shared.settings).server.clone();
+    let load = move || secrets::load(&server).map_err(|e| e.to_string());
+    let reporting = shared.clone();
+    let report_app = app.clone();
+    let report = move |problem: Option<String>| {
+        let fresh = problem.is_some() && lock(&reporting.keyring_problem).is_none();
+        *lock(&reporting.keyring_problem) = problem.clone();
+        if let Some(problem) = problem.filter(|_| fresh) {
+            tracing::warn!(%problem, "cannot read the token from the keyring; trying again");
+            let _ = notify_rust::Notification::new()
+                .appname("Reveille")
+                .summary("Reveille cannot read your sign-in")
+                .body(&format!("{problem} Until then this computer will NOT ring."))
+                .urgency(notify_rust::Urgency::Critical)
+                .show();
+            windows::settings(&report_app);
+        }
+        reporting.refresh_look(&report_app);
+    };
+    let patience = reveille_client::signin::Patience::default();
+    match reveille_client::signin::read_token(load, report, patience).await {
+        Some(token) => {
+            *lock(&shared.token) = Some(token);
+            if let Err(e) = shared.subscribe(&app) {
+                tracing::error!(error = %e, "cannot start following the feed");
+            }
+        }
+        None => windows::settings(&app),
+    }
+}
+
 /// What the tray menu does.
 pub fn on_menu(app: &AppHandle<Wry>, id: &str) {
     let shared = app.state::<Arc<Shared>>().inner().clone();
@@ -178,6 +218,7 @@ pub fn run() {
             commands::sign_in,
             commands::sign_out,
             commands::incident,
+            commands::runbook,
             commands::act,
             commands::test_alarm,
             commands::stop_alarm,
@@ -206,26 +247,15 @@ pub fn run() {
                 lost: Default::default(),
                 testing: Default::default(),
                 saved_output: Mutex::default(),
+                keyring_problem: Mutex::default(),
                 status_line: Mutex::new(Some(line)),
                 quit_armed: Mutex::default(),
             });
             app.manage(shared.clone());
-            let handle = app.handle().clone();
-            let token = if settings.server.is_empty() {
-                None
+            if settings.server.is_empty() {
+                windows::settings(app.handle());
             } else {
-                secrets::load(&settings.server).ok().flatten()
-            };
-            match token {
-                Some(token) => {
-                    *lock(&shared.token) = Some(token);
-                    tauri::async_runtime::spawn(async move {
-                        if let Err(e) = shared.subscribe(&handle) {
-                            tracing::error!(error = %e, "cannot start following the feed");
-                        }
-                    });
-                }
-                None => windows::settings(app.handle()),
+                tauri::async_runtime::spawn(sign_in_from_keyring(app.handle().clone(), shared));
             }
             Ok(())
         })

@@ -34,9 +34,39 @@ pub fn restore(saved: &Saved) {
     let _ = pactl(&["set-sink-mute", "@DEFAULT_SINK@", if saved.muted { "1" } else { "0" }]);
 }
 
-/// Whether the default output is muted (a receipt then says the page is silent).
-pub fn muted() -> bool {
-    pactl(&["get-sink-mute", "@DEFAULT_SINK@"]).is_some_and(|m| m.ends_with("yes"))
+/// What the sound server says of the default output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Heard {
+    /// A real output: its name, and whether it is muted.
+    Output { name: String, muted: bool },
+    /// No output that anyone can hear: none at all, or only PulseAudio's dummy `auto_null`
+    /// (what it falls back to when the last real output is unplugged or removed).
+    Nothing,
+    /// No sound server to ask (`pactl` missing or not answering): say nothing either way.
+    Unknown,
+}
+
+/// The default output now: a receipt says the page is silent when it is muted or gone.
+pub fn heard() -> Heard {
+    let Ok(out) = Command::new("pactl").arg("get-default-sink").output() else {
+        return Heard::Unknown;
+    };
+    let name = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if !out.status.success() {
+        // pactl ran: either no server (unknown) or a server with no sink at all.
+        return match pactl(&["info"]) {
+            Some(_) => Heard::Nothing,
+            None => Heard::Unknown,
+        };
+    }
+    if name.is_empty() || name == "auto_null" {
+        return Heard::Nothing;
+    }
+    match pactl(&["get-sink-mute", &name]) {
+        Some(mute) => Heard::Output { muted: mute.ends_with("yes"), name },
+        // The sink named as default does not exist (removed a moment ago).
+        None => Heard::Nothing,
+    }
 }
 
 /// Opens a link in the system browser, never inside the app.

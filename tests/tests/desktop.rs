@@ -430,6 +430,29 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
     })
     .await;
 
+    // The output goes away while a page rings (headphones unplugged, the sink removed): the app
+    // tells the server the page is SILENT, so the ladder does not wait on a device nobody hears.
+    page(&url, &site.key, "net", "Network down").await;
+    eventually("the fourth page ringing", Duration::from_secs(10), async || {
+        incident(&url, &site.token, "net").await["timeline"]
+            .to_string()
+            .contains("ringing on alice-laptop")
+    })
+    .await;
+    let pactl = |args: &[&str]| Command::new("pactl").args(args).status().unwrap().success();
+    assert!(pactl(&["unload-module", "module-null-sink"]));
+    eventually("the server hearing the page is silent", Duration::from_secs(15), async || {
+        incident(&url, &site.token, "net").await["timeline"].to_string().contains("SILENT")
+    })
+    .await;
+    let silent = incident(&url, &site.token, "net").await;
+    assert_eq!(silent["silent"], json!(["alice"]), "{silent}");
+    // The sink comes back for what follows.
+    assert!(pactl(&["load-module", "module-null-sink", "sink_name=alarm"]));
+    assert!(pactl(&["set-default-sink", "alarm"]));
+    let net = silent["id"].to_string();
+    assert!(reveille(&["ack", &net], &env).status.success());
+
     // The server goes away: the app reports the feed lost within its threshold.
     client.switch_to_window(settings_window).await.unwrap();
     server.kill();
@@ -444,5 +467,47 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
         .arg(scratch.join("feed-lost.png"))
         .status();
     client.close().await.unwrap();
+
+    // The next start finds the keyring locked (as it can be right after login): the app says so
+    // in words, warns, and keeps trying instead of asking to sign in again.
+    let lock = Command::new("dbus-send")
+        .args(["--session", "--print-reply", "--dest=org.freedesktop.secrets"])
+        .args(["/org/freedesktop/secrets", "org.freedesktop.Secret.Service.Lock"])
+        .arg("array:objpath:/org/freedesktop/secrets/collection/login")
+        .status()
+        .unwrap();
+    assert!(lock.success());
+    let client = ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps.as_object().unwrap().clone())
+        .connect(&webdriver)
+        .await
+        .unwrap();
+    switch_to_title(&client, "Reveille").await;
+    eventually("the locked keyring named", Duration::from_secs(20), async || {
+        let state = text(&client, "state").await;
+        state.contains("keyring") && state.contains("NOT ring")
+    })
+    .await;
+    eventually("the tray red", Duration::from_secs(10), async || tray_shows(&scratch, "#DC2626"))
+        .await;
+    client.close().await.unwrap();
     drop(driver);
+    // Later suites in this session need an open keyring: a fresh daemon, unlocked.
+    let _ = Command::new("pkill").args(["-f", "gnome-keyring-daemon"]).status();
+    // Detached: it serves the rest of the session, and ends with the session's bus.
+    let started = Command::new("sh")
+        .arg("-c")
+        .arg("echo -n reveille | gnome-keyring-daemon --foreground --unlock --components=secrets >/dev/null 2>&1 &")
+        .status()
+        .unwrap();
+    assert!(started.success());
+    eventually("the keyring back", Duration::from_secs(10), async || {
+        // A locked keyring would hold secret-tool on its prompt: bounded by `timeout`.
+        Command::new("timeout")
+            .args(["5", "secret-tool", "search", "service", "dev.reveille.desktop"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+    .await;
 }

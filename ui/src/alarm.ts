@@ -26,20 +26,35 @@ async function load() {
       }),
     );
     $("details").textContent = JSON.stringify(i.details, null, 2);
-    const frame = $<HTMLIFrameElement>("runbook");
-    if (view.runbook_html !== null) {
-      frame.srcdoc =
-        `<!doctype html><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">` +
-        `<base target="_blank"><style>body{font-family:sans-serif;line-height:1.5}</style>${view.runbook_html}`;
-    } else {
-      frame.hidden = true;
-    }
     if (view.runbook_link) {
       $("runbook-link").hidden = false;
       $("runbook-link").textContent = `Runbook: ${view.runbook_link}`;
     }
+    const frame = $<HTMLIFrameElement>("runbook");
+    frame.hidden = !view.runbook_here;
+    // The page is on screen and can be acknowledged; the runbook follows when it arrives.
+    if (view.runbook_here) {
+      showRunbook(frame);
+    }
   } catch (e) {
     $("error").textContent = String(e);
+  }
+}
+
+async function showRunbook(frame: HTMLIFrameElement) {
+  frame.srcdoc = "<p>Loading the runbook…</p>";
+  try {
+    const html = await ipc.runbook(id);
+    if (html === null) {
+      frame.hidden = true;
+      return;
+    }
+    frame.srcdoc =
+      `<!doctype html><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">` +
+      `<base target="_blank"><style>body{font-family:sans-serif;line-height:1.5}</style>${html}`;
+  } catch (e) {
+    frame.srcdoc = "";
+    $("error").textContent = `Runbook: ${String(e)}`;
   }
 }
 

@@ -41,11 +41,14 @@ export interface View {
   pending: number;
   audio: boolean;
   settings: Settings;
+  /** Why the saved sign-in cannot be read from the keyring now (it is retried). */
+  keyring_problem: string | null;
 }
 
 export interface IncidentView {
   incident: Incident;
-  runbook_html: string | null;
+  /** The server keeps this incident's runbook: ask runbook() for it. */
+  runbook_here: boolean;
   runbook_link: string | null;
 }
 
@@ -53,6 +56,8 @@ export const status = () => invoke<View>("status");
 export const signIn = (server: string, token: string) => invoke<View>("sign_in", { server, token });
 export const signOut = () => invoke<View>("sign_out");
 export const incident = (id: number) => invoke<IncidentView>("incident", { id });
+/** The incident's runbook as sanitised HTML (null: none). */
+export const runbook = (id: number) => invoke<string | null>("runbook", { id });
 export const act = (id: number, action: "ack" | "snooze" | "resolve") => invoke<void>("act", { id, action });
 export const testAlarm = () => invoke<boolean>("test_alarm");
 export const stopAlarm = () => invoke<void>("stop_alarm");

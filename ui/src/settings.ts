@@ -11,7 +11,9 @@ function field(id: string): HTMLInputElement {
 function render(view: ipc.View) {
   $("signin").hidden = view.signed_in;
   $("account").hidden = !view.signed_in;
-  const state = !view.signed_in
+  const state = view.keyring_problem
+    ? `${view.keyring_problem} This computer will NOT ring until it can read your sign-in.`
+    : !view.signed_in
     ? "Not signed in: this computer will not ring."
     : view.lost
       ? "FEED LOST — you may miss pages."

@@ -10,6 +10,7 @@ pub mod device;
 pub mod outbox;
 pub mod pages;
 pub mod runbook;
+pub mod signin;
 pub mod subscriber;
 
 pub use device::{Device, Sound};

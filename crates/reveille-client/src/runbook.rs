@@ -1,11 +1,88 @@
-//! Runbooks: markdown rendered to HTML and sanitised, for a webview with no IPC and a strict CSP.
+//! Runbooks: where an incident's runbook is read, fetched with bounds, and markdown rendered to
+//! HTML and sanitised, for a webview with no IPC and a strict CSP.
+//!
+//! A sender chooses an incident's `runbook_url`, so the device's token goes only to the one path
+//! the server serves the incident's own service's runbook at; any other URL is opened in the
+//! browser, never fetched with the token.
 //!
 //! Only plain document markup survives: no scripts, no styles, no event handlers, no forms, no
 //! images, and links only to http(s) and mailto (never `javascript:` or `data:`, never relative).
 
 use std::collections::HashSet;
+use std::time::Duration;
 
+use futures_util::StreamExt;
 use pulldown_cmark::{Options, Parser, html};
+use reveille_protocol::Incident;
+
+/// Largest runbook read from the server.
+pub const MAX_BYTES: usize = 1024 * 1024;
+
+/// Where an incident's runbook is to be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The server's copy of the service's runbook: fetch this URL with the token.
+    Server(String),
+    /// A page elsewhere: open it in the browser.
+    Elsewhere(String),
+    None,
+}
+
+/// Where `incident`'s runbook is, for a device signed in to `server`. Only a URL ending exactly in
+/// `/api/v1/runbooks/{service}` of the incident's own service is the server's; the host is not
+/// compared because the server's `base_url` may name it differently than the device does.
+pub fn source(server: &str, incident: &Incident) -> Source {
+    let Some(url) = incident.runbook_url.as_deref() else { return Source::None };
+    let own = format!("/api/v1/runbooks/{}", incident.service);
+    let service_ok = !incident.service.is_empty()
+        && incident.service.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !incident.service.starts_with('.');
+    let is_http = url.starts_with("http://") || url.starts_with("https://");
+    if service_ok && is_http && url.ends_with(&own) && url.matches("/api/v1/runbooks/").count() == 1
+    {
+        Source::Server(format!("{}{own}", server.trim_end_matches('/')))
+    } else if is_http {
+        Source::Elsewhere(url.to_owned())
+    } else {
+        Source::None
+    }
+}
+
+/// Why a runbook could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("the runbook did not arrive within {0:?}")]
+    Timeout(Duration),
+    #[error("the runbook is larger than {MAX_BYTES} bytes")]
+    TooLarge,
+    #[error("the runbook cannot be fetched: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// Fetches the server's runbook text: at most [`MAX_BYTES`], within `timeout` all told.
+pub async fn fetch(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    timeout: Duration,
+) -> Result<String, FetchError> {
+    let read = async {
+        let response = http.get(url).bearer_auth(token).send().await?.error_for_status()?;
+        if response.content_length().is_some_and(|n| n > MAX_BYTES as u64) {
+            return Err(FetchError::TooLarge);
+        }
+        let mut body = response.bytes_stream();
+        let mut text = Vec::new();
+        while let Some(chunk) = body.next().await {
+            text.extend_from_slice(&chunk?);
+            if text.len() > MAX_BYTES {
+                return Err(FetchError::TooLarge);
+            }
+        }
+        Ok(String::from_utf8_lossy(&text).into_owned())
+    };
+    tokio::time::timeout(timeout, read).await.map_err(|_| FetchError::Timeout(timeout))?
+}
 
 /// Markdown → safe HTML.
 pub fn render(markdown: &str) -> String {
@@ -76,6 +153,37 @@ pub fn sanitize(html: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::{Source, source};
+
+    fn with_runbook(service: &str, url: &str) -> reveille_protocol::Incident {
+        serde_json::from_value(serde_json::json!({
+            "id": 1, "service": service, "dedup_key": "k", "state": "triggered",
+            "urgency": "high", "severity": "critical", "summary": "s", "source": "",
+            "details": {}, "links": [], "runbook_url": url,
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            "acknowledged_by": null, "resolved_by": null, "snoozed_until": null, "paged": []
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_token_goes_only_to_the_own_services_runbook_path() {
+        let server = "http://10.0.0.5:8080/";
+        let ours = Source::Server("http://10.0.0.5:8080/api/v1/runbooks/payments".into());
+        let at = |service, url| source(server, &with_runbook(service, url));
+        assert_eq!(at("payments", "https://reveille.example/api/v1/runbooks/payments"), ours);
+        for sneaky in [
+            "https://reveille.example/api/v1/runbooks/../incidents/payments",
+            "https://reveille.example/api/v1/runbooks/db",
+            "https://reveille.example/api/v1/runbooks/payments?x=/api/v1/runbooks/payments",
+            "https://evil.example/x/api/v1/runbooks/a/api/v1/runbooks/payments",
+        ] {
+            assert!(matches!(at("payments", sneaky), Source::Elsewhere(_)), "{sneaky}");
+        }
+        assert_eq!(at("payments", "javascript:alert(1)"), Source::None);
+        assert!(matches!(at("..", "https://x/api/v1/runbooks/.."), Source::Elsewhere(_)));
+    }
+
     use super::*;
 
     /// Classic payloads (OWASP's XSS filter evasion cheat sheet and friends).

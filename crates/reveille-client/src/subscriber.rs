@@ -73,6 +73,7 @@ impl Subscriber {
             pages: Pages::default(),
             status: status_tx,
             started: Instant::now(),
+            told_silent: None,
         };
         tokio::spawn(task.run(rx));
         Ok(Self { commands, status })
@@ -99,6 +100,8 @@ struct Task {
     pages: Pages,
     status: watch::Sender<Status>,
     started: Instant,
+    /// Whether the last `ringing` receipts said this device is silent.
+    told_silent: Option<bool>,
 }
 
 impl Task {
@@ -206,6 +209,9 @@ impl Task {
                     if ticks.is_multiple_of(20) && body.is_some() && !self.outbox.pending().is_empty() {
                         self.flush().await;
                     }
+                    if ticks.is_multiple_of(SOUND_TICKS) {
+                        self.watch_sound();
+                    }
                 }
             }
         }
@@ -288,9 +294,7 @@ impl Task {
                 Effect::Show(incident) => self.device.show(&incident),
                 Effect::Ring => {
                     self.device.ring();
-                    for incident in self.pages.ringing().map(|i| i.id).collect::<Vec<_>>() {
-                        self.receipt(incident, ReceiptKind::Ringing);
-                    }
+                    self.tell_ringing(self.device.sound());
                 }
                 Effect::Silence => self.device.silence(),
                 Effect::Withdraw(id) => self.device.withdraw(id),
@@ -300,14 +304,36 @@ impl Task {
         }
     }
 
+    /// While ringing: if the device has fallen silent (its output went away or was muted) or can
+    /// be heard again, the server is told at once, so it pages someone else while nobody hears.
+    fn watch_sound(&mut self) {
+        if !self.pages.is_ringing() {
+            self.told_silent = None;
+            return;
+        }
+        let sound = self.device.sound();
+        if self.told_silent != Some(sound.silent) {
+            self.tell_ringing(sound);
+        }
+    }
+
+    /// A `ringing` receipt, with how it sounds now, for every page ringing.
+    fn tell_ringing(&mut self, sound: crate::device::Sound) {
+        self.told_silent = Some(sound.silent);
+        for incident in self.pages.ringing().map(|i| i.id).collect::<Vec<_>>() {
+            self.send_receipt(incident, ReceiptKind::Ringing, &sound);
+        }
+    }
+
     /// Sends a receipt in the background; receipts are best effort.
     fn receipt(&self, incident: i64, kind: ReceiptKind) {
+        let quiet = crate::device::Sound { volume: None, silent: false, output: None };
+        self.send_receipt(incident, kind, &quiet);
+    }
+
+    fn send_receipt(&self, incident: i64, kind: ReceiptKind, sound: &crate::device::Sound) {
         let ringing = kind == ReceiptKind::Ringing;
-        let sound = if ringing {
-            self.device.sound()
-        } else {
-            crate::device::Sound { volume: None, silent: false, output: None }
-        };
+        let sound = sound.clone();
         let receipt = Receipt {
             kind,
             device: self.config.device.clone(),
@@ -394,6 +420,9 @@ impl Task {
         });
     }
 }
+
+/// Ticks (of 250 ms) between two looks at whether a ringing device can still be heard.
+const SOUND_TICKS: u64 = 8;
 
 /// Ringing incidents listed in [`Status`].
 pub const LISTED: usize = 50;

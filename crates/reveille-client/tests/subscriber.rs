@@ -87,3 +87,34 @@ async fn rings_receipts_silences_survives_an_outage_and_delivers_the_ack_once() 
     let acks = incident.timeline.iter().filter(|e| e.kind == "acknowledged").count();
     assert_eq!(acks, 1, "exactly once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_output_that_goes_away_mid_alarm_tells_the_server_the_page_is_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, port) = serve(dir.path(), 0).await;
+    add_token(&server.store).await;
+    let device = Arc::new(Recorder::default());
+    let config = config(format!("http://127.0.0.1:{port}"), dir.path());
+    let client = Subscriber::start(config, device.clone()).unwrap();
+    let mut status = client.status.clone();
+    until(&mut status, |s| s.connected).await;
+    let id = page(&server.store, "a").await;
+    device.wait_for("ring").await;
+
+    // The headphones are unplugged, the sink removed: the alarm plays into nothing.
+    device.silent.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut commits = server.store.hub().commits();
+    loop {
+        let incident = server.store.incident(id).await.unwrap();
+        let said =
+            incident.timeline.iter().any(|e| e.kind == "receipt" && e.message.contains("SILENT"));
+        if said && incident.incident.silent == ["alice"] {
+            break;
+        }
+        tokio::time::timeout(Duration::from_secs(10), commits.changed())
+            .await
+            .expect("the server never heard that the page is silent")
+            .unwrap();
+    }
+    drop(client);
+}

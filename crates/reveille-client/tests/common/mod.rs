@@ -31,6 +31,8 @@ page = ["alice"]
 pub struct Recorder {
     pub calls: Mutex<Vec<String>>,
     changed: watch::Sender<usize>,
+    /// The output has gone (or is muted): the device can no longer be heard.
+    pub silent: std::sync::atomic::AtomicBool,
 }
 
 impl Recorder {
@@ -80,7 +82,8 @@ impl Device for Recorder {
         self.record(format!("lost {lost}"));
     }
     fn sound(&self) -> Sound {
-        Sound { volume: Some(0.4), silent: false, output: Some("Test speakers".into()) }
+        let silent = self.silent.load(std::sync::atomic::Ordering::SeqCst);
+        Sound { volume: Some(0.4), silent, output: Some("Test speakers".into()) }
     }
 }
 
