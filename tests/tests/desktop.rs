@@ -194,6 +194,18 @@ async fn text(client: &Client, id: &str) -> String {
     }
 }
 
+/// Starts the desktop app through tauri-driver and drives it.
+async fn start_app(webdriver: &str) -> Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let caps = json!({"browserName": "wry", "tauri:options": {"application": desktop_binary()}});
+    ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps.as_object().unwrap().clone())
+        .connect(webdriver)
+        .await
+        .unwrap()
+}
+
 /// The id the notification server gave the notification whose text has `needle`: the reply to
 /// the Notify call that carried it.
 fn notification_id(log: &str, needle: &str) -> Option<u32> {
@@ -240,14 +252,7 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
         reqwest::get(format!("{webdriver}/status")).await.is_ok()
     })
     .await;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let caps = json!({"browserName": "wry", "tauri:options": {"application": desktop_binary()}});
-    let client = ClientBuilder::rustls()
-        .unwrap()
-        .capabilities(caps.as_object().unwrap().clone())
-        .connect(&webdriver)
-        .await
-        .unwrap();
+    let client = start_app(&webdriver).await;
 
     // Sign in through the real window.
     switch_to_title(&client, "Reveille").await;
@@ -477,12 +482,7 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
         .status()
         .unwrap();
     assert!(lock.success());
-    let client = ClientBuilder::rustls()
-        .unwrap()
-        .capabilities(caps.as_object().unwrap().clone())
-        .connect(&webdriver)
-        .await
-        .unwrap();
+    let client = start_app(&webdriver).await;
     switch_to_title(&client, "Reveille").await;
     eventually("the locked keyring named", Duration::from_secs(20), async || {
         let state = text(&client, "state").await;

@@ -13,16 +13,22 @@ use reveille_client::outbox::Request;
 use reveille_protocol::IncidentState;
 use reveille_store::Store;
 
+/// A server in `dir`, and a subscriber connected to it through a recording device.
+async fn connected(dir: &std::path::Path) -> (Server, u16, Arc<Recorder>, Subscriber) {
+    let (server, port) = serve(dir, 0).await;
+    add_token(&server.store).await;
+    let device = Arc::new(Recorder::default());
+    let config = config(format!("http://127.0.0.1:{port}"), dir);
+    let client = Subscriber::start(config, device.clone()).unwrap();
+    until(&mut client.status.clone(), |s| s.connected).await;
+    (server, port, device, client)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rings_receipts_silences_survives_an_outage_and_delivers_the_ack_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, port) = serve(dir.path(), 0).await;
-    add_token(&server.store).await;
-    let device = Arc::new(Recorder::default());
-    let config = config(format!("http://127.0.0.1:{port}"), dir.path());
-    let client = Subscriber::start(config, device.clone()).unwrap();
+    let (server, port, device, client) = connected(dir.path()).await;
     let mut status = client.status.clone();
-    until(&mut status, |s| s.connected).await;
 
     // A page rings, and the server hears that it was delivered and is ringing, and how loud.
     let first = page(&server.store, "a").await;
@@ -91,13 +97,7 @@ async fn rings_receipts_silences_survives_an_outage_and_delivers_the_ack_once() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_output_that_goes_away_mid_alarm_tells_the_server_the_page_is_silent() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, port) = serve(dir.path(), 0).await;
-    add_token(&server.store).await;
-    let device = Arc::new(Recorder::default());
-    let config = config(format!("http://127.0.0.1:{port}"), dir.path());
-    let client = Subscriber::start(config, device.clone()).unwrap();
-    let mut status = client.status.clone();
-    until(&mut status, |s| s.connected).await;
+    let (server, _, device, client) = connected(dir.path()).await;
     let id = page(&server.store, "a").await;
     device.wait_for("ring").await;
 
