@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 
 runs="${1:-200}"
 ensure_rust
-bin=$(cargo test --locked -p reveille-client --test disconnects --no-run --message-format=json 2>/dev/null |
+# Found through the workspace build, so it shares the artifacts (and features) of `cargo test`.
+bin=$(cargo test --workspace --locked --no-run --message-format=json 2>/dev/null |
     grep -o '"executable":"[^"]*disconnects[^"]*"' | tail -1 | cut -d'"' -f4)
 [ -x "$bin" ] || { echo "cannot build the disconnects test" >&2; exit 1; }
 for run in $(seq 1 "$runs"); do
