@@ -341,3 +341,15 @@ fn serve_raises_its_open_file_limit_so_devices_are_not_refused_at_a_thousand() {
     assert_eq!(numbers[0], numbers[1], "the soft limit is raised to the hard one: {line}");
     assert_ne!(numbers[0], "256", "{line}");
 }
+
+#[test]
+fn migrate_brings_the_schema_up_to_date_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("reveille.toml");
+    std::fs::write(&config, reveille_tests::CONFIG).unwrap();
+    let config = config.display().to_string();
+    let (out, err) = text(&reveille(&["migrate", "-c", &config], &[]));
+    assert!(out.contains("schema version 0 → "), "{out}{err}");
+    let (out, err) = text(&reveille(&["migrate", "-c", &config], &[]));
+    assert!(out.contains("up to date"), "{out}{err}");
+}

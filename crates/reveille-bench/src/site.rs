@@ -9,7 +9,8 @@ use anyhow::{Context, Result};
 use jiff::Timestamp;
 use reveille_server::auth::{mint_key, mint_token};
 use reveille_server::ntfy::new_topic;
-use reveille_store::{KeyInfo, Sqlite, Store, TokenInfo};
+use reveille_store::{KeyInfo, Store, TokenInfo};
+use reveille_store_sqlite::Sqlite;
 use reveille_tests::Server;
 
 pub struct Site {

@@ -1,5 +1,5 @@
 //! Server-side commands that work on the configuration and the database directly:
-//! `serve`, `check-config`, `token …`, `key …`, `rotate-link-key`.
+//! `serve`, `check-config`, `migrate`, `token …`, `key …`, `rotate-link-key`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,7 +11,8 @@ use reveille_server::auth::{Scope, mint_key, mint_token};
 use reveille_server::clock::SystemClock;
 use reveille_server::config::Settings;
 use reveille_server::{AppState, serve as serve_http};
-use reveille_store::{KeyInfo, Sqlite, Store, TokenInfo};
+use reveille_store::{KeyInfo, Store, TokenInfo};
+use reveille_store_sqlite::Sqlite;
 
 use crate::ConfigPath;
 
@@ -22,6 +23,20 @@ pub fn settings(path: &Path) -> Result<Settings> {
 pub fn store(settings: &Settings) -> Result<Sqlite> {
     let path = settings.database_path();
     Sqlite::open(&path).with_context(|| format!("cannot open the database {}", path.display()))
+}
+
+/// `reveille migrate`: the schema brought up to date, saying from which version to which.
+pub fn migrate(config: &Path) -> Result<()> {
+    let settings = settings(config)?;
+    let path = settings.database_path();
+    let (before, after) = Sqlite::migrate(&path)
+        .with_context(|| format!("cannot migrate the database {}", path.display()))?;
+    if before == after {
+        println!("{}: schema version {after}, up to date", path.display());
+    } else {
+        println!("{}: schema version {before} → {after}", path.display());
+    }
+    Ok(())
 }
 
 pub async fn serve(config: &Path) -> Result<()> {

@@ -48,6 +48,8 @@ enum Command {
     DefaultConfig,
     /// Check a configuration file and name the line of every mistake.
     CheckConfig(ConfigPath),
+    /// Bring the database's schema up to date and exit (`serve` does it too, at start).
+    Migrate(ConfigPath),
     /// Create, list and revoke API tokens (for people and their devices).
     Token {
         #[command(subcommand)]
@@ -111,6 +113,7 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::CheckConfig(args) => admin::check_config(&args.config),
+            Command::Migrate(args) => admin::migrate(&args.config),
             Command::Token { command } => admin::token(command).await,
             Command::Key { command } => admin::key(command).await,
             Command::RotateLinkKey(args) => admin::rotate_link_key(&args.config),

@@ -223,7 +223,7 @@ async fn no_request_without_credentials_queues_work_on_the_writer() {
         Vec::new(),
     )
     .unwrap();
-    let store = reveille_store::Sqlite::open(settings.database_path()).unwrap();
+    let store = reveille_store_sqlite::Sqlite::open(settings.database_path()).unwrap();
     let clock =
         std::sync::Arc::new(reveille_server::clock::ManualClock::new(jiff::Timestamp::now()));
     let state = reveille_server::AppState::new(std::sync::Arc::new(store), settings, clock);

@@ -17,7 +17,7 @@ use reveille_server::AppState;
 use reveille_server::clock::ManualClock;
 use reveille_server::config::Settings;
 use reveille_server::links;
-use reveille_store::Sqlite;
+use reveille_store_sqlite::Sqlite;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 

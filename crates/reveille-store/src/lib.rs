@@ -1,15 +1,22 @@
-//! Reveille's durable storage.
+//! Reveille's durable storage: what every backend shares.
 //!
 //! [`Store`] is what the server needs: apply alert events and people's commands to incidents
-//! atomically (the rules come from `reveille-core`), keep each user's feed as a durable ordered log,
-//! and keep credential hashes. [`Sqlite`] is the embedded implementation. A method that returns
-//! `Ok` has committed *and* synced its write: callers may promise durability on that basis.
+//! atomically (the rules come from `reveille-core`, driven by the shared [`engine`]), keep each
+//! user's feed as a durable ordered log, and keep credential hashes. The backends live in their
+//! own crates, named after their technology: `reveille-store-sqlite` (embedded, the default) and
+//! `reveille-store-postgres` (several nodes). A method that returns `Ok` has committed *and*
+//! synced its write: callers may promise durability on that basis.
 //!
-//! Committed feed entries are published to the store's [`Hub`] in commit order, so a subscriber
-//! that subscribes before reading its backlog sees every entry exactly once.
+//! Committed feed entries are published to the store's [`Hub`] in feed-id order, so a subscriber
+//! that subscribes before reading its backlog sees every entry exactly once. [`conformance`]
+//! (feature `conformance`) is the suite every backend must pass.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub mod engine;
 mod hub;
-mod sqlite;
+pub mod quarantine;
+pub mod writer;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +27,6 @@ use reveille_core::{Command, ServiceRules};
 use reveille_protocol::{AlertEvent, FeedEvent, Incident, IncidentDetail, IncidentState};
 
 pub use hub::{Hub, Published};
-pub use sqlite::Sqlite;
 
 /// The one error type of this crate.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -37,9 +43,26 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl Error {
+    /// The database failed: nothing was written, and trying later may work.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        Error::Unavailable(cause.to_string())
+    }
+}
+
+// The errors of the databases the backends use, as this crate's: each backend turns on its
+// feature, so its code can use `?` on its driver's calls.
+#[cfg(feature = "sqlite")]
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
-        Error::Unavailable(e.to_string())
+        Error::unavailable(e)
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl From<postgres::Error> for Error {
+    fn from(e: postgres::Error) -> Self {
+        Error::unavailable(e)
     }
 }
 

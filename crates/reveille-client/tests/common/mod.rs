@@ -12,7 +12,8 @@ use reveille_protocol::{Action, AlertEvent, Incident, Severity};
 use reveille_server::AppState;
 use reveille_server::clock::SystemClock;
 use reveille_server::config::Settings;
-use reveille_store::{IngestBatch, Sqlite, Store, TokenInfo};
+use reveille_store::{IngestBatch, Store, TokenInfo};
+use reveille_store_sqlite::Sqlite;
 use tokio::sync::{oneshot, watch};
 
 pub const CONFIG: &str = r#"

@@ -12,7 +12,8 @@ use reveille_server::AppState;
 use reveille_server::auth::{mint_key, mint_token};
 use reveille_server::clock::ManualClock;
 use reveille_server::config::Settings;
-use reveille_store::{KeyInfo, Sqlite, Store, TokenInfo};
+use reveille_store::{KeyInfo, Store, TokenInfo};
+use reveille_store_sqlite::Sqlite;
 use serde_json::Value;
 use tokio::sync::oneshot;
 

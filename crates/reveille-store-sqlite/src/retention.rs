@@ -10,16 +10,16 @@
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{Pruned, Result};
+use reveille_store::{Pruned, Result};
 
 /// Rows of each kind one step removes at most.
 const STEP: i64 = 500;
 
 /// The meta key of the newest feed id removed.
-pub(super) const HORIZON: &str = "feed_pruned_through";
+pub(crate) const HORIZON: &str = "feed_pruned_through";
 
 /// One bounded step of pruning; call again until it removes nothing.
-pub(super) fn step(
+pub(crate) fn step(
     conn: &Connection,
     before: Timestamp,
     feed_kept_after: Option<i64>,
@@ -79,7 +79,7 @@ fn prune_events(conn: &Connection, before: Timestamp) -> Result<u64> {
 }
 
 /// The newest feed id retention removed (0 if none).
-pub(super) fn horizon(conn: &Connection) -> Result<i64> {
+pub(crate) fn horizon(conn: &Connection) -> Result<i64> {
     let value: Option<String> = conn
         .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
         .query_row([HORIZON], |row| row.get(0))

@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::{Error, KeyInfo, Result, TokenInfo};
+use reveille_store::{Error, KeyInfo, Result, TokenInfo};
 
 fn time(text: String) -> rusqlite::Result<Timestamp> {
     text.parse().map_err(|e| {
@@ -32,7 +32,7 @@ fn key_row(row: &Row<'_>) -> rusqlite::Result<KeyInfo> {
     })
 }
 
-pub(super) fn add_token(conn: &Connection, hash: &str, t: &TokenInfo) -> Result<()> {
+pub(crate) fn add_token(conn: &Connection, hash: &str, t: &TokenInfo) -> Result<()> {
     conn.execute(
         "INSERT INTO tokens (hash, prefix, user, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![hash, t.prefix, t.user, t.scopes.join(","), t.created_at.to_string()],
@@ -40,19 +40,19 @@ pub(super) fn add_token(conn: &Connection, hash: &str, t: &TokenInfo) -> Result<
     Ok(())
 }
 
-pub(super) fn token(conn: &Connection, hash: &str) -> Result<Option<TokenInfo>> {
+pub(crate) fn token(conn: &Connection, hash: &str) -> Result<Option<TokenInfo>> {
     Ok(conn
         .prepare_cached("SELECT * FROM tokens WHERE hash = ?1")?
         .query_row([hash], token_row)
         .optional()?)
 }
 
-pub(super) fn tokens(conn: &Connection) -> Result<Vec<TokenInfo>> {
+pub(crate) fn tokens(conn: &Connection) -> Result<Vec<TokenInfo>> {
     let mut stmt = conn.prepare("SELECT * FROM tokens ORDER BY created_at, prefix")?;
     Ok(stmt.query_map([], token_row)?.collect::<Result<_, _>>()?)
 }
 
-pub(super) fn touch_token(conn: &Connection, hash: &str, now: Timestamp) -> Result<()> {
+pub(crate) fn touch_token(conn: &Connection, hash: &str, now: Timestamp) -> Result<()> {
     conn.prepare_cached("UPDATE tokens SET last_used_at = ?2 WHERE hash = ?1")?
         .execute(params![hash, now.to_string()])?;
     Ok(())
@@ -79,11 +79,11 @@ fn revoke<T>(
     Ok(item)
 }
 
-pub(super) fn revoke_token(conn: &Connection, prefix: &str) -> Result<TokenInfo> {
+pub(crate) fn revoke_token(conn: &Connection, prefix: &str) -> Result<TokenInfo> {
     revoke(conn, "tokens", prefix, token_row).map(|t| TokenInfo { revoked: true, ..t })
 }
 
-pub(super) fn add_key(conn: &Connection, hash: &str, k: &KeyInfo) -> Result<()> {
+pub(crate) fn add_key(conn: &Connection, hash: &str, k: &KeyInfo) -> Result<()> {
     conn.execute(
         "INSERT INTO keys (hash, prefix, service, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![hash, k.prefix, k.service, k.created_at.to_string()],
@@ -91,18 +91,18 @@ pub(super) fn add_key(conn: &Connection, hash: &str, k: &KeyInfo) -> Result<()> 
     Ok(())
 }
 
-pub(super) fn key(conn: &Connection, hash: &str) -> Result<Option<KeyInfo>> {
+pub(crate) fn key(conn: &Connection, hash: &str) -> Result<Option<KeyInfo>> {
     Ok(conn
         .prepare_cached("SELECT * FROM keys WHERE hash = ?1")?
         .query_row([hash], key_row)
         .optional()?)
 }
 
-pub(super) fn keys(conn: &Connection) -> Result<Vec<KeyInfo>> {
+pub(crate) fn keys(conn: &Connection) -> Result<Vec<KeyInfo>> {
     let mut stmt = conn.prepare("SELECT * FROM keys ORDER BY created_at, prefix")?;
     Ok(stmt.query_map([], key_row)?.collect::<Result<_, _>>()?)
 }
 
-pub(super) fn revoke_key(conn: &Connection, prefix: &str) -> Result<KeyInfo> {
+pub(crate) fn revoke_key(conn: &Connection, prefix: &str) -> Result<KeyInfo> {
     revoke(conn, "keys", prefix, key_row).map(|k| KeyInfo { revoked: true, ..k })
 }

@@ -1,12 +1,11 @@
 //! Runs the conformance suite against SQLite, plus what only a file-backed database can show.
 
-mod conformance;
-
 use std::sync::Arc;
 
-use conformance::{send, t};
 use reveille_protocol::{Action, IncidentState};
-use reveille_store::{Sqlite, Store};
+use reveille_store::Store;
+use reveille_store::conformance::{send, t};
+use reveille_store_sqlite::Sqlite;
 
 async fn fresh() -> Arc<dyn Store> {
     let dir = tempfile::tempdir().unwrap();
@@ -16,7 +15,7 @@ async fn fresh() -> Arc<dyn Store> {
     Arc::new(store)
 }
 
-conformance_suite!(fresh);
+reveille_store::conformance_suite!(fresh);
 
 #[tokio::test]
 async fn everything_committed_is_there_after_reopening() {
@@ -40,4 +39,18 @@ async fn everything_committed_is_there_after_reopening() {
     // A commit is fsynced before it is acknowledged: what a 2xx promises.
     assert_eq!(store.writer_pragma("synchronous").await.unwrap(), "2", "synchronous=FULL");
     assert_eq!(store.writer_pragma("journal_mode").await.unwrap(), "wal");
+}
+
+#[test]
+fn a_database_written_by_a_newer_reveille_is_refused_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reveille.db");
+    drop(Sqlite::open(&path).unwrap());
+    let newer = reveille_store_sqlite::SCHEMA_VERSION + 1;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", newer).unwrap();
+    drop(conn);
+    let refused = Sqlite::open(&path).err().expect("a newer schema must be refused");
+    assert!(refused.to_string().contains("newer than this Reveille knows"), "{refused}");
+    assert_eq!(Sqlite::migrate(dir.path().join("fresh.db")).unwrap(), (0, newer - 1));
 }

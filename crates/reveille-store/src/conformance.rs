@@ -1,19 +1,20 @@
 //! The store conformance suite: behaviour every `Store` implementation must have.
 //!
-//! Each backend's test file calls `conformance_suite!(async_fn_returning_a_fresh_store)`.
+//! Each backend's test file calls
+//! `reveille_store::conformance_suite!(async_fn_returning_a_fresh_store)`.
 
 use futures_util::future::join_all;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::{
+    Deafness, DeviceRecord, Error, IncidentFilter, IngestBatch, KeyInfo, OverrideRecord, Rules,
+    Store, TokenInfo,
+};
 use reveille_core::{Command, Level, Policy, ServiceRules, Target};
 use reveille_protocol::{
     Action, AlertEvent, FeedKind, IncidentState, Receipt, ReceiptKind, Severity, Urgency,
-};
-use reveille_store::{
-    Deafness, DeviceRecord, Error, IncidentFilter, IngestBatch, KeyInfo, OverrideRecord, Rules,
-    Store, TokenInfo,
 };
 
 pub fn t(secs: i64) -> Timestamp {
@@ -446,7 +447,7 @@ macro_rules! conformance_suite {
             #[tokio::test]
             async fn $name() {
                 let store = $make().await;
-                conformance::$name(&*store).await;
+                $crate::conformance::$name(&*store).await;
             }
         )*
     };

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::{DeviceRecord, Error, HeartbeatRecord, OverrideRecord, Result};
+use reveille_store::{DeviceRecord, Error, HeartbeatRecord, OverrideRecord, Result};
 
 fn time(row: &Row<'_>, column: &str) -> rusqlite::Result<Timestamp> {
     let text: String = row.get(column)?;
@@ -25,7 +25,7 @@ fn override_row(row: &Row<'_>) -> rusqlite::Result<OverrideRecord> {
     })
 }
 
-pub(super) fn add_override(conn: &Connection, o: &OverrideRecord) -> Result<OverrideRecord> {
+pub(crate) fn add_override(conn: &Connection, o: &OverrideRecord) -> Result<OverrideRecord> {
     conn.execute(
         "INSERT INTO overrides (schedule, user, start_at, end_at, created_by, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -41,12 +41,12 @@ pub(super) fn add_override(conn: &Connection, o: &OverrideRecord) -> Result<Over
     Ok(OverrideRecord { id: conn.last_insert_rowid(), ..o.clone() })
 }
 
-pub(super) fn overrides(conn: &Connection) -> Result<Vec<OverrideRecord>> {
+pub(crate) fn overrides(conn: &Connection) -> Result<Vec<OverrideRecord>> {
     let mut stmt = conn.prepare_cached("SELECT * FROM overrides ORDER BY id")?;
     Ok(stmt.query_map([], override_row)?.collect::<Result<_, _>>()?)
 }
 
-pub(super) fn remove_override(conn: &Connection, id: i64) -> Result<OverrideRecord> {
+pub(crate) fn remove_override(conn: &Connection, id: i64) -> Result<OverrideRecord> {
     let found = conn
         .prepare_cached("SELECT * FROM overrides WHERE id = ?1")?
         .query_row([id], override_row)
@@ -64,7 +64,7 @@ fn heartbeat_row(row: &Row<'_>) -> rusqlite::Result<HeartbeatRecord> {
     })
 }
 
-pub(super) fn heartbeat_ping(
+pub(crate) fn heartbeat_ping(
     conn: &Connection,
     name: &str,
     now: Timestamp,
@@ -81,25 +81,25 @@ pub(super) fn heartbeat_ping(
     Ok(before)
 }
 
-pub(super) fn heartbeats(conn: &Connection) -> Result<Vec<HeartbeatRecord>> {
+pub(crate) fn heartbeats(conn: &Connection) -> Result<Vec<HeartbeatRecord>> {
     let mut stmt = conn.prepare_cached("SELECT * FROM heartbeats ORDER BY name")?;
     Ok(stmt.query_map([], heartbeat_row)?.collect::<Result<_, _>>()?)
 }
 
-pub(super) fn set_heartbeat_missed(conn: &Connection, name: &str, missed: bool) -> Result<()> {
+pub(crate) fn set_heartbeat_missed(conn: &Connection, name: &str, missed: bool) -> Result<()> {
     conn.prepare_cached("UPDATE heartbeats SET missed = ?2 WHERE name = ?1")?
         .execute(params![name, missed])?;
     Ok(())
 }
 
-pub(super) fn handoff(conn: &Connection, schedule: &str) -> Result<Option<Timestamp>> {
+pub(crate) fn handoff(conn: &Connection, schedule: &str) -> Result<Option<Timestamp>> {
     conn.prepare_cached("SELECT last_at FROM handoffs WHERE schedule = ?1")?
         .query_row([schedule], |row| time(row, "last_at"))
         .optional()
         .map_err(Error::from)
 }
 
-pub(super) fn set_handoff(conn: &Connection, schedule: &str, at: Timestamp) -> Result<()> {
+pub(crate) fn set_handoff(conn: &Connection, schedule: &str, at: Timestamp) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO handoffs (schedule, last_at) VALUES (?1, ?2)
          ON CONFLICT (schedule) DO UPDATE SET last_at = excluded.last_at",
@@ -108,7 +108,7 @@ pub(super) fn set_handoff(conn: &Connection, schedule: &str, at: Timestamp) -> R
     Ok(())
 }
 
-pub(super) fn meta_or_insert(conn: &Connection, key: &str, fresh: &str) -> Result<String> {
+pub(crate) fn meta_or_insert(conn: &Connection, key: &str, fresh: &str) -> Result<String> {
     conn.prepare_cached("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)")?
         .execute(params![key, fresh])?;
     Ok(conn
@@ -116,7 +116,7 @@ pub(super) fn meta_or_insert(conn: &Connection, key: &str, fresh: &str) -> Resul
         .query_row([key], |row| row.get(0))?)
 }
 
-pub(super) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
+pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -125,7 +125,7 @@ pub(super) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> 
     Ok(())
 }
 
-pub(super) fn phone_topic(
+pub(crate) fn phone_topic(
     conn: &Connection,
     user: &str,
     fresh: &str,
@@ -140,7 +140,7 @@ pub(super) fn phone_topic(
         .query_row([user], |row| row.get(0))?)
 }
 
-pub(super) fn topic_user(conn: &Connection, topic: &str) -> Result<Option<String>> {
+pub(crate) fn topic_user(conn: &Connection, topic: &str) -> Result<Option<String>> {
     Ok(conn
         .prepare_cached("SELECT user FROM phone_topics WHERE topic = ?1")?
         .query_row([topic], |row| row.get(0))
@@ -158,7 +158,7 @@ fn device_row(row: &Row<'_>) -> rusqlite::Result<DeviceRecord> {
     })
 }
 
-pub(super) fn add_device(conn: &Connection, d: &DeviceRecord, max: usize) -> Result<DeviceRecord> {
+pub(crate) fn add_device(conn: &Connection, d: &DeviceRecord, max: usize) -> Result<DeviceRecord> {
     let owner: Option<String> = conn
         .prepare_cached("SELECT user FROM devices WHERE platform = ?1 AND token = ?2")?
         .query_row(params![d.platform, d.token], |row| row.get(0))
@@ -202,13 +202,13 @@ pub(super) fn add_device(conn: &Connection, d: &DeviceRecord, max: usize) -> Res
         .query_row(params![d.platform, d.token], device_row)?)
 }
 
-pub(super) fn devices(conn: &Connection, user: Option<&str>) -> Result<Vec<DeviceRecord>> {
+pub(crate) fn devices(conn: &Connection, user: Option<&str>) -> Result<Vec<DeviceRecord>> {
     let mut stmt =
         conn.prepare_cached("SELECT * FROM devices WHERE ?1 IS NULL OR user = ?1 ORDER BY id")?;
     Ok(stmt.query_map([user], device_row)?.collect::<Result<_, _>>()?)
 }
 
-pub(super) fn remove_device(conn: &Connection, id: i64) -> Result<DeviceRecord> {
+pub(crate) fn remove_device(conn: &Connection, id: i64) -> Result<DeviceRecord> {
     let found = conn
         .prepare_cached("SELECT * FROM devices WHERE id = ?1")?
         .query_row([id], device_row)
@@ -218,7 +218,7 @@ pub(super) fn remove_device(conn: &Connection, id: i64) -> Result<DeviceRecord> 
     Ok(found)
 }
 
-pub(super) fn use_link(conn: &Connection, signature: &str, now: Timestamp) -> Result<bool> {
+pub(crate) fn use_link(conn: &Connection, signature: &str, now: Timestamp) -> Result<bool> {
     let inserted = conn
         .prepare_cached("INSERT OR IGNORE INTO used_links (signature, used_at) VALUES (?1, ?2)")?
         .execute(params![signature, now.to_string()])?;

@@ -5,18 +5,18 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::quarantine::Unreadable;
-use crate::{Error, IncidentFilter, Result};
+use reveille_store::quarantine::{Unreadable, decode};
+use reveille_store::{Error, IncidentFilter, Result};
 
-pub(super) fn to_json(value: &impl Serialize) -> Result<String> {
+pub(crate) fn to_json(value: &impl Serialize) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::Unavailable(format!("encoding: {e}")))
 }
 
-pub(super) fn from_json<T: DeserializeOwned>(body: &str) -> Result<T> {
+pub(crate) fn from_json<T: DeserializeOwned>(body: &str) -> Result<T> {
     serde_json::from_str(body).map_err(|e| Error::Unavailable(format!("corrupt row: {e}")))
 }
 
-pub(super) fn incident_by_id(conn: &Connection, id: i64) -> Result<Incident> {
+pub(crate) fn incident_by_id(conn: &Connection, id: i64) -> Result<Incident> {
     let body: Option<String> = conn
         .prepare_cached("SELECT body FROM incidents WHERE id = ?1")?
         .query_row([id], |row| row.get(0))
@@ -27,7 +27,7 @@ pub(super) fn incident_by_id(conn: &Connection, id: i64) -> Result<Incident> {
     }
 }
 
-pub(super) fn incident_detail(conn: &Connection, id: i64) -> Result<IncidentDetail> {
+pub(crate) fn incident_detail(conn: &Connection, id: i64) -> Result<IncidentDetail> {
     let incident = incident_by_id(conn, id)?;
     let mut stmt =
         conn.prepare_cached("SELECT body FROM timeline WHERE incident_id = ?1 ORDER BY id")?;
@@ -38,17 +38,7 @@ pub(super) fn incident_detail(conn: &Connection, id: i64) -> Result<IncidentDeta
     Ok(IncidentDetail { incident, timeline })
 }
 
-/// Decodes one row's body, or sets the row aside as unreadable.
-pub(super) fn decode<T: DeserializeOwned>(
-    table: &'static str,
-    id: i64,
-    body: &str,
-    skipped: &mut Vec<Unreadable>,
-) -> Option<T> {
-    from_json(body).map_err(|e| skipped.push(Unreadable { table, id, error: e.to_string() })).ok()
-}
-
-pub(super) fn incidents(
+pub(crate) fn incidents(
     conn: &Connection,
     filter: &IncidentFilter,
     skipped: &mut Vec<Unreadable>,
@@ -75,7 +65,7 @@ pub(super) fn incidents(
     Ok(found)
 }
 
-pub(super) fn count_by_state(conn: &Connection) -> Result<Vec<(IncidentState, u64)>> {
+pub(crate) fn count_by_state(conn: &Connection) -> Result<Vec<(IncidentState, u64)>> {
     let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM incidents GROUP BY state")?;
     let counted = stmt
         .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?
@@ -89,7 +79,7 @@ pub(super) fn count_by_state(conn: &Connection) -> Result<Vec<(IncidentState, u6
         .collect())
 }
 
-pub(super) fn feed_since(
+pub(crate) fn feed_since(
     conn: &Connection,
     user: &str,
     after: i64,
@@ -139,11 +129,11 @@ fn feed_entries(
     Ok(entries)
 }
 
-pub(super) fn feed_head(conn: &Connection) -> Result<i64> {
+pub(crate) fn feed_head(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) FROM feed", [], |row| row.get(0))?)
 }
 
-pub(super) fn feed_all_since(
+pub(crate) fn feed_all_since(
     conn: &Connection,
     after: i64,
     limit: usize,
