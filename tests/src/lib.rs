@@ -4,6 +4,8 @@
 //! server gets its own temporary directory, config and database, and listens on a free port
 //! that it reports on stdout; helpers wait on that line, never on a timer.
 
+pub mod postgres;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};

@@ -74,7 +74,7 @@ impl From<reveille_store::Error> for ApiError {
         match e {
             reveille_store::Error::NotFound(what) => Self::not_found(format!("{what} not found")),
             reveille_store::Error::Refused(why) => Self::new(ErrorCode::Conflict, why),
-            reveille_store::Error::Unavailable(cause) => {
+            reveille_store::Error::Unavailable(cause) | reveille_store::Error::Conflict(cause) => {
                 tracing::error!(%cause, "storage failed");
                 Self::new(
                     ErrorCode::Unavailable,

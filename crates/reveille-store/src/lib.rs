@@ -39,6 +39,9 @@ pub enum Error {
     /// The database could not do its job; nothing was written. Callers should retry later.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// Another writer (another node) got in the way; running the transaction again will work.
+    #[error("storage conflict: {0}")]
+    Conflict(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -62,7 +65,17 @@ impl From<rusqlite::Error> for Error {
 #[cfg(feature = "postgres")]
 impl From<postgres::Error> for Error {
     fn from(e: postgres::Error) -> Self {
-        Error::unavailable(e)
+        use postgres::error::SqlState;
+        let conflict = [
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::UNIQUE_VIOLATION,
+            SqlState::LOCK_NOT_AVAILABLE,
+        ];
+        match e.code() {
+            Some(code) if conflict.contains(code) => Error::Conflict(e.to_string()),
+            _ => Error::unavailable(e),
+        }
     }
 }
 

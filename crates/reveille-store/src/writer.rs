@@ -36,8 +36,8 @@ pub trait Session: Send + 'static {
     fn commit(&mut self) -> Result<Committed>;
     fn rollback(&mut self);
     /// Whether the error means "run the transaction again" rather than "it cannot be done".
-    fn retryable(&self, _error: &Error) -> bool {
-        false
+    fn retryable(&self, error: &Error) -> bool {
+        matches!(error, Error::Conflict(_))
     }
 }
 

@@ -1,0 +1,96 @@
+//! Queries, run on pooled read connections.
+
+use postgres::Client;
+use reveille_protocol::{FeedEvent, Incident, IncidentDetail, IncidentState, TimelineEntry};
+use reveille_store::quarantine::{Unreadable, decode};
+use reveille_store::{Error, IncidentFilter, Result};
+
+use crate::unjson;
+
+pub(crate) fn incident_detail(client: &mut Client, id: i64) -> Result<IncidentDetail> {
+    let body = client.query_opt("SELECT body FROM incidents WHERE id = $1", &[&id])?;
+    let incident: Incident = match body {
+        Some(row) => unjson(row.get(0))?,
+        None => return Err(Error::NotFound(format!("incident {id}"))),
+    };
+    let timeline = client
+        .query("SELECT body FROM timeline WHERE incident_id = $1 ORDER BY id", &[&id])?
+        .iter()
+        .map(|row| unjson::<TimelineEntry>(row.get(0)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(IncidentDetail { incident, timeline })
+}
+
+pub(crate) fn incidents(
+    client: &mut Client,
+    filter: &IncidentFilter,
+    skipped: &mut Vec<Unreadable>,
+) -> Result<Vec<Incident>> {
+    let limit = if filter.limit == 0 { 100 } else { filter.limit } as i64;
+    let rows = client.query(
+        "SELECT id, body FROM incidents i
+         WHERE (NOT $1 OR state <> 'resolved')
+           AND ($2::TEXT IS NULL OR service = $2)
+           AND ($3::TEXT IS NULL OR EXISTS (
+                SELECT 1 FROM incident_users u WHERE u.user_name = $3 AND u.incident_id = i.id))
+           AND ($5::BOOLEAN IS NULL OR drill = $5)
+         ORDER BY id DESC LIMIT $4",
+        &[&filter.open_only, &filter.service, &filter.user, &limit, &filter.drill],
+    )?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| decode("incidents", row.get(0), row.get::<_, &str>(1), skipped))
+        .collect())
+}
+
+pub(crate) fn count_by_state(client: &mut Client) -> Result<Vec<(IncidentState, u64)>> {
+    let counted: Vec<(String, i64)> = client
+        .query("SELECT state, COUNT(*) FROM incidents GROUP BY state", &[])?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    Ok(IncidentState::ALL
+        .into_iter()
+        .map(|state| {
+            let n = counted.iter().find(|(s, _)| s == state.as_str()).map_or(0, |(_, n)| *n);
+            (state, n as u64)
+        })
+        .collect())
+}
+
+pub(crate) fn feed_head(client: &mut Client) -> Result<i64> {
+    Ok(client.query_one("SELECT last FROM feed_seq", &[])?.get(0))
+}
+
+/// Up to `limit` readable feed entries after `after` (of `user`, or of everyone), in id order;
+/// unreadable rows are set aside and do not count, so a short page never stops at one.
+pub(crate) fn feed(
+    client: &mut Client,
+    user: Option<&str>,
+    mut after: i64,
+    limit: usize,
+    skipped: &mut Vec<Unreadable>,
+) -> Result<Vec<(String, FeedEvent)>> {
+    let mut entries = Vec::new();
+    while entries.len() < limit {
+        let want = (limit - entries.len()) as i64;
+        let rows = client.query(
+            "SELECT id, user_name, body FROM feed
+             WHERE ($1::TEXT IS NULL OR user_name = $1) AND id > $2 ORDER BY id LIMIT $3",
+            &[&user, &after, &want],
+        )?;
+        let scanned = rows.len() as i64;
+        for row in rows {
+            let id: i64 = row.get(0);
+            after = id;
+            if let Some(mut entry) = decode::<FeedEvent>("feed", id, row.get(2), skipped) {
+                entry.id = id;
+                entries.push((row.get(1), entry));
+            }
+        }
+        if scanned < want {
+            break;
+        }
+    }
+    Ok(entries)
+}

@@ -1,0 +1,253 @@
+//! A node's writer connection: the transaction steps of group commit, and the page pipeline's
+//! [`Tx`] in SQL, for several nodes writing at once.
+//!
+//! What the engine loads it locks (`FOR UPDATE`), so two nodes never act on one incident at once;
+//! the worker's scans skip what another node holds (`SKIP LOCKED`), so a due step is taken by
+//! exactly one. Feed entries get their ids as the transaction's last step, under the lock of the
+//! `feed_seq` row, held until the commit: ids become visible in the order they were given, and a
+//! device that resumes after id N can never miss an entry committed later with an id ≤ N.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use postgres::{Client, Statement};
+use reveille_protocol::{AlertEvent, FeedEvent, Incident, IncidentState, TimelineEntry};
+use reveille_store::engine::Tx;
+use reveille_store::quarantine::{Quarantine, decode};
+use reveille_store::writer::{self, Committed};
+use reveille_store::{Error, IngestBatch, Result};
+
+use crate::{connect, json, quarantine, unjson};
+
+/// The channel every node listens on; a notification carries the newest feed id committed.
+pub const CHANNEL: &str = "reveille_feed";
+
+/// The writer's connection and what its open transaction has appended to feeds.
+pub struct Session {
+    url: String,
+    client: Option<Client>,
+    statements: HashMap<&'static str, Statement>,
+    /// Feed entries of this transaction, without ids until the commit gives them.
+    outbox: Committed,
+    mark: usize,
+    quarantine: Arc<Quarantine>,
+}
+
+impl Session {
+    pub fn new(url: &str, quarantine: Arc<Quarantine>) -> Self {
+        Self {
+            url: url.to_owned(),
+            client: None,
+            statements: HashMap::new(),
+            outbox: Vec::new(),
+            mark: 0,
+            quarantine,
+        }
+    }
+
+    /// The connection, opened again if it was lost (its node recovers on its own).
+    pub fn client(&mut self) -> Result<&mut Client> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.statements.clear();
+            self.client = Some(connect(&self.url)?);
+        }
+        Ok(self.client.as_mut().expect("just connected"))
+    }
+
+    /// Runs `sql` (prepared once per connection) and returns its rows.
+    pub fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>> {
+        let statement = match self.statements.get(sql) {
+            Some(statement) => statement.clone(),
+            None => {
+                let statement = self.client()?.prepare(sql)?;
+                self.statements.insert(sql, statement.clone());
+                statement
+            }
+        };
+        Ok(self.client()?.query(&statement, params)?)
+    }
+
+    fn run(&mut self, sql: &str) -> Result<()> {
+        Ok(self.client()?.batch_execute(sql)?)
+    }
+
+    /// Incidents `sql` finds (`SELECT id, body … FOR UPDATE SKIP LOCKED`, the time as `$1`),
+    /// skipping any that cannot be read.
+    fn select(&mut self, sql: &'static str, now: Timestamp) -> Result<Vec<Incident>> {
+        let rows = self.query(sql, &[&now.as_millisecond()])?;
+        let mut skipped = Vec::new();
+        let found = rows
+            .iter()
+            .filter_map(|row| decode("incidents", row.get(0), row.get::<_, &str>(1), &mut skipped))
+            .collect();
+        let fresh = self.quarantine.first_seen(skipped);
+        quarantine::record(self, &fresh, now)?;
+        Ok(found)
+    }
+
+    /// Gives the transaction's feed entries their ids and stores them; the last step before
+    /// the commit, so the `feed_seq` lock is held as briefly as possible.
+    fn store_feed(&mut self) -> Result<()> {
+        if self.outbox.is_empty() {
+            return Ok(());
+        }
+        let count = self.outbox.len() as i64;
+        let rows =
+            self.query("UPDATE feed_seq SET last = last + $1 RETURNING last", &[&count])?;
+        let last: i64 = rows.first().ok_or_else(|| Error::unavailable("no feed_seq row"))?.get(0);
+        let mut ids = Vec::with_capacity(self.outbox.len());
+        let (mut users, mut incidents, mut bodies) = (Vec::new(), Vec::new(), Vec::new());
+        for (n, (user, entry)) in self.outbox.iter_mut().enumerate() {
+            entry.id = last - count + 1 + n as i64;
+            ids.push(entry.id);
+            users.push(user.clone());
+            incidents.push(entry.incident.id);
+            bodies.push(json(entry)?);
+        }
+        self.query(
+            "INSERT INTO feed (id, user_name, incident_id, body)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[])",
+            &[&ids, &users, &incidents, &bodies],
+        )?;
+        // Delivered at the commit, to every node listening (this one too).
+        self.query("SELECT pg_notify($1, $2)", &[&CHANNEL, &last.to_string()])?;
+        Ok(())
+    }
+}
+
+impl writer::Session for Session {
+    fn begin(&mut self) -> Result<()> {
+        self.outbox.clear();
+        self.run("BEGIN")
+    }
+
+    fn savepoint(&mut self) -> Result<()> {
+        self.mark = self.outbox.len();
+        self.run("SAVEPOINT job")
+    }
+
+    fn rollback_to_savepoint(&mut self) -> Result<()> {
+        self.outbox.truncate(self.mark);
+        self.run("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
+    }
+
+    fn release_savepoint(&mut self) -> Result<()> {
+        self.run("RELEASE SAVEPOINT job")
+    }
+
+    fn commit(&mut self) -> Result<Committed> {
+        self.store_feed()?;
+        self.run("COMMIT")?;
+        Ok(std::mem::take(&mut self.outbox))
+    }
+
+    fn rollback(&mut self) {
+        self.outbox.clear();
+        if let Some(client) = self.client.as_mut().filter(|c| !c.is_closed()) {
+            let _ = client.batch_execute("ROLLBACK");
+        }
+    }
+}
+
+impl Tx for Session {
+    fn record_event(&mut self, batch: &IngestBatch, event: &AlertEvent) -> Result<()> {
+        let at = batch.received_at;
+        self.query(
+            "INSERT INTO events (received_at, received_ms, service, source, body)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&at.to_string(), &at.as_millisecond(), &batch.rules.name, &batch.source, &json(event)?],
+        )?;
+        Ok(())
+    }
+
+    fn open_incident(&mut self, service: &str, dedup_key: &str) -> Result<Option<Incident>> {
+        let rows = self.query(
+            "SELECT body FROM incidents
+             WHERE service = $1 AND dedup_key = $2 AND state <> 'resolved' FOR UPDATE",
+            &[&service, &dedup_key],
+        )?;
+        rows.first().map(|row| unjson(row.get(0))).transpose()
+    }
+
+    fn incident(&mut self, id: i64) -> Result<Incident> {
+        let rows = self.query("SELECT body FROM incidents WHERE id = $1 FOR UPDATE", &[&id])?;
+        match rows.first() {
+            Some(row) => unjson(row.get(0)),
+            None => Err(Error::NotFound(format!("incident {id}"))),
+        }
+    }
+
+    fn snoozes_due(&mut self, now: Timestamp) -> Result<Vec<Incident>> {
+        self.select(
+            "SELECT id, body FROM incidents WHERE snoozed_until <= $1 FOR UPDATE SKIP LOCKED",
+            now,
+        )
+    }
+
+    fn ladders(&mut self, now: Timestamp) -> Result<Vec<Incident>> {
+        self.select(
+            "SELECT id, body FROM incidents
+             WHERE next_escalation_at IS NOT NULL AND $1::BIGINT IS NOT NULL
+             FOR UPDATE SKIP LOCKED",
+            now,
+        )
+    }
+
+    fn insert_incident(&mut self, incident: &Incident) -> Result<i64> {
+        let rows = self.query(
+            "INSERT INTO incidents (service, dedup_key, state, drill, body)
+             VALUES ($1, $2, $3, $4, '{}') RETURNING id",
+            &[&incident.service, &incident.dedup_key, &incident.state.as_str(), &incident.drill],
+        )?;
+        Ok(rows[0].get(0))
+    }
+
+    fn save_incident(&mut self, incident: &Incident) -> Result<()> {
+        let state = incident.state;
+        let snoozed = incident
+            .snoozed_until
+            .filter(|_| state == IncidentState::Snoozed)
+            .map(|t| t.as_millisecond());
+        let next = incident
+            .escalation
+            .and_then(|e| e.next_at)
+            .filter(|_| state == IncidentState::Triggered)
+            .map(|t| t.as_millisecond());
+        let closed =
+            (state == IncidentState::Resolved).then(|| incident.updated_at.as_millisecond());
+        self.query(
+            "UPDATE incidents SET state = $2, snoozed_until = $3, body = $4,
+                    next_escalation_at = $5, closed_at = $6
+             WHERE id = $1",
+            &[&incident.id, &state.as_str(), &snoozed, &json(incident)?, &next, &closed],
+        )?;
+        Ok(())
+    }
+
+    fn add_timeline(&mut self, incident: i64, entry: &TimelineEntry) -> Result<()> {
+        self.query(
+            "INSERT INTO timeline (incident_id, body) VALUES ($1, $2)",
+            &[&incident, &json(entry)?],
+        )?;
+        Ok(())
+    }
+
+    fn add_paged(&mut self, incident: i64, user: &str) -> Result<()> {
+        self.query(
+            "INSERT INTO incident_users (incident_id, user_name) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+            &[&incident, &user],
+        )?;
+        Ok(())
+    }
+
+    fn append_feed(&mut self, user: &str, entry: FeedEvent) -> Result<()> {
+        self.outbox.push((user.to_owned(), entry));
+        Ok(())
+    }
+}

@@ -1,0 +1,215 @@
+//! [`Store`] for PostgreSQL: writes go to this node's writer thread, reads to the pool.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use reveille_core::Command;
+use reveille_protocol::{FeedEvent, Incident, IncidentDetail, IncidentState};
+use reveille_store::{
+    Deafness, DeviceRecord, HeartbeatRecord, Hub, IncidentFilter, IngestBatch, KeyInfo, Landed,
+    OverrideRecord, Pruned, Result, Rules, Store, TokenInfo, engine,
+};
+use tokio::sync::watch;
+
+use crate::{Postgres, credentials, read, records, retention};
+
+#[async_trait]
+impl Store for Postgres {
+    async fn ingest(&self, batch: IngestBatch) -> Result<Vec<Landed>> {
+        self.write(move |s| engine::ingest(s, &batch)).await
+    }
+
+    async fn command(
+        &self,
+        id: i64,
+        actor: &str,
+        command: Command,
+        now: Timestamp,
+    ) -> Result<Incident> {
+        let actor = actor.to_owned();
+        self.write(move |s| engine::command(s, id, &actor, &command, now)).await
+    }
+
+    async fn wake_due(&self, now: Timestamp, rules: Arc<Rules>) -> Result<usize> {
+        self.write(move |s| engine::wake_due(s, now, &rules)).await
+    }
+
+    async fn escalate(&self, now: Timestamp, rules: Arc<Rules>, deaf: Deafness) -> Result<usize> {
+        self.write(move |s| engine::escalate(s, now, &rules, &deaf)).await
+    }
+
+    async fn incident(&self, id: i64) -> Result<IncidentDetail> {
+        self.read(move |client| read::incident_detail(client, id)).await
+    }
+
+    async fn incidents(&self, filter: IncidentFilter) -> Result<Vec<Incident>> {
+        self.read_skipping(move |client, skipped| read::incidents(client, &filter, skipped)).await
+    }
+
+    async fn count_by_state(&self) -> Result<Vec<(IncidentState, u64)>> {
+        self.read(read::count_by_state).await
+    }
+
+    async fn feed_since(&self, user: &str, after: i64, limit: usize) -> Result<Vec<FeedEvent>> {
+        let user = user.to_owned();
+        let entries = self.read_skipping(move |client, skipped| {
+            read::feed(client, Some(&user), after, limit, skipped)
+        });
+        Ok(entries.await?.into_iter().map(|(_, entry)| entry).collect())
+    }
+
+    async fn feed_head(&self) -> Result<i64> {
+        self.read(read::feed_head).await
+    }
+
+    fn hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    fn stopped(&self) -> watch::Receiver<Option<String>> {
+        self.inner.writer.stopped()
+    }
+
+    fn unreadable_rows(&self) -> u64 {
+        self.inner.quarantine.count()
+    }
+
+    async fn add_token(&self, hash: &str, info: TokenInfo) -> Result<()> {
+        let hash = hash.to_owned();
+        self.write(move |s| credentials::add_token(s, &hash, &info)).await
+    }
+
+    async fn token(&self, hash: &str) -> Result<Option<TokenInfo>> {
+        let hash = hash.to_owned();
+        self.read(move |client| credentials::token(client, &hash)).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenInfo>> {
+        self.read(credentials::tokens).await
+    }
+
+    async fn revoke_token(&self, prefix: &str) -> Result<TokenInfo> {
+        let prefix = prefix.to_owned();
+        self.write(move |s| credentials::revoke_token(s, &prefix)).await
+    }
+
+    async fn touch_token(&self, hash: &str, now: Timestamp) -> Result<()> {
+        let hash = hash.to_owned();
+        self.write(move |s| credentials::touch_token(s, &hash, now)).await
+    }
+
+    async fn add_key(&self, hash: &str, info: KeyInfo) -> Result<()> {
+        let hash = hash.to_owned();
+        self.write(move |s| credentials::add_key(s, &hash, &info)).await
+    }
+
+    async fn key(&self, hash: &str) -> Result<Option<KeyInfo>> {
+        let hash = hash.to_owned();
+        self.read(move |client| credentials::key(client, &hash)).await
+    }
+
+    async fn keys(&self) -> Result<Vec<KeyInfo>> {
+        self.read(credentials::keys).await
+    }
+
+    async fn revoke_key(&self, prefix: &str) -> Result<KeyInfo> {
+        let prefix = prefix.to_owned();
+        self.write(move |s| credentials::revoke_key(s, &prefix)).await
+    }
+
+    async fn add_override(&self, o: OverrideRecord) -> Result<OverrideRecord> {
+        self.write(move |s| records::add_override(s, &o)).await
+    }
+
+    async fn overrides(&self) -> Result<Vec<OverrideRecord>> {
+        self.read(records::overrides).await
+    }
+
+    async fn remove_override(&self, id: i64) -> Result<OverrideRecord> {
+        self.write(move |s| records::remove_override(s, id)).await
+    }
+
+    async fn heartbeat_ping(&self, name: &str, now: Timestamp) -> Result<Option<HeartbeatRecord>> {
+        let name = name.to_owned();
+        self.write(move |s| records::heartbeat_ping(s, &name, now)).await
+    }
+
+    async fn heartbeats(&self) -> Result<Vec<HeartbeatRecord>> {
+        self.read(records::heartbeats).await
+    }
+
+    async fn set_heartbeat_missed(&self, name: &str, missed: bool) -> Result<()> {
+        let name = name.to_owned();
+        self.write(move |s| records::set_heartbeat_missed(s, &name, missed)).await
+    }
+
+    async fn handoff(&self, schedule: &str) -> Result<Option<Timestamp>> {
+        let schedule = schedule.to_owned();
+        self.read(move |client| records::handoff(client, &schedule)).await
+    }
+
+    async fn set_handoff(&self, schedule: &str, at: Timestamp) -> Result<()> {
+        let schedule = schedule.to_owned();
+        self.write(move |s| records::set_handoff(s, &schedule, at)).await
+    }
+
+    async fn meta_or_insert(&self, key: &str, fresh: &str) -> Result<String> {
+        let (key, fresh) = (key.to_owned(), fresh.to_owned());
+        self.write(move |s| records::meta_or_insert(s, &key, &fresh)).await
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.write(move |s| records::set_meta(s, &key, &value)).await
+    }
+
+    async fn phone_topic(&self, user: &str, fresh: &str, now: Timestamp) -> Result<String> {
+        let (user, fresh) = (user.to_owned(), fresh.to_owned());
+        self.write(move |s| records::phone_topic(s, &user, &fresh, now)).await
+    }
+
+    async fn topic_user(&self, topic: &str) -> Result<Option<String>> {
+        let topic = topic.to_owned();
+        self.read(move |client| records::topic_user(client, &topic)).await
+    }
+
+    async fn add_device(&self, device: DeviceRecord, max: usize) -> Result<DeviceRecord> {
+        self.write(move |s| records::add_device(s, &device, max)).await
+    }
+
+    async fn devices(&self, user: Option<&str>) -> Result<Vec<DeviceRecord>> {
+        let user = user.map(str::to_owned);
+        self.read(move |client| records::devices(client, user.as_deref())).await
+    }
+
+    async fn remove_device(&self, id: i64) -> Result<DeviceRecord> {
+        self.write(move |s| records::remove_device(s, id)).await
+    }
+
+    async fn use_link(&self, signature: &str, now: Timestamp) -> Result<bool> {
+        let signature = signature.to_owned();
+        self.write(move |s| records::use_link(s, &signature, now)).await
+    }
+
+    async fn prune(&self, before: Timestamp, feed_kept_after: Option<i64>) -> Result<Pruned> {
+        let mut total = Pruned::default();
+        loop {
+            let step =
+                self.write(move |s| retention::step(s, before, feed_kept_after)).await?;
+            if step.is_empty() {
+                return Ok(total);
+            }
+            total.add(step);
+        }
+    }
+
+    async fn feed_horizon(&self) -> Result<i64> {
+        self.read(retention::horizon).await
+    }
+
+    async fn feed_all_since(&self, after: i64, limit: usize) -> Result<Vec<(String, FeedEvent)>> {
+        self.read_skipping(move |client, skipped| read::feed(client, None, after, limit, skipped))
+            .await
+    }
+}
