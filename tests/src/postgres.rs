@@ -35,7 +35,9 @@ fn bin_dir() -> Option<PathBuf> {
 pub fn missing() -> Option<String> {
     match bin_dir() {
         Some(_) => None,
-        None => Some("PostgreSQL's server binaries are not installed (apt install postgresql-15)".into()),
+        None => Some(
+            "PostgreSQL's server binaries are not installed (apt install postgresql-15)".into(),
+        ),
     }
 }
 

@@ -41,11 +41,18 @@ pub(crate) fn add_token(s: &mut Session, hash: &str, t: &TokenInfo) -> Result<()
 }
 
 pub(crate) fn token(client: &mut Client, hash: &str) -> Result<Option<TokenInfo>> {
-    client.query_opt("SELECT * FROM tokens WHERE hash = $1", &[&hash])?.map(|r| token_row(&r)).transpose()
+    client
+        .query_opt("SELECT * FROM tokens WHERE hash = $1", &[&hash])?
+        .map(|r| token_row(&r))
+        .transpose()
 }
 
 pub(crate) fn tokens(client: &mut Client) -> Result<Vec<TokenInfo>> {
-    client.query("SELECT * FROM tokens ORDER BY created_at, prefix", &[])?.iter().map(token_row).collect()
+    client
+        .query("SELECT * FROM tokens ORDER BY created_at, prefix", &[])?
+        .iter()
+        .map(token_row)
+        .collect()
 }
 
 pub(crate) fn touch_token(s: &mut Session, hash: &str, now: Timestamp) -> Result<()> {
@@ -93,11 +100,18 @@ pub(crate) fn add_key(s: &mut Session, hash: &str, k: &KeyInfo) -> Result<()> {
 }
 
 pub(crate) fn key(client: &mut Client, hash: &str) -> Result<Option<KeyInfo>> {
-    client.query_opt("SELECT * FROM keys WHERE hash = $1", &[&hash])?.map(|r| key_row(&r)).transpose()
+    client
+        .query_opt("SELECT * FROM keys WHERE hash = $1", &[&hash])?
+        .map(|r| key_row(&r))
+        .transpose()
 }
 
 pub(crate) fn keys(client: &mut Client) -> Result<Vec<KeyInfo>> {
-    client.query("SELECT * FROM keys ORDER BY created_at, prefix", &[])?.iter().map(key_row).collect()
+    client
+        .query("SELECT * FROM keys ORDER BY created_at, prefix", &[])?
+        .iter()
+        .map(key_row)
+        .collect()
 }
 
 pub(crate) fn revoke_key(s: &mut Session, prefix: &str) -> Result<KeyInfo> {

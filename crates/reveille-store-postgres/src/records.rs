@@ -112,7 +112,12 @@ pub(crate) fn set_meta(s: &mut Session, key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn phone_topic(s: &mut Session, user: &str, fresh: &str, now: Timestamp) -> Result<String> {
+pub(crate) fn phone_topic(
+    s: &mut Session,
+    user: &str,
+    fresh: &str,
+    now: Timestamp,
+) -> Result<String> {
     s.query(
         "INSERT INTO phone_topics (topic, user_name, created_at) VALUES ($1, $2, $3)
          ON CONFLICT DO NOTHING",

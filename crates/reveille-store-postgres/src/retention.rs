@@ -14,7 +14,11 @@ const STEP: i64 = 500;
 const HORIZON: &str = "feed_pruned_through";
 
 /// One bounded step of pruning; call again until it removes nothing.
-pub(crate) fn step(s: &mut Session, before: Timestamp, feed_kept_after: Option<i64>) -> Result<Pruned> {
+pub(crate) fn step(
+    s: &mut Session,
+    before: Timestamp,
+    feed_kept_after: Option<i64>,
+) -> Result<Pruned> {
     let cutoff = before.as_millisecond();
     let closed: Vec<i64> = s
         .query(

@@ -5,10 +5,8 @@
 use postgres::Client;
 use reveille_store::{Error, Result};
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/0001_init.sql"),
-    include_str!("../migrations/0002_cluster.sql"),
-];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_cluster.sql")];
 
 /// The schema version this build writes.
 pub const LATEST: usize = MIGRATIONS.len();

@@ -97,8 +97,7 @@ impl Session {
             return Ok(());
         }
         let count = self.outbox.len() as i64;
-        let rows =
-            self.query("UPDATE feed_seq SET last = last + $1 RETURNING last", &[&count])?;
+        let rows = self.query("UPDATE feed_seq SET last = last + $1 RETURNING last", &[&count])?;
         let last: i64 = rows.first().ok_or_else(|| Error::unavailable("no feed_seq row"))?.get(0);
         let mut ids = Vec::with_capacity(self.outbox.len());
         let (mut users, mut incidents, mut bodies) = (Vec::new(), Vec::new(), Vec::new());
@@ -160,7 +159,13 @@ impl Tx for Session {
         self.query(
             "INSERT INTO events (received_at, received_ms, service, source, body)
              VALUES ($1, $2, $3, $4, $5)",
-            &[&at.to_string(), &at.as_millisecond(), &batch.rules.name, &batch.source, &json(event)?],
+            &[
+                &at.to_string(),
+                &at.as_millisecond(),
+                &batch.rules.name,
+                &batch.source,
+                &json(event)?,
+            ],
         )?;
         Ok(())
     }

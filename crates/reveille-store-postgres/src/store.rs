@@ -195,8 +195,7 @@ impl Store for Postgres {
     async fn prune(&self, before: Timestamp, feed_kept_after: Option<i64>) -> Result<Pruned> {
         let mut total = Pruned::default();
         loop {
-            let step =
-                self.write(move |s| retention::step(s, before, feed_kept_after)).await?;
+            let step = self.write(move |s| retention::step(s, before, feed_kept_after)).await?;
             if step.is_empty() {
                 return Ok(total);
             }
