@@ -9,9 +9,11 @@ use clap::Subcommand;
 use jiff::Timestamp;
 use reveille_server::auth::{Scope, mint_key, mint_token};
 use reveille_server::clock::SystemClock;
+use reveille_server::config::Backend;
 use reveille_server::config::Settings;
 use reveille_server::{AppState, serve as serve_http};
 use reveille_store::{KeyInfo, Store, TokenInfo};
+use reveille_store_postgres::Postgres;
 use reveille_store_sqlite::Sqlite;
 
 use crate::ConfigPath;
@@ -20,21 +22,48 @@ pub fn settings(path: &Path) -> Result<Settings> {
     Settings::load(path).map_err(|e| anyhow::anyhow!("the configuration has mistakes:\n{e}"))
 }
 
-pub fn store(settings: &Settings) -> Result<Sqlite> {
-    let path = settings.database_path();
-    Sqlite::open(&path).with_context(|| format!("cannot open the database {}", path.display()))
+/// The database `database.url` names, opened (and migrated).
+pub fn store(settings: &Settings) -> Result<Arc<dyn Store>> {
+    Ok(match backend(settings)? {
+        Backend::Sqlite(path) => Arc::new(
+            Sqlite::open(&path)
+                .with_context(|| format!("cannot open the database {}", path.display()))?,
+        ),
+        Backend::Postgres(url) => Arc::new(
+            Postgres::open(&url)
+                .with_context(|| format!("cannot open the database {}", redacted(&url)))?,
+        ),
+    })
+}
+
+fn backend(settings: &Settings) -> Result<Backend> {
+    settings.backend().context("database.url names no database Reveille can use")
+}
+
+/// A database URL with its password (if any) left out, for messages and logs.
+fn redacted(url: &str) -> String {
+    match url.split_once("://").and_then(|(scheme, rest)| Some((scheme, rest.split_once('@')?))) {
+        Some((scheme, (credentials, host))) => {
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}@{host}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 /// `reveille migrate`: the schema brought up to date, saying from which version to which.
 pub fn migrate(config: &Path) -> Result<()> {
     let settings = settings(config)?;
-    let path = settings.database_path();
-    let (before, after) = Sqlite::migrate(&path)
-        .with_context(|| format!("cannot migrate the database {}", path.display()))?;
+    let (name, migrated) = match backend(&settings)? {
+        Backend::Sqlite(path) => (path.display().to_string(), Sqlite::migrate(&path)),
+        Backend::Postgres(url) => (redacted(&url), Postgres::migrate(&url)),
+    };
+    let (before, after) =
+        migrated.with_context(|| format!("cannot migrate the database {name}"))?;
     if before == after {
-        println!("{}: schema version {after}, up to date", path.display());
+        println!("{name}: schema version {after}, up to date");
     } else {
-        println!("{}: schema version {before} → {after}", path.display());
+        println!("{name}: schema version {before} → {after}");
     }
     Ok(())
 }
@@ -50,13 +79,26 @@ pub async fn serve(config: &Path) -> Result<()> {
         .init();
     let mut settings = settings(config)?;
     raise_open_files(&mut settings.server);
+    if let Backend::Postgres(_) = backend(&settings)? {
+        // Every node must sign acknowledge links with the same key: it is never made up here.
+        let key = settings.link_key_path();
+        anyhow::ensure!(
+            key.is_file(),
+            "{} is missing: with PostgreSQL every node signs acknowledge links with the same key; \
+             make it once with `reveille rotate-link-key -c …` and copy it to every node (0600)",
+            key.display()
+        );
+    }
     let store = store(&settings)?;
     let listener = tokio::net::TcpListener::bind(&settings.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
     let address = listener.local_addr()?;
-    tracing::info!(database = %settings.database_path().display(), "database open");
-    let state = AppState::new(Arc::new(store), settings, Arc::new(SystemClock));
+    match backend(&settings)? {
+        Backend::Sqlite(path) => tracing::info!(database = %path.display(), "database open"),
+        Backend::Postgres(url) => tracing::info!(database = %redacted(&url), "database open"),
+    }
+    let state = AppState::new(store, settings, Arc::new(SystemClock));
     // Tests and scripts wait for this line.
     println!("reveille listening on http://{address}");
     serve_http(listener, state, shutdown_signal()).await?;
@@ -116,7 +158,10 @@ pub fn check_config(config: &Path) -> Result<()> {
         config.display(),
         settings.users.len(),
         settings.services.len(),
-        settings.database_path().display()
+        match backend(&settings)? {
+            Backend::Sqlite(path) => path.display().to_string(),
+            Backend::Postgres(url) => redacted(&url),
+        }
     );
     Ok(())
 }

@@ -8,7 +8,7 @@ use clap::Subcommand;
 use jiff::Timestamp;
 use reveille_server::auth::mint_token;
 use reveille_server::ntfy::new_topic;
-use reveille_store::{Store, TokenInfo};
+use reveille_store::TokenInfo;
 
 use crate::admin::{settings, store};
 

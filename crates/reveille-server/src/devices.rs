@@ -39,6 +39,7 @@ pub async fn register(
         token: token.to_owned(),
         name: request.name.unwrap_or_else(|| format!("{}'s {}", caller.user, request.platform)),
         created_at: state.clock.now(),
+        push_ok: None,
     };
     Ok(Json(view(state.store.add_device(record, MAX_PER_USER).await?)))
 }

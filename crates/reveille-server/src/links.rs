@@ -27,9 +27,7 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Where the signing key of a server with these settings lives.
 pub fn key_path(settings: &Settings) -> PathBuf {
-    let mut name = settings.database_path().into_os_string();
-    name.push(".link-key");
-    PathBuf::from(name)
+    settings.link_key_path()
 }
 
 /// The key file as last read: its identity (inode, modification time) and contents.

@@ -11,6 +11,7 @@
 //! again. Do not put a transaction-pooling proxy (pgbouncer in transaction mode) between a node
 //! and the database: `LISTEN` needs its own session.
 
+mod cluster;
 mod credentials;
 mod pump;
 mod quarantine;

@@ -139,6 +139,7 @@ fn device_row(row: &Row) -> Result<DeviceRecord> {
         token: row.get("token"),
         name: row.get("name"),
         created_at: time(row, "created_at")?,
+        push_ok: row.get("push_ok"),
     })
 }
 
@@ -206,4 +207,9 @@ pub(crate) fn use_link(s: &mut Session, signature: &str, now: Timestamp) -> Resu
         &[&signature, &now.as_millisecond()],
     )?;
     Ok(!inserted.is_empty())
+}
+
+pub(crate) fn set_push_ok(s: &mut Session, device: i64, ok: bool) -> Result<()> {
+    s.query("UPDATE devices SET push_ok = $2 WHERE id = $1", &[&device, &ok])?;
+    Ok(())
 }

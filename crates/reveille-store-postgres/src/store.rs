@@ -7,12 +7,13 @@ use jiff::Timestamp;
 use reveille_core::Command;
 use reveille_protocol::{FeedEvent, Incident, IncidentDetail, IncidentState};
 use reveille_store::{
-    Deafness, DeviceRecord, HeartbeatRecord, Hub, IncidentFilter, IngestBatch, KeyInfo, Landed,
-    OverrideRecord, Pruned, Result, Rules, Store, TokenInfo, engine,
+    Claim, ClusterView, Deafness, DeviceRecord, HeartbeatRecord, Hub, IncidentFilter, IngestBatch,
+    KeyInfo, Landed, Lease, NodeInfo, OverrideRecord, Pruned, Result, Rules, Store, TokenInfo,
+    UserPresence, engine,
 };
 use tokio::sync::watch;
 
-use crate::{Postgres, credentials, read, records, retention};
+use crate::{Postgres, cluster, credentials, read, records, retention};
 
 #[async_trait]
 impl Store for Postgres {
@@ -201,6 +202,57 @@ impl Store for Postgres {
             }
             total.add(step);
         }
+    }
+
+    async fn ingest_once(
+        &self,
+        claim: Claim,
+        batch: Option<IngestBatch>,
+    ) -> Result<Option<Vec<Landed>>> {
+        self.write(move |s| {
+            if !cluster::claim(s, &claim)? {
+                return Ok(None);
+            }
+            match &batch {
+                Some(batch) => engine::ingest(s, batch).map(Some),
+                None => Ok(Some(Vec::new())),
+            }
+        })
+        .await
+    }
+
+    async fn lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Lease> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write(move |s| cluster::lease(s, &name, &holder, now, until)).await
+    }
+
+    async fn report_node(
+        &self,
+        node: NodeInfo,
+        presence: Vec<UserPresence>,
+    ) -> Result<ClusterView> {
+        self.write(move |s| cluster::report_node(s, &node, &presence)).await
+    }
+
+    async fn set_push_ok(&self, device: i64, ok: bool) -> Result<()> {
+        self.write(move |s| records::set_push_ok(s, device, ok)).await
+    }
+
+    async fn take_tokens(
+        &self,
+        key: &str,
+        want: u32,
+        per_minute: u32,
+        now: Timestamp,
+    ) -> Result<u32> {
+        let key = key.to_owned();
+        self.write(move |s| cluster::take_tokens(s, &key, want, per_minute, now)).await
     }
 
     async fn feed_horizon(&self) -> Result<i64> {

@@ -126,3 +126,39 @@ async fn three_nodes_writing_at_once_leave_no_gap_and_no_duplicate_for_any_devic
         assert_eq!(seen, expected, "in order (seed {seed})");
     }
 }
+
+fn at(secs: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(1_800_000_000 + secs).unwrap()
+}
+
+#[tokio::test]
+async fn nodes_share_leases_presence_and_rate_buckets() {
+    use reveille_store::{Lease, NodeInfo, UserPresence};
+    let url = reveille_tests::postgres::server().database();
+    let (a, b) = (Postgres::open(&url).unwrap(), Postgres::open(&url).unwrap());
+
+    assert_eq!(
+        a.lease("push", "a", at(0), at(10)).await.unwrap(),
+        Lease::Granted { took_over: None }
+    );
+    assert_eq!(b.lease("push", "b", at(5), at(15)).await.unwrap(), Lease::Held("a".into()));
+    assert_eq!(
+        a.lease("push", "a", at(8), at(18)).await.unwrap(),
+        Lease::Granted { took_over: None }
+    );
+    // a stops renewing: once its lease runs out, b takes over and learns from whom.
+    let taken = b.lease("push", "b", at(19), at(29)).await.unwrap();
+    assert_eq!(taken, Lease::Granted { took_over: Some("a".into()) });
+
+    let node = |name: &str| NodeInfo { name: name.into(), seen: at(30), key_id: "k1".into() };
+    let alice = |open| UserPresence { user: "alice".into(), open, since: at(1) };
+    a.report_node(node("a"), vec![alice(1)]).await.unwrap();
+    let view = b.report_node(node("b"), vec![alice(0)]).await.unwrap();
+    assert_eq!(view.nodes.len(), 2);
+    assert_eq!(view.presence.len(), 2, "{view:?}");
+    assert!(view.presence.contains(&("a".into(), alice(1))), "a device on a counts on b");
+
+    // One bucket for every node: 60 a minute in all, not 60 on each.
+    assert_eq!(a.take_tokens("key", 40, 60, at(0)).await.unwrap(), 40);
+    assert_eq!(b.take_tokens("key", 40, 60, at(0)).await.unwrap(), 20);
+}

@@ -18,6 +18,7 @@ mod schema;
 mod session;
 mod store;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 
@@ -49,6 +50,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     hub: Arc<Hub>,
     quarantine: Arc<Quarantine>,
+    /// Rate buckets by key: with one node they need not be stored.
+    buckets: Mutex<HashMap<String, (f64, Timestamp)>>,
 }
 
 fn connect(path: &Path) -> Result<Connection> {
@@ -123,6 +126,7 @@ impl Sqlite {
                 readers: Mutex::new(Vec::new()),
                 hub,
                 quarantine,
+                buckets: Mutex::default(),
             }),
         })
     }
@@ -134,6 +138,16 @@ impl Sqlite {
         let before = schema::version(&conn)?;
         schema::migrate(&mut conn)?;
         Ok((before, schema::version(&conn)?))
+    }
+
+    /// Takes up to `want` tokens from `key`'s rate bucket, in memory.
+    fn take_tokens_here(&self, key: &str, want: u32, per_minute: u32, now: Timestamp) -> u32 {
+        let per_minute = f64::from(per_minute.max(1));
+        let mut buckets = self.inner.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, at) = buckets.entry(key.to_owned()).or_insert((per_minute, now));
+        let (left, granted) = reveille_store::take_tokens(*tokens, *at, now, per_minute, want);
+        (*tokens, *at) = (left, now);
+        granted
     }
 
     /// Reads a pragma on the writer's own connection, e.g. `synchronous` (2 means FULL).

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use reveille_store::{DeviceRecord, Error, HeartbeatRecord, OverrideRecord, Result};
+use reveille_store::{Claim, DeviceRecord, Error, HeartbeatRecord, OverrideRecord, Result};
 
 fn time(row: &Row<'_>, column: &str) -> rusqlite::Result<Timestamp> {
     let text: String = row.get(column)?;
@@ -155,6 +155,7 @@ fn device_row(row: &Row<'_>) -> rusqlite::Result<DeviceRecord> {
         token: row.get("token")?,
         name: row.get("name")?,
         created_at: time(row, "created_at")?,
+        push_ok: row.get("push_ok")?,
     })
 }
 
@@ -223,4 +224,28 @@ pub(crate) fn use_link(conn: &Connection, signature: &str, now: Timestamp) -> Re
         .prepare_cached("INSERT OR IGNORE INTO used_links (signature, used_at) VALUES (?1, ?2)")?
         .execute(params![signature, now.to_string()])?;
     Ok(inserted == 1)
+}
+
+pub(crate) fn set_push_ok(conn: &Connection, device: i64, ok: bool) -> Result<()> {
+    conn.prepare_cached("UPDATE devices SET push_ok = ?2 WHERE id = ?1")?
+        .execute(params![device, ok])?;
+    Ok(())
+}
+
+/// Takes the claim if nobody has: true when this call is the one that does the work.
+pub(crate) fn claim(conn: &Connection, claim: &Claim) -> Result<bool> {
+    let changed = match claim {
+        Claim::HeartbeatMissed { name, last_ping } => conn
+            .prepare_cached(
+                "UPDATE heartbeats SET missed = 1 WHERE name = ?1 AND missed = 0 AND last_ping = ?2",
+            )?
+            .execute(params![name, last_ping.to_string()])?,
+        Claim::Handoff { schedule, previous: None, at } => conn
+            .prepare_cached("INSERT OR IGNORE INTO handoffs (schedule, last_at) VALUES (?1, ?2)")?
+            .execute(params![schedule, at.to_string()])?,
+        Claim::Handoff { schedule, previous: Some(previous), at } => conn
+            .prepare_cached("UPDATE handoffs SET last_at = ?3 WHERE schedule = ?1 AND last_at = ?2")?
+            .execute(params![schedule, previous.to_string(), at.to_string()])?,
+    };
+    Ok(changed == 1)
 }

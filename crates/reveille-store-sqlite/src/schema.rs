@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_meta_phones_devices_links.sql"),
     include_str!("../migrations/0004_link_key_out_of_the_database.sql"),
     include_str!("../migrations/0005_retention.sql"),
+    include_str!("../migrations/0006_push_outcomes.sql"),
 ];
 
 /// The schema version this build writes.

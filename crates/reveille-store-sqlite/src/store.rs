@@ -7,8 +7,9 @@ use jiff::Timestamp;
 use reveille_core::Command;
 use reveille_protocol::{FeedEvent, Incident, IncidentDetail, IncidentState};
 use reveille_store::{
-    Deafness, DeviceRecord, HeartbeatRecord, Hub, IncidentFilter, IngestBatch, KeyInfo, Landed,
-    OverrideRecord, Pruned, Result, Rules, Store, TokenInfo, engine,
+    Claim, ClusterView, Deafness, DeviceRecord, HeartbeatRecord, Hub, IncidentFilter, IngestBatch,
+    KeyInfo, Landed, Lease, NodeInfo, OverrideRecord, Pruned, Result, Rules, Store, TokenInfo,
+    UserPresence, engine,
 };
 use tokio::sync::watch;
 
@@ -202,6 +203,53 @@ impl Store for Sqlite {
             }
             total.add(step);
         }
+    }
+
+    async fn ingest_once(
+        &self,
+        claim: Claim,
+        batch: Option<IngestBatch>,
+    ) -> Result<Option<Vec<Landed>>> {
+        self.write(move |s| {
+            if !records::claim(&s.conn, &claim)? {
+                return Ok(None);
+            }
+            match &batch {
+                Some(batch) => engine::ingest(s, batch).map(Some),
+                None => Ok(Some(Vec::new())),
+            }
+        })
+        .await
+    }
+
+    /// One node: the lease is always this node's.
+    async fn lease(&self, _: &str, _: &str, _: Timestamp, _: Timestamp) -> Result<Lease> {
+        Ok(Lease::Granted { took_over: None })
+    }
+
+    /// One node: what it reports is the whole cluster.
+    async fn report_node(
+        &self,
+        node: NodeInfo,
+        presence: Vec<UserPresence>,
+    ) -> Result<ClusterView> {
+        let name = node.name.clone();
+        let presence = presence.into_iter().map(|p| (name.clone(), p)).collect();
+        Ok(ClusterView { nodes: vec![node], presence })
+    }
+
+    async fn set_push_ok(&self, device: i64, ok: bool) -> Result<()> {
+        self.write(move |s| records::set_push_ok(&s.conn, device, ok)).await
+    }
+
+    async fn take_tokens(
+        &self,
+        key: &str,
+        want: u32,
+        per_minute: u32,
+        now: Timestamp,
+    ) -> Result<u32> {
+        Ok(self.take_tokens_here(key, want, per_minute, now))
     }
 
     async fn feed_horizon(&self) -> Result<i64> {

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::{
-    Deafness, DeviceRecord, Error, IncidentFilter, IngestBatch, KeyInfo, OverrideRecord, Rules,
-    Store, TokenInfo,
+    Claim, Deafness, DeviceRecord, Error, IncidentFilter, IngestBatch, KeyInfo, Lease,
+    OverrideRecord, Rules, Store, TokenInfo,
 };
 use reveille_core::{Command, Level, Policy, ServiceRules, Target};
 use reveille_protocol::{
@@ -353,6 +353,7 @@ pub async fn phones_devices_links_and_the_push_outbox_are_kept(store: &dyn Store
         token: token.into(),
         name: "pixel".into(),
         created_at: t(0),
+        push_ok: None,
     };
     let first = store.add_device(device("alice", "tok-1"), 2).await.unwrap();
     let again = store.add_device(device("alice", "tok-1"), 2).await.unwrap();
@@ -368,6 +369,11 @@ pub async fn phones_devices_links_and_the_push_outbox_are_kept(store: &dyn Store
     assert_eq!(store.remove_device(first.id).await.unwrap().token, "tok-1");
     assert!(matches!(store.remove_device(first.id).await, Err(Error::NotFound(_))));
 
+    let spare = store.devices(Some("alice")).await.unwrap()[0].clone();
+    assert_eq!(spare.push_ok, None, "no push sent yet");
+    store.set_push_ok(spare.id, false).await.unwrap();
+    let pushed = store.devices(Some("alice")).await.unwrap();
+    assert_eq!(pushed[0].push_ok, Some(false));
     assert!(store.use_link("sig", t(0)).await.unwrap());
     assert!(!store.use_link("sig", t(1)).await.unwrap(), "a link works once");
 
@@ -419,6 +425,47 @@ pub async fn retention_prunes_old_history_and_nothing_an_open_incident_or_a_read
     assert!(store.use_link("used-long-ago", t(300)).await.unwrap(), "forgotten once pruned");
 }
 
+pub async fn timed_work_is_claimed_once_and_tokens_are_shared(store: &dyn Store) {
+    store.heartbeat_ping("backup", t(0)).await.unwrap();
+    let missed = || Claim::HeartbeatMissed { name: "backup".into(), last_ping: t(0) };
+    let batch = IngestBatch {
+        rules: rules("db"),
+        source: "heartbeat".into(),
+        events: vec![event(Action::Trigger, "heartbeat/backup")],
+        received_at: t(100),
+    };
+    // Two workers see the same miss at once: one pages, the other does nothing.
+    let (a, b) = futures_util::join!(
+        store.ingest_once(missed(), Some(batch.clone())),
+        store.ingest_once(missed(), Some(batch.clone()))
+    );
+    let landed: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+    assert_eq!(landed.len(), 1, "exactly one worker claims the miss");
+    assert_eq!(store.incidents(IncidentFilter::default()).await.unwrap().len(), 1);
+    // A ping since then: the old miss can no longer be claimed.
+    store.heartbeat_ping("backup", t(200)).await.unwrap();
+    store.set_heartbeat_missed("backup", false).await.unwrap();
+    assert_eq!(store.ingest_once(missed(), Some(batch)).await.unwrap(), None);
+
+    let first = Claim::Handoff { schedule: "primary".into(), previous: None, at: t(0) };
+    assert!(store.ingest_once(first.clone(), None).await.unwrap().is_some());
+    assert!(store.ingest_once(first, None).await.unwrap().is_none());
+    let next = || Claim::Handoff { schedule: "primary".into(), previous: Some(t(0)), at: t(50) };
+    assert!(store.ingest_once(next(), None).await.unwrap().is_some());
+    assert!(store.ingest_once(next(), None).await.unwrap().is_none(), "drilled once");
+    assert_eq!(store.handoff("primary").await.unwrap(), Some(t(50)));
+
+    // 60 a minute: a burst of 60, then one a second.
+    assert_eq!(store.take_tokens("key", 50, 60, t(0)).await.unwrap(), 50);
+    assert_eq!(store.take_tokens("key", 50, 60, t(0)).await.unwrap(), 10);
+    assert_eq!(store.take_tokens("key", 5, 60, t(0)).await.unwrap(), 0);
+    assert_eq!(store.take_tokens("key", 5, 60, t(2)).await.unwrap(), 2);
+    assert_eq!(store.take_tokens("other", 1, 60, t(2)).await.unwrap(), 1, "a bucket per key");
+
+    let lease = store.lease("push", "node-a", t(0), t(10)).await.unwrap();
+    assert_eq!(lease, Lease::Granted { took_over: None });
+}
+
 #[macro_export]
 macro_rules! conformance_suite {
     ($make:path) => {
@@ -440,6 +487,7 @@ macro_rules! conformance_suite {
             overrides_heartbeats_and_handoffs_are_kept,
             phones_devices_links_and_the_push_outbox_are_kept,
             retention_prunes_old_history_and_nothing_an_open_incident_or_a_reader_needs,
+            timed_work_is_claimed_once_and_tokens_are_shared,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {

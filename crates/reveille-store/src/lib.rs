@@ -135,6 +135,8 @@ pub struct DeviceRecord {
     pub token: String,
     pub name: String,
     pub created_at: Timestamp,
+    /// Whether the provider accepted the last push to it (None: none sent yet).
+    pub push_ok: Option<bool>,
 }
 
 /// Which incidents to list, newest first.
@@ -172,6 +174,66 @@ impl Pruned {
         self.events += other.events;
         self.links += other.links;
     }
+}
+
+/// Timed work that must happen once, whichever node's worker sees it due: claimed in the same
+/// transaction that does it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// A heartbeat monitor missed its ping: still armed at `last_ping`, not yet marked missed.
+    HeartbeatMissed { name: String, last_ping: Timestamp },
+    /// A schedule's handoff at `at` is drilled: the last handoff drilled is still `previous`.
+    Handoff { schedule: String, previous: Option<Timestamp>, at: Timestamp },
+}
+
+/// How asking for a lease went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lease {
+    /// Ours until the time asked; `took_over` names the node whose lease had run out (it may
+    /// have done part of the work without recording it).
+    Granted { took_over: Option<String> },
+    /// Another node holds it.
+    Held(String),
+}
+
+/// One user's device connections on one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPresence {
+    pub user: String,
+    pub open: u32,
+    /// Since when the user has had no connection on that node (when `open` is 0).
+    pub since: Timestamp,
+}
+
+/// A node of the cluster, as last reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub name: String,
+    pub seen: Timestamp,
+    /// Which acknowledge-link key the node signs with (a fingerprint, not the key).
+    pub key_id: String,
+}
+
+/// What every node reported: the nodes, and each one's device connections.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterView {
+    pub nodes: Vec<NodeInfo>,
+    pub presence: Vec<(String, UserPresence)>,
+}
+
+/// A token bucket: `per_minute` tokens refill a minute, up to `per_minute`. Takes up to `want`
+/// tokens at `now`; returns what is left and how many were granted.
+pub fn take_tokens(
+    tokens: f64,
+    at: Timestamp,
+    now: Timestamp,
+    per_minute: f64,
+    want: u32,
+) -> (f64, u32) {
+    let elapsed = now.duration_since(at).as_secs_f64().max(0.0);
+    let tokens = (tokens + elapsed * per_minute / 60.0).min(per_minute);
+    let granted = (tokens.floor() as u32).min(want);
+    (tokens - f64::from(granted), granted)
 }
 
 /// A stored API token, never with its secret.
@@ -274,6 +336,37 @@ pub trait Store: Send + Sync + 'static {
 
     /// Feed entries of every user after `after`, oldest first: the outbox of push delivery.
     async fn feed_all_since(&self, after: i64, limit: usize) -> Result<Vec<(String, FeedEvent)>>;
+
+    /// Claims `claim` and, if this is the first to, ingests `batch` in the same transaction.
+    /// None when it was claimed already (by another node, or an earlier tick).
+    async fn ingest_once(
+        &self,
+        claim: Claim,
+        batch: Option<IngestBatch>,
+    ) -> Result<Option<Vec<Landed>>>;
+    /// Takes or renews the lease `name` for `holder` until `until`, unless another holds it.
+    async fn lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Lease>;
+    /// Records this node as alive at `now` with its device connections (all of them), and
+    /// returns what every node reported. One node alone reports to itself.
+    async fn report_node(&self, node: NodeInfo, presence: Vec<UserPresence>)
+    -> Result<ClusterView>;
+    /// Records whether the provider accepted the last push to a device.
+    async fn set_push_ok(&self, device: i64, ok: bool) -> Result<()>;
+    /// Takes up to `want` tokens from the rate bucket of `key` (shared by every node): how
+    /// many were granted.
+    async fn take_tokens(
+        &self,
+        key: &str,
+        want: u32,
+        per_minute: u32,
+        now: Timestamp,
+    ) -> Result<u32>;
 
     /// Removes history from before `before`: incidents resolved before it (with their timelines
     /// and feed entries), raw events and used links. Never anything of an open incident, nor a

@@ -115,9 +115,9 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
         );
         r.report(path(&["retention", "days"]), message);
     }
-    if !settings.database.url.starts_with("sqlite://") {
+    if settings.backend().is_none() {
         let message = format!(
-            "{:?} is not supported: use sqlite://FILE (Postgres is not supported yet)",
+            "{:?} is not a database URL: use sqlite://FILE or postgres://USER@HOST:PORT/DATABASE",
             settings.database.url
         );
         r.report(path(&["database", "url"]), message);

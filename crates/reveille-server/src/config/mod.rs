@@ -88,12 +88,24 @@ impl Default for ServerSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseSettings {
     pub url: String,
+    /// The key that signs acknowledge links: a 0600 file every node of a cluster shares. Default:
+    /// beside the SQLite database, or `reveille.link-key` beside the config file.
+    pub link_key_file: Option<PathBuf>,
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { url: "sqlite://reveille.db".into() }
+        Self { url: "sqlite://reveille.db".into(), link_key_file: None }
     }
+}
+
+/// Which database the server runs on, from `database.url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: one node, this file.
+    Sqlite(PathBuf),
+    /// Several nodes on one PostgreSQL database; the URL as given.
+    Postgres(String),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -220,10 +232,35 @@ impl Settings {
         Ok(settings)
     }
 
-    /// The SQLite database file.
+    /// The database `database.url` names; None when it names none Reveille can use.
+    pub fn backend(&self) -> Option<Backend> {
+        let url = &self.database.url;
+        if let Some(file) = url.strip_prefix("sqlite://").filter(|f| !f.is_empty()) {
+            Some(Backend::Sqlite(self.dir.join(file)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres(url.clone()))
+        } else {
+            None
+        }
+    }
+
+    /// The SQLite database file (what `database.url` names after `sqlite://`).
     pub fn database_path(&self) -> PathBuf {
         let rest = self.database.url.strip_prefix("sqlite://").unwrap_or(&self.database.url);
         self.dir.join(rest)
+    }
+
+    /// The file of the key that signs acknowledge links.
+    pub fn link_key_path(&self) -> PathBuf {
+        match (&self.database.link_key_file, self.backend()) {
+            (Some(file), _) => self.dir.join(file),
+            (None, Some(Backend::Sqlite(db))) => {
+                let mut name = db.into_os_string();
+                name.push(".link-key");
+                PathBuf::from(name)
+            }
+            (None, _) => self.dir.join("reveille.link-key"),
+        }
     }
 
     pub fn service(&self, name: &str) -> Option<&Service> {
