@@ -7,7 +7,7 @@ use axum::extract::State;
 use reveille_core::{Policy, ServiceRules, UrgencyRule};
 use reveille_protocol::api::{DrillList, DrillRequest, DrillResult};
 use reveille_protocol::{Action, AlertEvent, Incident, IncidentDetail, Severity, Urgency};
-use reveille_store::{IncidentFilter, IngestBatch};
+use reveille_store::{Claim, IncidentFilter, IngestBatch};
 
 use crate::AppState;
 use crate::api::parse_json;
@@ -19,6 +19,15 @@ pub const SERVICE: &str = "drill";
 
 /// Pages `user` with a drill; returns the drill's incident.
 pub async fn start(state: &AppState, user: &str, why: &str) -> ApiResult<Incident> {
+    let landed = state.store.ingest(drill(state, user, why)).await?;
+    let id = landed[0].incident_id.ok_or_else(|| {
+        ApiError::new(reveille_protocol::ErrorCode::Internal, "drill not created")
+    })?;
+    Ok(state.store.incident(id).await?.incident)
+}
+
+/// The drill page for `user`, as a batch to ingest.
+fn drill(state: &AppState, user: &str, why: &str) -> IngestBatch {
     let rules = ServiceRules {
         urgency: UrgencyRule::Always(Urgency::High),
         drill: true,
@@ -38,17 +47,12 @@ pub async fn start(state: &AppState, user: &str, why: &str) -> ApiResult<Inciden
         runbook_url: None,
         occurred_at: None,
     };
-    let batch = IngestBatch {
+    IngestBatch {
         rules,
         source: "drill".into(),
         events: vec![event],
         received_at: state.clock.now(),
-    };
-    let landed = state.store.ingest(batch).await?;
-    let id = landed[0].incident_id.ok_or_else(|| {
-        ApiError::new(reveille_protocol::ErrorCode::Internal, "drill not created")
-    })?;
-    Ok(state.store.incident(id).await?.incident)
+    }
 }
 
 /// `POST /api/v1/drills` with `{"user": …}` or `{"schedule": …}`.
@@ -120,18 +124,23 @@ pub async fn at_handoffs(state: &AppState) -> ApiResult<()> {
         let Some(s) = directory.schedules.get(&schedule.name) else {
             continue;
         };
+        let name = s.name.clone();
         let Some(last) = state.store.handoff(&s.name).await? else {
             // Start counting handoffs from now; the current holder was not just handed the pager.
-            state.store.set_handoff(&s.name, now).await?;
+            let claim = Claim::Handoff { schedule: name, previous: None, at: now };
+            state.store.ingest_once(claim, None).await?;
             continue;
         };
         let Some(handoff) = s.next_change(last).filter(|h| *h <= now) else {
             continue;
         };
-        if let Some(user) = s.on_call(handoff).primary {
-            start(state, &user, &format!("handoff of {}", s.name)).await?;
-        }
-        state.store.set_handoff(&s.name, handoff).await?;
+        // Claimed with the drill in one transaction: with several nodes, one drill, once.
+        let page = s
+            .on_call(handoff)
+            .primary
+            .map(|user| drill(state, &user, &format!("handoff of {name}")));
+        let claim = Claim::Handoff { schedule: name, previous: Some(last), at: handoff };
+        state.store.ingest_once(claim, page).await?;
     }
     Ok(())
 }

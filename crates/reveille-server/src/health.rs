@@ -35,6 +35,9 @@ pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
 }
 
 async fn check(state: &AppState) -> Result<(), String> {
+    if let Some(problem) = state.cluster_problem.read().unwrap_or_else(|p| p.into_inner()).clone() {
+        return Err(problem);
+    }
     let checks: &Arc<Checks> = &state.health;
     let mut last = checks.0.lock().await;
     if let Some((at, outcome)) = last.as_ref()

@@ -13,7 +13,8 @@ use crate::AppState;
 use crate::auth::{Scope, bearer, caller, key_service};
 use crate::config::oncall::HeartbeatSettings;
 use crate::error::{ApiError, ApiResult};
-use crate::ingest::submit;
+use crate::ingest::{batch, submit};
+use reveille_store::Claim;
 
 const SOURCE: &str = "heartbeat";
 
@@ -76,7 +77,8 @@ pub async fn ping(
     Ok(Json(HeartbeatAccepted { name: h.name.clone(), next_due: due(h, now) }))
 }
 
-/// Opens an incident for every armed monitor whose ping is overdue.
+/// Opens an incident for every armed monitor whose ping is overdue. The miss is claimed in the
+/// transaction that opens the incident: with several nodes, one of them pages, once.
 pub async fn check(state: &AppState) -> ApiResult<()> {
     let now = state.clock.now();
     for record in state.store.heartbeats().await? {
@@ -86,9 +88,12 @@ pub async fn check(state: &AppState) -> ApiResult<()> {
         if record.missed || due(h, record.last_ping) >= now {
             continue;
         }
-        submit(state, &h.service, SOURCE, vec![event(state, h, Action::Trigger, record.last_ping)])
-            .await?;
-        state.store.set_heartbeat_missed(&h.name, true).await?;
+        let events = vec![event(state, h, Action::Trigger, record.last_ping)];
+        let claim = Claim::HeartbeatMissed { name: h.name.clone(), last_ping: record.last_ping };
+        let batch = batch(state, &h.service, SOURCE, events)?;
+        if state.store.ingest_once(claim, Some(batch)).await?.is_some() {
+            state.metrics.event(SOURCE, "accepted", 1);
+        }
     }
     Ok(())
 }

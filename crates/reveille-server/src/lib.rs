@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod devices;
 pub mod directory;
@@ -70,6 +71,12 @@ pub struct AppState {
     pub link_key: Arc<links::CachedKey>,
     /// The last health check, shared by every caller.
     pub health: Arc<health::Checks>,
+    /// This node's name in the cluster.
+    pub node: Arc<str>,
+    /// What every node last reported (with SQLite: this one).
+    pub cluster: Arc<RwLock<reveille_store::ClusterView>>,
+    /// Why this node disagrees with the rest of the cluster, if it does (its health fails).
+    pub cluster_problem: Arc<RwLock<Option<String>>>,
     directory: Arc<RwLock<Arc<Directory>>>,
     touched: Arc<std::sync::Mutex<HashMap<String, jiff::Timestamp>>>,
 }
@@ -90,6 +97,9 @@ impl AppState {
             wake: Arc::new(Notify::new()),
             closing: Arc::new(watch::channel(false).0),
             health: Arc::default(),
+            node: cluster::node_name().into(),
+            cluster: Arc::default(),
+            cluster_problem: Arc::default(),
             link_key: Arc::default(),
             directory: Arc::new(RwLock::new(Arc::new(directory))),
             touched: Arc::default(),
@@ -154,6 +164,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let worker = tokio::spawn(worker::run(state.clone()));
     let pruner = tokio::spawn(retention::run(state.clone()));
+    let reporter = tokio::spawn(cluster::run(state.clone()));
     let pusher = match push::Providers::from_settings(&state.settings) {
         Ok(providers) if providers.is_empty() => None,
         Ok(providers) => Some(tokio::spawn(push::run(state.clone(), providers))),
@@ -192,6 +203,7 @@ pub async fn serve(
     };
     worker.abort();
     pruner.abort();
+    reporter.abort();
     signal.abort();
     if let Some(pusher) = pusher {
         pusher.abort();

@@ -1,20 +1,26 @@
 //! Which users have a live device: counted from open feed connections (the desktop app, the
-//! ntfy app, `reveille watch`). A user whose feed devices have all been away longer than the
-//! configured time, and who has no native-push phone that can be reached, cannot hear a page,
-//! and the escalation ladder moves past them.
+//! ntfy app, `reveille watch`) on this node, and on every other node of a cluster through what
+//! each reports to the store every second ([`crate::cluster`]). A user whose feed devices have
+//! all been away longer than the configured time, and who has no native-push phone that can be
+//! reached, cannot hear a page, and the escalation ladder moves past them.
 //!
 //! A native-push phone (FCM or APNs) holds no connection: it counts as reachable while its
-//! platform is configured and the last push to it was accepted by the provider (or none has
-//! been sent since the server started); a push refused or given up on makes it unreachable until
-//! the next one is accepted.
+//! platform is configured and the last push to it was accepted by the provider (or none has been
+//! sent yet); the outcome is kept with the device in the store, so every node and a restart
+//! agree. A node that stopped reporting is dead: its connections count as gone since it was last
+//! seen.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use jiff::{SignedDuration, Timestamp};
+use reveille_store::{ClusterView, UserPresence};
 use tokio::sync::watch;
 
 use crate::clock::Clock;
+
+/// A node not heard from for this long is dead.
+pub const NODE_TIMEOUT: SignedDuration = SignedDuration::from_secs(5);
 
 pub struct Presence {
     clock: Arc<dyn Clock>,
@@ -24,8 +30,6 @@ pub struct Presence {
     users: Mutex<HashMap<String, (usize, Timestamp)>>,
     /// The number of open connections, for anyone who needs to wait for a change.
     total: watch::Sender<usize>,
-    /// Whether the provider accepted the last push to each push device, by device id.
-    pushes: Mutex<HashMap<i64, bool>>,
 }
 
 /// Held while a device is connected; counts it away again when dropped.
@@ -55,12 +59,11 @@ impl Presence {
             clock,
             users: Mutex::new(HashMap::new()),
             total: watch::channel(0).0,
-            pushes: Mutex::default(),
         }
     }
 
     /// Records a device connection for `user` until the returned guard is dropped; None when the
-    /// user already has `max` open.
+    /// user already has `max` open on this node.
     pub fn connect(self: &Arc<Self>, user: &str, max: usize) -> Option<Connected> {
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
         let entry = users.entry(user.to_owned()).or_insert((0, self.started));
@@ -72,40 +75,62 @@ impl Presence {
         Some(Connected { presence: self.clone(), user: user.to_owned() })
     }
 
-    /// Follows the number of open device connections.
+    /// Follows the number of open device connections on this node.
     pub fn watch(&self) -> watch::Receiver<usize> {
         self.total.subscribe()
     }
 
-    /// Records whether the provider accepted a push to this device.
-    pub fn pushed(&self, device: i64, accepted: bool) {
-        self.pushes.lock().unwrap_or_else(|p| p.into_inner()).insert(device, accepted);
+    /// This node's connections per user, as reported to the cluster.
+    pub fn snapshot(&self) -> Vec<UserPresence> {
+        let users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        users
+            .iter()
+            .map(|(user, (open, since))| UserPresence {
+                user: user.clone(),
+                open: *open as u32,
+                since: *since,
+            })
+            .collect()
     }
 
-    /// Whether the last push to this device failed.
-    pub fn push_failed(&self, device: i64) -> bool {
-        self.pushes.lock().unwrap_or_else(|p| p.into_inner()).get(&device) == Some(&false)
-    }
-
-    /// Users (of those given) with no live device for at least `after` and not in `by_push`
-    /// (those with a reachable push phone), with the reason.
+    /// Users (of those given) with no live device on any node for at least `after` and not in
+    /// `by_push` (those with a reachable push phone), with the reason. `cluster` is what every
+    /// node last reported, `node` this one's name.
     pub fn deafness<'a>(
         &self,
         users: impl IntoIterator<Item = &'a str>,
         after: SignedDuration,
-        by_push: &std::collections::HashSet<String>,
+        by_push: &HashSet<String>,
+        cluster: &ClusterView,
+        node: &str,
     ) -> HashMap<String, String> {
         let now = self.clock.now();
         let rounding =
             jiff::SpanRound::new().largest(jiff::Unit::Hour).smallest(jiff::Unit::Second);
-        let known = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        let local = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        let seen: HashMap<&str, Timestamp> =
+            cluster.nodes.iter().map(|n| (n.name.as_str(), n.seen)).collect();
         users
             .into_iter()
             .filter(|user| !by_push.contains(*user))
             .filter_map(|user| {
-                let (open, since) = known.get(user).copied().unwrap_or((0, self.started));
-                let away = now.duration_since(since);
-                (open == 0 && away >= after).then(|| {
+                let (open, since) = local.get(user).copied().unwrap_or((0, self.started));
+                let mut live = open > 0;
+                let mut away_since = since;
+                for (other, p) in
+                    cluster.presence.iter().filter(|(n, p)| n != node && p.user == user)
+                {
+                    let last_seen = seen.get(other.as_str()).copied().unwrap_or(p.since);
+                    if now.duration_since(last_seen) < NODE_TIMEOUT {
+                        live |= p.open > 0;
+                        away_since = away_since.max(p.since);
+                    } else if p.open > 0 {
+                        // Its node died with the device connected: gone since the node was.
+                        away_since = away_since.max(last_seen);
+                    }
+                }
+                let away = now.duration_since(away_since);
+                (!live && away >= after).then(|| {
                     let away = jiff::Span::try_from(away).ok().and_then(|s| s.round(rounding).ok());
                     let away = away.map_or_else(String::new, |s| format!(" for {s:#}"));
                     (user.to_owned(), format!("has had no live device{away}"))

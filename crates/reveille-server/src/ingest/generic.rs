@@ -61,7 +61,7 @@ pub async fn event(
         }
         (None, Some(named)) => named,
     };
-    rate_limit(&state, SOURCE, &hash(&secret))?;
+    rate_limit(&state, SOURCE, &hash(&secret)).await?;
     let svc = state.settings.service(&service).expect("checked above");
     let event = to_alert(&request, state.settings.default_severity(svc))
         .map_err(|problems| refused(&state, SOURCE, "invalid", first_problem(problems)))?;

@@ -145,8 +145,9 @@ pub fn truncate(text: &str, max: usize) -> String {
 }
 
 /// Refuses the request if `key_hash` has used up its rate.
-pub fn rate_limit(state: &AppState, source: &str, key_hash: &str) -> ApiResult<()> {
-    state.limiter.check(key_hash, state.clock.now()).map_err(|retry_after| {
+pub async fn rate_limit(state: &AppState, source: &str, key_hash: &str) -> ApiResult<()> {
+    let checked = state.limiter.check(state.store.as_ref(), key_hash, state.clock.now()).await;
+    checked.map_err(|retry_after| {
         state.metrics.event(source, "rate_limited", 1);
         let message = format!("rate limit exceeded; retry in {retry_after} s");
         ApiError {
@@ -156,6 +157,21 @@ pub fn rate_limit(state: &AppState, source: &str, key_hash: &str) -> ApiResult<(
     })
 }
 
+/// The batch of one request's events for `service`, with the service's rules as they are now.
+pub fn batch(
+    state: &AppState,
+    service: &str,
+    source: &str,
+    events: Vec<AlertEvent>,
+) -> ApiResult<IngestBatch> {
+    let rules = state
+        .directory()
+        .service(service)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("service {service:?} is not configured")))?;
+    Ok(IngestBatch { rules, source: source.to_owned(), events, received_at: state.clock.now() })
+}
+
 /// Stores the events of one request for `service`; `Ok` once they are durable.
 pub async fn submit(
     state: &AppState,
@@ -163,15 +179,8 @@ pub async fn submit(
     source: &str,
     events: Vec<AlertEvent>,
 ) -> ApiResult<Vec<Landed>> {
-    let rules = state
-        .directory()
-        .service(service)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(format!("service {service:?} is not configured")))?;
     let count = events.len() as u64;
-    let batch =
-        IngestBatch { rules, source: source.to_owned(), events, received_at: state.clock.now() };
-    match state.store.ingest(batch).await {
+    match state.store.ingest(batch(state, service, source, events)?).await {
         Ok(landed) => {
             state.metrics.event(source, "accepted", count);
             Ok(landed)

@@ -67,7 +67,7 @@ async fn service_of(state: &AppState, headers: &HeaderMap) -> Result<String, Api
     let service = key_service(state, key).await?.ok_or_else(|| {
         refused(state, SOURCE, "unauthorized", ApiError::unauthorized("Could not authenticate"))
     })?;
-    rate_limit(state, SOURCE, &hash(key))?;
+    rate_limit(state, SOURCE, &hash(key)).await?;
     Ok(service)
 }
 

@@ -38,7 +38,7 @@ pub async fn enqueue(State(state): State<AppState>, headers: HeaderMap, body: By
         }
         Err(e) => return e.into_response(),
     };
-    if let Err(e) = rate_limit(&state, SOURCE, &hash(&key)) {
+    if let Err(e) = rate_limit(&state, SOURCE, &hash(&key)).await {
         // PagerDuty answers 429 with an empty body; clients retry.
         return (e.status(), [("retry-after", e.retry_after.unwrap_or(1).to_string())])
             .into_response();

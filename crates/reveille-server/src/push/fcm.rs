@@ -125,7 +125,10 @@ impl Fcm {
         }
         // A page must wake the phone now; a state change may wait a little.
         let ttl = if push.kind == FeedKind::Page { "3600s" } else { "600s" };
-        json!({ "message": { "token": device, "data": data, "android": { "priority": "high", "ttl": ttl } } })
+        // One notification per incident on the phone, however often it is sent.
+        let collapse = format!("incident-{}", push.incident_id);
+        json!({ "message": { "token": device, "data": data,
+            "android": { "priority": "high", "ttl": ttl, "collapse_key": collapse } } })
     }
 
     pub async fn send(&self, device: &str, push: &Push) -> Outcome {

@@ -33,6 +33,8 @@ pub struct Push {
     pub drill: bool,
     /// A signed link that acknowledges the incident (pages only).
     pub ack_url: Option<String>,
+    /// Sent again after this node stopped without recording whether it had sent it.
+    pub again: Option<String>,
 }
 
 /// How one attempt went.
@@ -126,37 +128,77 @@ pub async fn cursor(state: &AppState) -> reveille_store::Result<i64> {
     Ok(cursor.parse().unwrap_or(0))
 }
 
-/// Follows the feed and pushes to every registered device; runs until aborted.
+/// How long a node's hold on push delivery lasts unless renewed; it is renewed at least every
+/// [`RENEW`], so another node takes over within this time of the holder's death.
+const LEASE: jiff::SignedDuration = jiff::SignedDuration::from_secs(6);
+const RENEW: Duration = Duration::from_secs(2);
+
+/// Whether this node holds push delivery now; `Some(Some(node))` when it just took it over from
+/// a node that stopped (whose last deliveries may not have been recorded).
+async fn hold(state: &AppState) -> Option<Option<String>> {
+    let now = state.clock.now();
+    match state.store.lease("push", &state.node, now, now + LEASE).await {
+        Ok(reveille_store::Lease::Granted { took_over }) => Some(took_over),
+        Ok(reveille_store::Lease::Held(_)) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot renew the push lease; pausing push");
+            None
+        }
+    }
+}
+
+/// Follows the feed and pushes to every registered device; runs until aborted. With several
+/// nodes, one of them pushes (it holds a lease), and another takes over when it stops.
 pub async fn run(state: AppState, providers: Providers) {
     // Deliveries in flight at once: when all are busy the dispatcher waits, so a provider that
     // hangs slows push down instead of piling up tasks (each retries for a while on its own).
     let pool = Arc::new(tokio::sync::Semaphore::new(state.settings.push.concurrency()));
     let mut head = state.store.hub().head();
-    let mut cursor = match cursor(&state).await {
-        Ok(cursor) => cursor,
-        Err(e) => {
-            tracing::error!(error = %e, "push is off: cannot read its cursor");
-            return;
-        }
-    };
     loop {
-        match state.store.feed_all_since(cursor, 200).await {
-            Ok(batch) if !batch.is_empty() => {
-                for (user, entry) in batch {
-                    dispatch(&state, &providers, &pool, &user, &entry).await;
-                    cursor = entry.id;
-                }
-                if let Err(e) = state.store.set_meta(CURSOR, &cursor.to_string()).await {
-                    tracing::error!(error = %e, "cannot save the push cursor");
-                }
+        let Some(took_over) = hold(&state).await else {
+            tokio::time::sleep(RENEW).await;
+            continue;
+        };
+        let mut cursor = match cursor(&state).await {
+            Ok(cursor) => cursor,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the push cursor; will retry");
+                tokio::time::sleep(RENEW).await;
                 continue;
             }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "cannot read the feed for push; will retry"),
+        };
+        if let Some(node) = &took_over {
+            tracing::warn!(stopped = %node, "took over push delivery from a node that stopped");
         }
-        tokio::select! {
-            _ = head.changed() => {}
-            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+        // What the stopped node may have sent without recording it is sent again: the phone
+        // shows it once (same collapse id), and the timeline says so.
+        let mut again = took_over;
+        loop {
+            match state.store.feed_all_since(cursor, 200).await {
+                Ok(batch) if !batch.is_empty() => {
+                    for (user, entry) in batch {
+                        dispatch(&state, &providers, &pool, &user, &entry, again.as_deref()).await;
+                        cursor = entry.id;
+                    }
+                    again = None;
+                    if let Err(e) = state.store.set_meta(CURSOR, &cursor.to_string()).await {
+                        tracing::error!(error = %e, "cannot save the push cursor");
+                    }
+                }
+                Ok(_) => {
+                    tokio::select! {
+                        _ = head.changed() => {}
+                        () = tokio::time::sleep(RENEW) => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the feed for push; will retry");
+                    tokio::time::sleep(RENEW).await;
+                }
+            }
+            if hold(&state).await.is_none() {
+                break;
+            }
         }
     }
 }
@@ -167,6 +209,7 @@ async fn dispatch(
     pool: &Arc<tokio::sync::Semaphore>,
     user: &str,
     entry: &FeedEvent,
+    again: Option<&str>,
 ) {
     let devices = match state.store.devices(Some(user)).await {
         Ok(devices) => devices,
@@ -199,6 +242,7 @@ async fn dispatch(
         urgency: incident.urgency,
         drill: incident.drill,
         ack_url,
+        again: again.map(str::to_owned),
     };
     for device in devices {
         let Ok(slot) = pool.clone().acquire_owned().await else { return };
@@ -219,7 +263,10 @@ pub async fn deliver(state: &AppState, providers: &Providers, device: &DeviceRec
         let outcome = providers.send(device, push).await;
         let (kind, message) = match &outcome {
             Outcome::Delivered(id) => {
-                ("push_delivered", format!("Push to {who} accepted by the provider ({id})"))
+                let again = push.again.as_ref().map_or_else(String::new, |node| {
+                    format!("; sent again after node {node} stopped (the phone shows it once)")
+                });
+                ("push_delivered", format!("Push to {who} accepted by the provider ({id}){again}"))
             }
             Outcome::InvalidToken(why) => {
                 ("push_failed", format!("Push to {who} refused: {why}; the device is removed"))
@@ -238,7 +285,10 @@ pub async fn deliver(state: &AppState, providers: &Providers, device: &DeviceRec
             }
             Outcome::Failed(why) => ("push_failed", format!("Push to {who} failed: {why}")),
         };
-        state.presence.pushed(device.id, matches!(outcome, Outcome::Delivered(_)));
+        let ok = matches!(outcome, Outcome::Delivered(_));
+        if let Err(e) = state.store.set_push_ok(device.id, ok).await {
+            tracing::error!(error = %e, "cannot record how a push went");
+        }
         // Removed before the timeline says so, so nobody reads "removed" of a device still there.
         if let Outcome::InvalidToken(_) = outcome
             && let Err(e) = state.store.remove_device(device.id).await
