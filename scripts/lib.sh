@@ -46,6 +46,10 @@ ensure_tauri_driver() {
 BUILD_PACKAGES=(build-essential pkg-config ca-certificates curl git libssl-dev)
 # What the desktop app (Tauri 2, rodio, the keyring) builds against.
 DESKTOP_PACKAGES=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libasound2-dev)
+# Real servers the tests start as ordinary processes (never their system services): Alertmanager,
+# PostgreSQL 15 for the Postgres store and the cluster, haproxy in front of the cluster. The
+# packages' own services are not used; where the machine starts them, they stay idle.
+SERVER_PACKAGES=(prometheus-alertmanager postgresql-15 haproxy)
 # The headless desktop session the tests run in (see scripts/desktop-session.sh).
 SESSION_PACKAGES=(xvfb xauth dbus dbus-x11 fonts-dejavu-core pulseaudio pulseaudio-utils gnome-keyring
     libsecret-tools webkit2gtk-driver dunst imagemagick xdotool trayer)

@@ -15,7 +15,7 @@ began=$SECONDS
 step() { echo "==> $* (at $((SECONDS - began)) s)"; }
 
 step "installing what is missing"
-apt_install "${BUILD_PACKAGES[@]}" "${DESKTOP_PACKAGES[@]}" "${SESSION_PACKAGES[@]}" prometheus-alertmanager
+apt_install "${BUILD_PACKAGES[@]}" "${DESKTOP_PACKAGES[@]}" "${SESSION_PACKAGES[@]}" "${SERVER_PACKAGES[@]}"
 ensure_rust
 ensure_node
 ensure_tauri_driver

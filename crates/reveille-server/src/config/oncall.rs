@@ -95,6 +95,19 @@ pub struct LevelSettings {
     /// Minutes to wait for an acknowledgement before the next level.
     #[serde(default = "default_delay")]
     pub delay_minutes: u32,
+    /// The wait in seconds instead (for drills of the ladder itself, and tests); wins when set.
+    #[serde(default)]
+    pub delay_seconds: Option<u32>,
+}
+
+impl LevelSettings {
+    /// How long the level waits for an acknowledgement.
+    pub fn delay(&self) -> SignedDuration {
+        match self.delay_seconds {
+            Some(seconds) => SignedDuration::from_secs(i64::from(seconds)),
+            None => SignedDuration::from_mins(i64::from(self.delay_minutes)),
+        }
+    }
 }
 
 fn default_delay() -> u32 {
@@ -305,6 +318,9 @@ pub(super) fn validate(settings: &Settings, r: &mut Reporter) {
             if level.delay_minutes == 0 {
                 r.report(at("delay_minutes"), "must be at least 1".into());
             }
+            if level.delay_seconds == Some(0) {
+                r.report(at("delay_seconds"), "must be at least 1".into());
+            }
         }
     }
     for (i, s) in settings.services.iter().enumerate() {
@@ -401,7 +417,7 @@ pub fn policy(settings: &Settings, service: &super::Service) -> Policy {
                 .map(Target::User)
                 .chain(l.schedules.iter().cloned().map(Target::Schedule))
                 .collect(),
-            delay: SignedDuration::from_mins(i64::from(l.delay_minutes)),
+            delay: l.delay(),
         })
         .collect();
     Policy { levels, repeat: p.repeat }
