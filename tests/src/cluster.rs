@@ -205,7 +205,7 @@ impl Cluster {
 }
 
 /// Starts haproxy in front of `nodes`; returns it and its URL, once it serves.
-async fn balance(dir: &Path, nodes: &[String]) -> (Proc, String) {
+pub async fn balance(dir: &Path, nodes: &[String]) -> (Proc, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let servers: String = nodes
         .iter()
@@ -216,11 +216,13 @@ async fn balance(dir: &Path, nodes: &[String]) -> (Proc, String) {
         })
         .collect();
     // Feeds are long-lived: the client, server and tunnel timeouts are an hour. A node that
-    // refuses connections is retried on another (redispatch); health checks take it out.
+    // refuses connections is retried on another (redispatch); health checks take it out. A feed
+    // frame is small and must not wait for more data to join it (http-no-delay).
     let config = format!(
         "global\n    maxconn 8000\n\
          defaults\n    mode http\n    timeout connect 1s\n    timeout client 1h\n    \
-         timeout server 1h\n    timeout tunnel 1h\n    option redispatch\n    retries 3\n\
+         timeout server 1h\n    timeout tunnel 1h\n    option redispatch\n    retries 3\n    \
+         option http-no-delay\n\
          frontend reveille\n    bind 127.0.0.1:{port}\n    default_backend nodes\n\
          backend nodes\n    balance roundrobin\n    option httpchk GET /healthz\n    \
          http-check expect status 200\n{servers}"

@@ -123,7 +123,8 @@ pub async fn run(options: Options) -> Result<(Outcome, Ingest)> {
     Ok((Outcome { scenario: "ingest".into(), rows, data }, result))
 }
 
-async fn sustain(site: &Site, format: Format, options: Options) -> Result<Sustained> {
+/// Sends for `options.seconds`; what the site accepted, how fast, and the CPU it took.
+pub async fn sustain(site: &Site, format: Format, options: Options) -> Result<Sustained> {
     let http = reqwest::Client::new();
     let accepted = Arc::new(AtomicU64::new(0));
     let cpu = || {

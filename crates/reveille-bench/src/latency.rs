@@ -40,8 +40,26 @@ pub struct Latency {
 }
 
 pub async fn run(options: Options) -> Result<(Outcome, Latency)> {
+    let site = Site::start(options.users).await?;
+    let spread = measure(&site, options).await?;
     let Options { subscribers, users, pages } = options;
-    let site = Site::start(users).await?;
+    let rows = vec![
+        Row::info("subscribers connected (users)", format!("{subscribers} ({users})")),
+        Row::info("pages (deliveries)", format!("{pages} ({})", spread.samples)),
+        Row::info("ingest → frame p50", ms(spread.p50)),
+        Row::info("ingest → frame p95", ms(spread.p95)),
+        Row::goal("ingest → frame p99", ms(spread.p99), "≤ 5 ms", spread.p99 <= 5.0),
+        Row::info("ingest → frame max", ms(spread.max)),
+    ];
+    let result = Latency { options, spread, deliveries: spread.samples };
+    let data = json!(result);
+    Ok((Outcome { scenario: "latency".into(), rows, data }, result))
+}
+
+/// Pages sent one at a time to `site` (which has `options.users` users), each timed until every
+/// device of its user has it.
+pub async fn measure(site: &Site, options: Options) -> Result<Spread> {
+    let Options { subscribers, users, pages } = options;
     let credentials: Vec<(String, String)> =
         site.tokens.iter().cloned().zip(site.topics.iter().cloned()).collect();
     let mut swarm =
@@ -60,16 +78,5 @@ pub async fn run(options: Options) -> Result<(Outcome, Latency)> {
             samples.extend(got.values().map(|at| at.duration_since(sent)));
         }
     }
-    let spread = Spread::of(&samples);
-    let rows = vec![
-        Row::info("subscribers connected (users)", format!("{subscribers} ({users})")),
-        Row::info("pages (deliveries)", format!("{pages} ({})", samples.len())),
-        Row::info("ingest → frame p50", ms(spread.p50)),
-        Row::info("ingest → frame p95", ms(spread.p95)),
-        Row::goal("ingest → frame p99", ms(spread.p99), "≤ 5 ms", spread.p99 <= 5.0),
-        Row::info("ingest → frame max", ms(spread.max)),
-    ];
-    let result = Latency { options, spread, deliveries: samples.len() };
-    let data = json!(result);
-    Ok((Outcome { scenario: "latency".into(), rows, data }, result))
+    Ok(Spread::of(&samples))
 }

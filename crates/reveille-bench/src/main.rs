@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
 use reveille_bench::report::{Machine, Outcome, table};
-use reveille_bench::{desktop, fanout, ingest, latency, storm};
+use reveille_bench::{cluster, desktop, fanout, ingest, latency, storm};
 
 #[derive(Parser)]
 #[command(about = "Measures Reveille: latency, durable ingest, fan-out, storms, desktop footprint")]
@@ -41,7 +41,9 @@ enum Scenario {
     Fanout,
     Storm,
     Desktop,
-    /// Every scenario but desktop (which needs scripts/desktop-session.sh).
+    /// Several nodes on PostgreSQL beside SQLite: ingest, latency, failover.
+    Cluster,
+    /// Every scenario but desktop (which needs scripts/desktop-session.sh) and cluster.
     Server,
 }
 
@@ -91,6 +93,13 @@ async fn main() -> Result<()> {
                     if args.quick { desktop::Options::quick() } else { desktop::Options::full() };
                 o.idle_seconds = args.seconds.unwrap_or(o.idle_seconds);
                 desktop::run(o).await?.0
+            }
+            Scenario::Cluster => {
+                let mut o =
+                    if args.quick { cluster::Options::quick() } else { cluster::Options::full() };
+                o.ingest.seconds = args.seconds.unwrap_or(o.ingest.seconds);
+                o.ingest.concurrency = args.concurrency.unwrap_or(o.ingest.concurrency);
+                cluster::run(o).await?.0
             }
             Scenario::Server => unreachable!("expanded above"),
         };

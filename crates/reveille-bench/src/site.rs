@@ -1,6 +1,8 @@
-//! A real `reveille serve` process for a benchmark: a generated configuration with `users`
+//! Real `reveille serve` processes for a benchmark: a generated configuration with `users`
 //! users, one service per user that pages only that user, an integration key per service, a
-//! token per user and a phone topic per user, all written to the database before the server starts.
+//! token per user and a phone topic per user, all written to the database before the servers
+//! start. On SQLite one server; on PostgreSQL (the test server of `reveille-tests`) `nodes`
+//! servers, behind haproxy when there are several.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -10,8 +12,17 @@ use jiff::Timestamp;
 use reveille_server::auth::{mint_key, mint_token};
 use reveille_server::ntfy::new_topic;
 use reveille_store::{KeyInfo, Store, TokenInfo};
+use reveille_store_postgres::Postgres;
 use reveille_store_sqlite::Sqlite;
 use reveille_tests::Server;
+
+/// Which database a site runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    /// PostgreSQL with this many nodes.
+    Postgres(usize),
+}
 
 pub struct Site {
     dir: tempfile::TempDir,
@@ -22,15 +33,37 @@ pub struct Site {
     /// ntfy topic of user `u{i}`'s phone.
     pub topics: Vec<String>,
     pub server: Server,
+    /// With several nodes: the others, and the balancer in front of them all.
+    pub others: Vec<Option<Server>>,
+    balancer: Option<(reveille_tests::cluster::Proc, String)>,
+    /// The PostgreSQL database, if the site runs on one.
+    pub postgres: Option<String>,
 }
 
 impl Site {
     /// Builds the site in a temporary directory and starts the server on it.
     pub async fn start(users: usize) -> Result<Site> {
+        Self::start_on(users, Db::Sqlite).await
+    }
+
+    /// Builds the site on `db` and starts its servers.
+    pub async fn start_on(users: usize, db: Db) -> Result<Site> {
         let dir = tempfile::Builder::new().prefix("reveille-bench-").tempdir()?;
         let config = dir.path().join("reveille.toml");
-        std::fs::write(&config, config_text(users))?;
-        let store = Sqlite::open(dir.path().join("reveille.db")).context("open the database")?;
+        let (url, nodes) = match db {
+            Db::Sqlite => ("sqlite://reveille.db".to_owned(), 1),
+            Db::Postgres(nodes) => (reveille_tests::postgres::server().database(), nodes),
+        };
+        std::fs::write(&config, config_text(users, &url))?;
+        let store: Box<dyn Store> = match db {
+            Db::Sqlite => {
+                Box::new(Sqlite::open(dir.path().join("reveille.db")).context("open the database")?)
+            }
+            Db::Postgres(_) => {
+                reveille_server::links::rotate(&dir.path().join("reveille.link-key"))?;
+                Box::new(Postgres::open(&url).context("open the database")?)
+            }
+        };
         let (mut keys, mut tokens, mut topics) = (Vec::new(), Vec::new(), Vec::new());
         let now = Timestamp::now();
         for i in 0..users {
@@ -57,12 +90,24 @@ impl Site {
             topics.push(store.phone_topic(&format!("u{i}"), &new_topic(), now).await?);
         }
         drop(store);
-        let server = Server::start(&config.display().to_string());
-        Ok(Site { dir, keys, tokens, topics, server })
+        let config = config.display().to_string();
+        let mut servers: Vec<Server> = (0..nodes).map(|_| Server::start(&config)).collect();
+        let server = servers.remove(0);
+        let balancer = if nodes > 1 {
+            let urls: Vec<String> =
+                std::iter::once(&server).chain(&servers).map(|s| s.url.clone()).collect();
+            Some(reveille_tests::cluster::balance(dir.path(), &urls).await)
+        } else {
+            None
+        };
+        let postgres = matches!(db, Db::Postgres(_)).then_some(url);
+        let others = servers.into_iter().map(Some).collect();
+        Ok(Site { dir, keys, tokens, topics, server, others, balancer, postgres })
     }
 
+    /// Where devices and senders go: the balancer, or the one server.
     pub fn url(&self) -> &str {
-        &self.server.url
+        self.balancer.as_ref().map_or(&self.server.url, |(_, url)| url)
     }
 
     pub fn pid(&self) -> u32 {
@@ -80,29 +125,37 @@ impl Site {
         Ok(rusqlite::Connection::open_with_flags(self.dir.path().join("reveille.db"), flags)?)
     }
 
-    /// `SELECT count(*)` of a query's rows, for checking what the server stored.
+    /// `SELECT count(*)` of a query's rows, for checking what the servers stored.
     pub fn count(&self, sql: &str) -> Result<u64> {
-        Ok(self.database()?.query_row(sql, [], |row| row.get(0))?)
+        match &self.postgres {
+            Some(url) => {
+                let out = reveille_tests::postgres::server().psql(url, sql);
+                Ok(out.trim().parse()?)
+            }
+            None => Ok(self.database()?.query_row(sql, [], |row| row.get(0))?),
+        }
     }
 }
 
 /// Deaf detection is off: benchmark subscribers come and go, and no ladder should move on.
-fn config_text(users: usize) -> String {
-    let mut text = String::from(
+fn config_text(users: usize, database: &str) -> String {
+    let mut text = format!(
         r#"[server]
 listen = "127.0.0.1:0"
 base_url = "http://127.0.0.1"
 heartbeat_seconds = 15
+max_streams_per_user = 10000
 
 [database]
-url = "sqlite://reveille.db"
+url = "{database}"
+link_key_file = "reveille.link-key"
 
 [ingest]
 rate_per_minute = 100000000
 
 [escalation]
 deaf_after_seconds = 0
-"#,
+"#
     );
     for i in 0..users {
         let _ = write!(text, "\n[[users]]\nname = \"u{i}\"\n");

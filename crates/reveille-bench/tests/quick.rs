@@ -74,3 +74,21 @@ async fn desktop_footprint_is_measured_and_the_page_is_heard() {
     assert!(result.idle.pss_kib > 0 && result.alarm.pss_kib > result.idle.pss_kib, "{result:?}");
     assert!(result.page_to_sound_ms > 0.0, "{result:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_every_accepted_event_is_stored_and_every_device_is_paged_again_after_a_kill() {
+    if let Some(why) = reveille_tests::cluster::missing() {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the cluster benchmark: {why}");
+        eprintln!("SKIPPED the cluster benchmark: {why}");
+        return;
+    }
+    let options = reveille_bench::cluster::Options::quick();
+    let (outcome, result) = reveille_bench::cluster::run(options).await.unwrap();
+    println!("{}", table(&[outcome]));
+    assert!(result.three_nodes_per_second > 0.0 && result.raw_batched_per_second > 0.0);
+    assert_eq!(
+        result.latency.samples,
+        options.latency.pages * options.latency.subscribers / options.latency.users
+    );
+    assert_eq!(result.failover.samples, options.devices, "every device paged again");
+}

@@ -84,7 +84,7 @@ impl Default for ServerSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseSettings {
     pub url: String,
@@ -96,6 +96,20 @@ pub struct DatabaseSettings {
 impl Default for DatabaseSettings {
     fn default() -> Self {
         Self { url: "sqlite://reveille.db".into(), link_key_file: None }
+    }
+}
+
+/// A database URL may carry a password: it is never printed.
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = match self.url.split_once("://").zip(self.url.split_once('@')) {
+            Some(((scheme, _), (_, host))) => format!("{scheme}://…@{host}"),
+            None => self.url.clone(),
+        };
+        f.debug_struct("DatabaseSettings")
+            .field("url", &url)
+            .field("link_key_file", &self.link_key_file)
+            .finish()
     }
 }
 

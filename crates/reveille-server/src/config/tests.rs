@@ -127,6 +127,21 @@ fn limits_and_retention_are_checked_and_overridable() {
 }
 
 #[test]
+fn the_database_url_chooses_the_backend_and_its_password_never_shows() {
+    let dir = dir_with_runbook();
+    let url = "postgres://reveille:hunter2@db.example:5432/reveille";
+    let settings = load(EXAMPLE, dir.path(), &[("REVEILLE_DATABASE_URL", url)]).unwrap();
+    assert_eq!(settings.backend(), Some(super::Backend::Postgres(url.into())));
+    assert_eq!(settings.link_key_path(), dir.path().join("reveille.link-key"));
+    assert!(!format!("{settings:?}").contains("hunter2"));
+    let sqlite = load(EXAMPLE, dir.path(), &[]).unwrap();
+    assert_eq!(sqlite.backend(), Some(super::Backend::Sqlite(dir.path().join("reveille.db"))));
+    assert_eq!(sqlite.link_key_path(), dir.path().join("reveille.db.link-key"));
+    let err = load(EXAMPLE, dir.path(), &[("REVEILLE_DATABASE_URL", "mysql://x")]).unwrap_err();
+    assert_eq!(err.0[0].key, "database.url", "{err}");
+}
+
+#[test]
 fn the_printed_example_works_as_it_is() {
     let dir = tempfile::tempdir().unwrap();
     load(EXAMPLE, dir.path(), &[]).unwrap();
