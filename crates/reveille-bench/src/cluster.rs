@@ -151,12 +151,15 @@ fn raw_postgres(url: &str, seconds: f64, batch: usize) -> Result<(f64, f64)> {
     Ok((rate(1)?, rate(batch)?))
 }
 
+/// Each device's pages, by dedup key, with when they arrived.
+type Arrivals = Arc<Mutex<HashMap<usize, Vec<(String, Instant)>>>>;
+
 /// Devices follow one user through the balancer of 3 nodes; a page goes out every 100 ms; the
 /// first node is SIGKILLed. For each device that was on it: seconds until a page sent after the
 /// kill reached it.
 async fn failover(devices: usize) -> Result<Spread> {
     let mut site = Site::start_on(1, Db::Postgres(3)).await?;
-    let arrivals: Arc<Mutex<HashMap<usize, Vec<(String, Instant)>>>> = Arc::default();
+    let arrivals: Arrivals = Arc::default();
     let mut tasks = tokio::task::JoinSet::new();
     for device in 0..devices {
         tasks.spawn(follow(
@@ -221,12 +224,7 @@ async fn wait_until(mut done: impl FnMut() -> bool) -> Result<()> {
 
 /// A device: follows the feed, resuming with `Last-Event-ID` after every drop, recording each
 /// page's dedup key and arrival.
-async fn follow(
-    url: String,
-    token: String,
-    device: usize,
-    arrivals: Arc<Mutex<HashMap<usize, Vec<(String, Instant)>>>>,
-) {
+async fn follow(url: String, token: String, device: usize, arrivals: Arrivals) {
     arrivals.lock().unwrap().entry(device).or_default();
     let http = reqwest::Client::new();
     let mut last: Option<String> = None;
