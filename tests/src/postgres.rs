@@ -68,7 +68,9 @@ pub fn server() -> &'static Server {
 
 fn start() -> Server {
     let bin = bin_dir().expect("PostgreSQL's server binaries (apt install postgresql-15)");
-    let dir = tempfile::tempdir().unwrap();
+    // In /tmp itself: the server's user must reach its directory, and a private TMPDIR (the
+    // desktop session's) is closed to it.
+    let dir = tempfile::Builder::new().prefix("reveille-pg-").tempdir_in("/tmp").unwrap();
     if is_root() {
         let owner = Command::new("id").args(["-u", "postgres"]).output().unwrap();
         let uid: u32 = String::from_utf8_lossy(&owner.stdout).trim().parse().unwrap();

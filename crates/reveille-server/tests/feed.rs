@@ -125,7 +125,11 @@ async fn a_snoozed_page_rings_again_when_the_snooze_ends() {
 
 #[tokio::test]
 async fn a_slow_reader_blocks_nobody_and_still_gets_everything_in_order() {
-    let h = Harness::start().await;
+    // Slow, not dead: heartbeats of 5 s give it 15 s before it would count as stalled.
+    let h = Harness::with_config(
+        &common::CONFIG.replace("heartbeat_seconds = 1", "heartbeat_seconds = 5"),
+    )
+    .await;
     let mut slow = h.feed(&h.alice, Some(0)).await;
     let mut bob = h.feed(&h.bob, None).await;
     let path = format!("/api/v1/alertmanager/{}", h.key);

@@ -107,13 +107,27 @@ async fn revoking_a_token_closes_its_streams_and_voids_its_ack_links() {
     let ntfy =
         h.http.get(format!("{}/{topic}/json", h.url)).bearer_auth(&h.alice).send().await.unwrap();
     assert_eq!((sse.status().as_u16(), ntfy.status().as_u16()), (200, 200));
-    connections(&h, 2).await;
+    let ws_url = format!("{}/{topic}/ws", h.url.replace("http://", "ws://"));
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws_url)
+            .unwrap();
+    request.headers_mut().insert("authorization", format!("Bearer {}", h.alice).parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    connections(&h, 3).await;
 
     h.store().revoke_token(&prefix).await.unwrap();
     h.advance(2); // past the second a live token is trusted for
     // heartbeat_seconds = 1 (and the phone's keepalive 1): closed at the next one.
     ends_within(sse, Duration::from_secs(5)).await;
     ends_within(ntfy, Duration::from_secs(5)).await;
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(message)) = ws.next().await {
+            if message.is_close() {
+                break;
+            }
+        }
+    });
+    closed.await.expect("the WebSocket of a revoked token is still open");
     connections(&h, 0).await;
 
     let (status, body) = h.post(&link(second), None, "").await;
