@@ -2,7 +2,8 @@
 # Runs Reveille's benchmarks on release builds, prints the table and writes
 # target/bench/results.json. Idempotent; installs what it needs.
 # Usage: scripts/bench.sh [SCENARIO...] [-- OPTIONS]
-#   SCENARIO: latency ingest fanout storm desktop, or server (all but desktop; the default)
+#   SCENARIO: latency ingest fanout storm desktop cluster, or server (all but desktop and
+#   cluster; the default). cluster: several nodes on PostgreSQL behind haproxy, beside SQLite.
 #   e.g. scripts/bench.sh server desktop    scripts/bench.sh fanout --subscribers 5000
 # The desktop scenario runs the real app inside scripts/desktop-session.sh.
 set -euo pipefail
@@ -13,6 +14,9 @@ args=("$@")
 [ ${#args[@]} -eq 0 ] && args=(server)
 apt_install "${BUILD_PACKAGES[@]}"
 ensure_rust
+if printf '%s\n' "${args[@]}" | grep -qx cluster; then
+    apt_install "${SERVER_PACKAGES[@]}"
+fi
 cargo build --release --locked -p reveille-cli -p reveille-bench
 if printf '%s\n' "${args[@]}" | grep -qx desktop; then
     apt_install "${DESKTOP_PACKAGES[@]}" "${SESSION_PACKAGES[@]}"
