@@ -128,6 +128,20 @@ async fn a_key_over_its_rate_gets_429_with_retry_after() {
     assert_eq!(h.pagerduty(&body).await.0, 202, "the bucket refills with time");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_within_the_rate_is_taken_whole_even_all_at_once() {
+    let config = common::CONFIG.replace("rate_per_minute = 1000", "rate_per_minute = 100");
+    let h = Harness::with_config(&config).await;
+    let sends = (0..80).map(|n| {
+        let body = json!({"summary": format!("burst {n}")}).to_string();
+        let (h, auth) = (&h, format!("Bearer {}", h.key));
+        async move { h.post("/api/v1/events", Some(&auth), &body).await.0 }
+    });
+    let statuses = futures_util::future::join_all(sends).await;
+    let refused = statuses.iter().filter(|s| **s != 202).count();
+    assert_eq!(refused, 0, "80 requests at once, 100 a minute allowed: {statuses:?}");
+}
+
 #[tokio::test]
 async fn alertmanager_firing_then_resolved_with_key_in_path_or_bearer() {
     let h = Harness::start().await;
