@@ -23,15 +23,51 @@ use crate::{connect, json, quarantine, unjson};
 /// The channel every node listens on; a notification carries the newest feed id committed.
 pub const CHANNEL: &str = "reveille_feed";
 
-/// The writer's connection and what its open transaction has appended to feeds.
+/// The writer's connection, and the rows its open transaction will write at the commit.
+///
+/// Every statement is a round trip, and round trips are what bounds throughput here. Rows that
+/// need no answer and that nothing reads back inside the transaction (raw events, timeline lines,
+/// who was paged, feed entries) wait in [`Pending`] and go in one multi-row insert each at the
+/// commit; a job that fails takes its own back out.
 pub struct Session {
     url: String,
     client: Option<Client>,
     statements: HashMap<&'static str, Statement>,
     /// Feed entries of this transaction, without ids until the commit gives them.
     outbox: Committed,
-    mark: usize,
+    pending: Pending,
+    /// Where the current job's rows start, in the outbox and in `pending`.
+    mark: (usize, [usize; 3]),
+    /// The last job's savepoint is released with the next one's, or by the commit.
+    release_due: bool,
     quarantine: Arc<Quarantine>,
+}
+
+/// Rows written at the commit.
+#[derive(Default)]
+struct Pending {
+    /// received_at, received_ms, service, source, body
+    events: Vec<(String, i64, String, String, String)>,
+    /// incident, body
+    timeline: Vec<(i64, String)>,
+    /// incident, user
+    paged: Vec<(i64, String)>,
+}
+
+impl Pending {
+    fn marks(&self) -> [usize; 3] {
+        [self.events.len(), self.timeline.len(), self.paged.len()]
+    }
+
+    fn truncate(&mut self, [events, timeline, paged]: [usize; 3]) {
+        self.events.truncate(events);
+        self.timeline.truncate(timeline);
+        self.paged.truncate(paged);
+    }
+
+    fn clear(&mut self) {
+        self.truncate([0, 0, 0]);
+    }
 }
 
 impl Session {
@@ -41,7 +77,9 @@ impl Session {
             client: None,
             statements: HashMap::new(),
             outbox: Vec::new(),
-            mark: 0,
+            pending: Pending::default(),
+            mark: (0, [0; 3]),
+            release_due: false,
             quarantine,
         }
     }
@@ -90,6 +128,41 @@ impl Session {
         Ok(found)
     }
 
+    /// Writes the rows that waited for the commit, one statement per table.
+    fn store_pending(&mut self) -> Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        if !pending.events.is_empty() {
+            let (mut at, mut ms, mut service, mut source, mut body) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for (a, m, sv, so, b) in pending.events {
+                (at.push(a), ms.push(m), service.push(sv), source.push(so), body.push(b));
+            }
+            self.query(
+                "INSERT INTO events (received_at, received_ms, service, source, body)
+                 SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[])",
+                &[&at, &ms, &service, &source, &body],
+            )?;
+        }
+        if !pending.timeline.is_empty() {
+            let (incidents, bodies): (Vec<i64>, Vec<String>) = pending.timeline.into_iter().unzip();
+            self.query(
+                "INSERT INTO timeline (incident_id, body)
+                 SELECT i, b FROM UNNEST($1::BIGINT[], $2::TEXT[]) WITH ORDINALITY AS t(i, b, n)
+                 ORDER BY n",
+                &[&incidents, &bodies],
+            )?;
+        }
+        if !pending.paged.is_empty() {
+            let (incidents, users): (Vec<i64>, Vec<String>) = pending.paged.into_iter().unzip();
+            self.query(
+                "INSERT INTO incident_users (incident_id, user_name)
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[]) ON CONFLICT DO NOTHING",
+                &[&incidents, &users],
+            )?;
+        }
+        Ok(())
+    }
+
     /// Gives the transaction's feed entries their ids and stores them; the last step before
     /// the commit, so the `feed_seq` lock is held as briefly as possible.
     fn store_feed(&mut self) -> Result<()> {
@@ -122,24 +195,34 @@ impl Session {
 impl writer::Session for Session {
     fn begin(&mut self) -> Result<()> {
         self.outbox.clear();
+        self.pending.clear();
+        self.release_due = false;
         self.run("BEGIN")
     }
 
     fn savepoint(&mut self) -> Result<()> {
-        self.mark = self.outbox.len();
-        self.run("SAVEPOINT job")
+        self.mark = (self.outbox.len(), self.pending.marks());
+        if std::mem::take(&mut self.release_due) {
+            self.run("RELEASE SAVEPOINT job; SAVEPOINT job")
+        } else {
+            self.run("SAVEPOINT job")
+        }
     }
 
     fn rollback_to_savepoint(&mut self) -> Result<()> {
-        self.outbox.truncate(self.mark);
+        self.outbox.truncate(self.mark.0);
+        self.pending.truncate(self.mark.1);
         self.run("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
     }
 
     fn release_savepoint(&mut self) -> Result<()> {
-        self.run("RELEASE SAVEPOINT job")
+        // With the next job's savepoint, or by the commit: one round trip fewer per job.
+        self.release_due = true;
+        Ok(())
     }
 
     fn commit(&mut self) -> Result<Committed> {
+        self.store_pending()?;
         self.store_feed()?;
         self.run("COMMIT")?;
         Ok(std::mem::take(&mut self.outbox))
@@ -147,6 +230,7 @@ impl writer::Session for Session {
 
     fn rollback(&mut self) {
         self.outbox.clear();
+        self.pending.clear();
         if let Some(client) = self.client.as_mut().filter(|c| !c.is_closed()) {
             let _ = client.batch_execute("ROLLBACK");
         }
@@ -235,19 +319,12 @@ impl Tx for Session {
     }
 
     fn add_timeline(&mut self, incident: i64, entry: &TimelineEntry) -> Result<()> {
-        self.query(
-            "INSERT INTO timeline (incident_id, body) VALUES ($1, $2)",
-            &[&incident, &json(entry)?],
-        )?;
+        self.pending.timeline.push((incident, json(entry)?));
         Ok(())
     }
 
     fn add_paged(&mut self, incident: i64, user: &str) -> Result<()> {
-        self.query(
-            "INSERT INTO incident_users (incident_id, user_name) VALUES ($1, $2)
-             ON CONFLICT DO NOTHING",
-            &[&incident, &user],
-        )?;
+        self.pending.paged.push((incident, user.to_owned()));
         Ok(())
     }
 

@@ -72,9 +72,14 @@ impl From<postgres::Error> for Error {
             SqlState::UNIQUE_VIOLATION,
             SqlState::LOCK_NOT_AVAILABLE,
         ];
+        // "db error" alone says nothing: the server's own message does.
+        let message = match e.as_db_error() {
+            Some(db) => format!("{} ({})", db.message(), db.code().code()),
+            None => e.to_string(),
+        };
         match e.code() {
-            Some(code) if conflict.contains(code) => Error::Conflict(e.to_string()),
-            _ => Error::unavailable(e),
+            Some(code) if conflict.contains(code) => Error::Conflict(message),
+            _ => Error::Unavailable(message),
         }
     }
 }
