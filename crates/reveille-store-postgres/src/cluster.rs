@@ -1,7 +1,13 @@
 //! What every node shares beyond incidents and feeds: claims of timed work, leases, which nodes
-//! are alive with their devices, and rate buckets. All run on the writer, in its transactions.
+//! are alive with their devices, and rate buckets.
+//!
+//! Claims run on the writer, in the transaction that does the claimed work. The rest run each in
+//! a short transaction of its own on a read connection, never inside the writer's groups: a
+//! group that locked a shared row (a lease, a rate bucket) beside other work could take its locks
+//! in another order than a group on another node, and the two would deadlock.
 
 use jiff::Timestamp;
+use postgres::Transaction;
 use reveille_store::{Claim, ClusterView, Lease, NodeInfo, Result, UserPresence};
 
 use crate::session::Session;
@@ -29,7 +35,7 @@ pub(crate) fn claim(s: &mut Session, claim: &Claim) -> Result<bool> {
 }
 
 pub(crate) fn lease(
-    s: &mut Session,
+    s: &mut Transaction<'_>,
     name: &str,
     holder: &str,
     now: Timestamp,
@@ -54,7 +60,7 @@ pub(crate) fn lease(
 }
 
 pub(crate) fn report_node(
-    s: &mut Session,
+    s: &mut Transaction<'_>,
     node: &NodeInfo,
     presence: &[UserPresence],
 ) -> Result<ClusterView> {
@@ -67,6 +73,8 @@ pub(crate) fn report_node(
     let users: Vec<&str> = presence.iter().map(|p| p.user.as_str()).collect();
     let open: Vec<i32> = presence.iter().map(|p| p.open as i32).collect();
     let since: Vec<i64> = presence.iter().map(|p| p.since.as_millisecond()).collect();
+    // Who is connected where is rebuilt every second: it need not wait for the disk.
+    s.batch_execute("SET LOCAL synchronous_commit = off")?;
     s.query(
         "INSERT INTO presence (node, user_name, open, since_ms)
          SELECT $1, * FROM UNNEST($2::TEXT[], $3::INTEGER[], $4::BIGINT[])",
@@ -94,7 +102,7 @@ pub(crate) fn report_node(
 }
 
 pub(crate) fn take_tokens(
-    s: &mut Session,
+    s: &mut Transaction<'_>,
     key: &str,
     want: u32,
     per_minute: u32,

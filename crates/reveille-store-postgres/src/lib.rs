@@ -164,6 +164,22 @@ impl Postgres {
         answer.await.map_err(|_| Error::unavailable("a database reader stopped"))?
     }
 
+    /// Runs `f` in a short transaction of its own on a read connection: for the cluster's
+    /// bookkeeping, which must never share a writer group with other locks (see [`cluster`]).
+    async fn side<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut postgres::Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        self.read(move |client| {
+            let mut tx = client.transaction()?;
+            let value = f(&mut tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+        .await
+    }
+
     /// Like [`Self::read`] for readers that skip rows they cannot decode; those met for the
     /// first time are reported and written on their incident's timeline.
     async fn read_skipping<T, F>(&self, f: F) -> Result<T>

@@ -229,7 +229,7 @@ impl Store for Postgres {
         until: Timestamp,
     ) -> Result<Lease> {
         let (name, holder) = (name.to_owned(), holder.to_owned());
-        self.write(move |s| cluster::lease(s, &name, &holder, now, until)).await
+        self.side(move |tx| cluster::lease(tx, &name, &holder, now, until)).await
     }
 
     async fn report_node(
@@ -237,7 +237,7 @@ impl Store for Postgres {
         node: NodeInfo,
         presence: Vec<UserPresence>,
     ) -> Result<ClusterView> {
-        self.write(move |s| cluster::report_node(s, &node, &presence)).await
+        self.side(move |tx| cluster::report_node(tx, &node, &presence)).await
     }
 
     async fn set_push_ok(&self, device: i64, ok: bool) -> Result<()> {
@@ -252,7 +252,7 @@ impl Store for Postgres {
         now: Timestamp,
     ) -> Result<u32> {
         let key = key.to_owned();
-        self.write(move |s| cluster::take_tokens(s, &key, want, per_minute, now)).await
+        self.side(move |tx| cluster::take_tokens(tx, &key, want, per_minute, now)).await
     }
 
     async fn feed_horizon(&self) -> Result<i64> {
