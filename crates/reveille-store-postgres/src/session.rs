@@ -135,7 +135,11 @@ impl Session {
             let (mut at, mut ms, mut service, mut source, mut body) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for (a, m, sv, so, b) in pending.events {
-                (at.push(a), ms.push(m), service.push(sv), source.push(so), body.push(b));
+                at.push(a);
+                ms.push(m);
+                service.push(sv);
+                source.push(so);
+                body.push(b);
             }
             self.query(
                 "INSERT INTO events (received_at, received_ms, service, source, body)
