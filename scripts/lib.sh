@@ -42,6 +42,22 @@ ensure_tauri_driver() {
     command -v tauri-driver >/dev/null || cargo install tauri-driver --version '^2' --locked
 }
 
+# A Python virtual environment in target/python with the PyPI programs the tests drive
+# (tests/requirements.txt: Apprise, PagerDuty's client), made again when that file changes.
+ensure_python_tools() {
+    apt_install python3 python3-venv
+    local venv=target/python
+    if ! cmp -s tests/requirements.txt "$venv/requirements.txt"; then
+        echo "==> installing tests/requirements.txt into $venv"
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt
+        cp tests/requirements.txt "$venv/requirements.txt"
+    fi
+    TESTS_PYTHON_BIN="$(pwd)/$venv/bin"
+    export TESTS_PYTHON_BIN
+}
+
 # Packages every build needs.
 BUILD_PACKAGES=(build-essential pkg-config ca-certificates curl git libssl-dev)
 # What the desktop app (Tauri 2, rodio, the keyring) builds against.

@@ -23,6 +23,7 @@ apt_install "${BUILD_PACKAGES[@]}" "${DESKTOP_PACKAGES[@]}" "${SESSION_PACKAGES[
 ensure_rust
 ensure_node
 ensure_tauri_driver
+ensure_python_tools
 
 export CARGO_TERM_COLOR=never
 step "building the desktop app's web UI"

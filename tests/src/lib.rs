@@ -181,6 +181,13 @@ impl Drop for Server {
     }
 }
 
+/// `GET url` with a Bearer token, as JSON.
+pub async fn get_json(url: &str, token: &str) -> serde_json::Value {
+    let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+    assert!(response.status().is_success(), "GET {url}: {}", response.status());
+    response.json().await.unwrap()
+}
+
 /// Follows a feed over HTTP.
 pub struct Feed {
     body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,

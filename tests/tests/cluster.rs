@@ -325,15 +325,8 @@ async fn a_node_cut_off_its_database_answers_503_and_recovers_on_its_own() {
         unreachable!()
     });
     let n = recovered.await.expect("the node never recovered");
-    let list: Value = http
-        .get(format!("{}/api/v1/incidents?all=true&limit=100", cluster.node_urls[0]))
-        .bearer_auth(&cluster.alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let url = format!("{}/api/v1/incidents?all=true&limit=100", cluster.node_urls[0]);
+    let list = reveille_tests::get_json(&url, &cluster.alice).await;
     let keys: Vec<&str> = list["incidents"]
         .as_array()
         .unwrap()

@@ -143,6 +143,7 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
         r.report(path(&["services"]), "define at least one [[services]] to receive alerts".into());
     }
     let mut services = HashSet::new();
+    let mut topics = HashSet::new();
     for (i, service) in settings.services.iter().enumerate() {
         let at = |key: &'static str| vec![Seg::Key("services"), Seg::Index(i), Seg::Key(key)];
         if !valid_name(&service.name) || service.name == crate::drills::SERVICE {
@@ -164,6 +165,19 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
             let message =
                 format!("{:?} must be critical, error, warning or info", service.default_severity);
             r.report(at("default_severity"), message);
+        }
+        for (j, topic) in service.ntfy_topics.iter().enumerate() {
+            let mut at = at("ntfy_topics");
+            at.push(Seg::Index(j));
+            if !crate::ntfy::valid_topic(topic) || RESERVED_TOPICS.contains(&topic.as_str()) {
+                let message = format!(
+                    "{topic:?} is not a topic Reveille can take (1-64 letters, digits, - _; not {})",
+                    RESERVED_TOPICS.join(", ")
+                );
+                r.report(at, message);
+            } else if !topics.insert(topic.as_str()) {
+                r.report(at, format!("topic {topic:?} is taken by two services"));
+            }
         }
         if let Some(file) = settings.runbook_file(service)
             && !file.is_file()
@@ -194,6 +208,9 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
     r.problems.sort_by_key(|p| p.line);
     if r.problems.is_empty() { Ok(()) } else { Err(ConfigError(r.problems)) }
 }
+
+/// First path segments the server itself answers, so no ntfy topic may take them.
+const RESERVED_TOPICS: [&str; 5] = ["api", "v2", "healthz", "metrics", "docs"];
 
 /// Names go into URLs and feeds; keep them plain.
 pub(crate) fn valid_name(name: &str) -> bool {

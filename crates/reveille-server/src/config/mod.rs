@@ -171,6 +171,9 @@ pub struct Service {
     pub urgency: String,
     #[serde(default = "default_severity")]
     pub default_severity: String,
+    /// ntfy topics whose published messages become this service's alerts.
+    #[serde(default)]
+    pub ntfy_topics: Vec<String>,
 }
 
 fn default_urgency() -> String {

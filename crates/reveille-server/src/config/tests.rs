@@ -212,3 +212,20 @@ fn a_type_error_names_its_key() {
         "{err}"
     );
 }
+
+#[test]
+fn ntfy_topics_must_be_valid_unreserved_and_taken_once() {
+    let dir = dir_with_runbook();
+    let text = "[[users]]\nname = \"alice\"\n\n[[services]]\nname = \"a\"\npage = [\"alice\"]\nntfy_topics = [\"ok\", \"api\", \"no spaces\"]\n\n[[services]]\nname = \"b\"\npage = [\"alice\"]\nntfy_topics = [\"ok\"]\n";
+    let err = load(text, dir.path(), &[]).unwrap_err();
+    let keys: Vec<(&str, Option<usize>)> = err.0.iter().map(|p| (p.key.as_str(), p.line)).collect();
+    assert_eq!(
+        keys,
+        [
+            ("services[0].ntfy_topics[1]", Some(7)),
+            ("services[0].ntfy_topics[2]", Some(7)),
+            ("services[1].ntfy_topics[0]", Some(12)),
+        ]
+    );
+    assert!(err.0[2].message.contains("two services"), "{err}");
+}

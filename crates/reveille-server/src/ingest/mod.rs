@@ -4,6 +4,7 @@
 
 pub mod alertmanager;
 pub mod generic;
+pub mod ntfy;
 pub mod opsgenie;
 pub mod pagerduty;
 
@@ -31,6 +32,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v2/alerts/{identifier}/acknowledge", post(opsgenie::acknowledge))
         .route("/v2/alerts/{identifier}/close", post(opsgenie::close))
         .route("/api/v1/events", post(generic::event))
+        .route("/", post(ntfy::publish_json))
+        .route("/{topic}", post(ntfy::publish).put(ntfy::publish))
         .layer(DefaultBodyLimit::max(EVENT_LIMIT));
     let batches = Router::new()
         .route("/api/v1/alertmanager", post(alertmanager::alertmanager))

@@ -8,6 +8,8 @@
 pub mod message;
 mod stream;
 
+use std::borrow::Cow;
+
 use axum::Json;
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -33,36 +35,68 @@ pub fn routes() -> Router<AppState> {
 pub struct NtfyError {
     code: u32,
     http: u16,
-    error: &'static str,
+    error: Cow<'static, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     link: Option<&'static str>,
+    /// Seconds after which a retry may succeed (sent as `Retry-After`).
+    #[serde(skip)]
+    retry_after: Option<u64>,
 }
 
 const AUTH_LINK: &str = "https://ntfy.sh/docs/publish/#authentication";
 
 impl NtfyError {
-    pub const UNAUTHORIZED: Self =
-        Self { code: 40101, http: 401, error: "unauthorized", link: Some(AUTH_LINK) };
-    pub const FORBIDDEN: Self =
-        Self { code: 40301, http: 403, error: "forbidden", link: Some(AUTH_LINK) };
-    pub const BAD_SINCE: Self =
-        Self { code: 40008, http: 400, error: "invalid since parameter", link: None };
-    pub const BAD_TOPIC: Self = Self { code: 40009, http: 400, error: "invalid topic", link: None };
-    pub const TOO_MANY_SUBSCRIPTIONS: Self = Self {
-        code: 42903,
-        http: 429,
-        error: "limit reached: too many active subscriptions",
-        link: Some("https://ntfy.sh/docs/publish/#limitations"),
-    };
-    pub const UNAVAILABLE: Self =
-        Self { code: 50301, http: 503, error: "storage unavailable, retry later", link: None };
+    const fn fixed(code: u32, error: &'static str, link: Option<&'static str>) -> Self {
+        Self {
+            code,
+            http: (code / 100) as u16,
+            error: Cow::Borrowed(error),
+            link,
+            retry_after: None,
+        }
+    }
+
+    pub const UNAUTHORIZED: Self = Self::fixed(40101, "unauthorized", Some(AUTH_LINK));
+    pub const FORBIDDEN: Self = Self::fixed(40301, "forbidden", Some(AUTH_LINK));
+    pub const BAD_SINCE: Self = Self::fixed(40008, "invalid since parameter", None);
+    pub const BAD_TOPIC: Self = Self::fixed(40009, "invalid topic", None);
+    pub const TOO_MANY_SUBSCRIPTIONS: Self = Self::fixed(
+        42903,
+        "limit reached: too many active subscriptions",
+        Some("https://ntfy.sh/docs/publish/#limitations"),
+    );
+    pub const UNAVAILABLE: Self = Self::fixed(50301, "storage unavailable, retry later", None);
+
+    /// An error with ntfy's five-digit `code` (its first three digits are the HTTP status) and
+    /// words of Reveille's own.
+    pub fn new(code: u32, error: impl Into<String>) -> Self {
+        Self { error: Cow::Owned(error.into()), ..Self::fixed(code, "", None) }
+    }
+
+    /// Reveille's own error in ntfy's shape: the same status and words.
+    pub fn from_api(e: crate::error::ApiError) -> Self {
+        let message = e.message.clone();
+        Self {
+            retry_after: e.retry_after,
+            ..Self::new(u32::from(e.status().as_u16()) * 100 + 1, message)
+        }
+    }
 }
 
 impl IntoResponse for NtfyError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.http).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = format!("{}\n", serde_json::to_string(&self).unwrap_or_default());
-        (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        let retry_after = self.retry_after.or_else(|| {
+            (status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS)
+                .then_some(5)
+        });
+        let mut response =
+            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -84,9 +118,23 @@ pub struct Subscription {
     pub token: String,
 }
 
-fn valid_topic(t: &str) -> bool {
+pub fn valid_topic(t: &str) -> bool {
     (1..=64).contains(&t.len())
         && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The secret a request carries in ntfy's ways: a Bearer token, the password of Basic auth, or
+/// `?auth=` holding the whole Authorization header base64url-encoded without padding. Also
+/// whether any credential was presented at all (ntfy answers 401 to a wrong one, 403 to none).
+pub fn credential(headers: &HeaderMap, auth_param: Option<&str>) -> (Option<String>, bool) {
+    let from_query = auth_param.and_then(|a| URL_SAFE_NO_PAD.decode(a.trim_end_matches('=')).ok());
+    let mut auth_headers = HeaderMap::new();
+    if let Some(value) = from_query.and_then(|v| header::HeaderValue::from_bytes(&v).ok()) {
+        auth_headers.insert(header::AUTHORIZATION, value);
+    }
+    let presented = headers.get(header::AUTHORIZATION).is_some() || !auth_headers.is_empty();
+    let secret = crate::auth::bearer(headers).or_else(|| crate::auth::bearer(&auth_headers));
+    (secret, presented)
 }
 
 /// Authenticates the request and checks that every topic listed belongs to its user.
@@ -99,15 +147,7 @@ pub async fn authorize(
     if !topics.split(',').all(valid_topic) {
         return Err(NtfyError::BAD_TOPIC);
     }
-    // ntfy's `?auth=` carries the whole Authorization header, base64url-encoded without padding.
-    let from_query =
-        params.auth.as_ref().and_then(|a| URL_SAFE_NO_PAD.decode(a.trim_end_matches('=')).ok());
-    let mut auth_headers = HeaderMap::new();
-    if let Some(value) = from_query.and_then(|v| header::HeaderValue::from_bytes(&v).ok()) {
-        auth_headers.insert(header::AUTHORIZATION, value);
-    }
-    let presented = headers.get(header::AUTHORIZATION).is_some() || !auth_headers.is_empty();
-    let secret = crate::auth::bearer(headers).or_else(|| crate::auth::bearer(&auth_headers));
+    let (secret, presented) = credential(headers, params.auth.as_deref());
     let caller = match secret {
         Some(secret) => caller(state, &secret).await.map_err(|_| NtfyError::UNAVAILABLE)?,
         None => None,
