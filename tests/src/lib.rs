@@ -181,6 +181,21 @@ impl Drop for Server {
     }
 }
 
+/// A program of the Python virtual environment `scripts/test.sh` prepares (Apprise, PagerDuty's
+/// client); `None`, with the reason printed, outside CI when it is missing.
+pub fn python_bin(program: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("TESTS_PYTHON_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/python/bin"));
+    let path = dir.join(program);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI must provide {}", path.display());
+    eprintln!("SKIPPED: {} is missing (scripts/test.sh installs it)", path.display());
+    None
+}
+
 /// `GET url` with a Bearer token, as JSON.
 pub async fn get_json(url: &str, token: &str) -> serde_json::Value {
     let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
@@ -203,6 +218,11 @@ impl Feed {
             .send()
             .await
             .unwrap();
+        Self::from_response(response)
+    }
+
+    /// Follows a feed already requested (over TLS, say).
+    pub fn from_response(response: reqwest::Response) -> Self {
         assert_eq!(response.status(), 200);
         Feed {
             body: Box::pin(response.bytes_stream()),

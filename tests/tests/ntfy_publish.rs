@@ -1,11 +1,10 @@
 //! Tools that notify through ntfy page through Reveille: the real Apprise (from PyPI) with its
 //! `ntfy://` URLs, and the `curl` examples of ntfy's publishing docs, against `reveille serve`.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use reveille_tests::{Feed, Site, get_json};
+use reveille_tests::{Feed, Site, get_json, python_bin};
 use serde_json::Value;
 
 /// The usual test site (its `payments` service last) with topics for `payments` and `web`.
@@ -16,20 +15,6 @@ fn config() -> String {
 }
 
 const PATIENCE: Duration = Duration::from_secs(10);
-
-/// The Python virtual environment `scripts/test.sh` prepares (Apprise, PagerDuty's client).
-pub fn python_bin(program: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("TESTS_PYTHON_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/python/bin"));
-    let path = dir.join(program);
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(std::env::var_os("CI").is_none(), "CI must provide {}", path.display());
-    eprintln!("SKIPPED: {} is missing (scripts/test.sh installs it)", path.display());
-    None
-}
 
 fn run(program: &std::path::Path, args: &[&str]) -> Output {
     Command::new(program).args(args).output().expect("run")

@@ -98,9 +98,10 @@ pub async fn serve(config: &Path) -> Result<()> {
         Backend::Sqlite(path) => tracing::info!(database = %path.display(), "database open"),
         Backend::Postgres(url) => tracing::info!(database = %redacted(&url), "database open"),
     }
+    let scheme = if settings.tls_files().is_some() { "https" } else { "http" };
     let state = AppState::new(store, settings, Arc::new(SystemClock));
     // Tests and scripts wait for this line.
-    println!("reveille listening on http://{address}");
+    println!("reveille listening on {scheme}://{address}");
     serve_http(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -28,6 +28,7 @@ pub mod presence;
 pub mod push;
 pub mod ratelimit;
 pub mod retention;
+pub mod tls;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -186,10 +187,16 @@ pub async fn serve(
         dead_peer: Duration::from_secs(server.heartbeat_seconds) * follow::STALL_BEATS,
         shutdown: Duration::from_secs(server.shutdown_seconds),
     };
+    let tls = match state.settings.tls_files() {
+        Some((cert, key)) => Some(tls::Certs::open(cert, key).map_err(std::io::Error::other)?),
+        None => None,
+    };
+    let reloader = tls.clone().map(|certs| tokio::spawn(tls::watch(certs, state.metrics.clone())));
     let serving = listen::run(
         listener,
         router(state.clone()),
         limits,
+        tls.as_ref().map(tls::Certs::acceptor),
         state.closing.subscribe(),
         state.metrics.clone(),
     );
@@ -205,8 +212,8 @@ pub async fn serve(
     pruner.abort();
     reporter.abort();
     signal.abort();
-    if let Some(pusher) = pusher {
-        pusher.abort();
+    for task in [pusher, reloader].into_iter().flatten() {
+        task.abort();
     }
     result
 }

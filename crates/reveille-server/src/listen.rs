@@ -9,6 +9,8 @@
 //! - TCP keepalive and a user timeout drop a peer that vanished (a laptop gone to sleep), and
 //!   with it the device it counted as.
 //! - On shutdown, connections get `server.shutdown_seconds` to finish; the rest are cut.
+//! - With TLS ([`crate::tls`]), the handshake must finish within the idle timeout; HTTP/2 is
+//!   served where the client asks for it by ALPN, HTTP/1.1 otherwise.
 //!
 //! A WebSocket keeps its connection's slot for as long as it is open ([`Slot`]).
 
@@ -19,13 +21,14 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::metrics::Metrics;
@@ -46,18 +49,27 @@ pub struct Limits {
 #[derive(Clone)]
 pub struct Slot(#[expect(dead_code, reason = "held, never read")] Arc<OwnedSemaphorePermit>);
 
-/// Serves `app` on `listener` until `closing` turns true, then waits for open connections up to
-/// the shutdown deadline.
+type Http = auto::Builder<TokioExecutor>;
+
+/// Serves `app` on `listener` (over TLS when given an acceptor) until `closing` turns true, then
+/// waits for open connections up to the shutdown deadline.
 pub async fn run(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     mut closing: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(limits.idle).keep_alive(true);
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1().timer(TokioTimer::new()).header_read_timeout(limits.idle).keep_alive(true);
+    // HTTP/2 has no header timer; pings find a peer that stopped answering.
+    http.http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(limits.idle))
+        .keep_alive_timeout(limits.dead_peer)
+        .max_concurrent_streams(256);
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -73,7 +85,7 @@ pub async fn run(
                 match slots.clone().try_acquire_owned() {
                     Ok(slot) => {
                         let serving = serve_one(
-                            http.clone(), tcp, app.clone(), Slot(Arc::new(slot)), closing.clone(), metrics.clone(),
+                            http.clone(), tcp, tls.clone(), limits.idle, app.clone(), Slot(Arc::new(slot)), closing.clone(), metrics.clone(),
                         );
                         connections.spawn(serving);
                     }
@@ -99,12 +111,15 @@ pub async fn run(
 }
 
 /// Serves one connection until it ends, or until shutdown lets its current request finish.
+#[expect(clippy::too_many_arguments, reason = "one connection's whole context, passed once")]
 async fn serve_one(
-    http: http1::Builder,
+    http: Http,
     tcp: TcpStream,
+    tls: Option<TlsAcceptor>,
+    handshake: Duration,
     app: Router,
     slot: Slot,
-    mut closing: watch::Receiver<bool>,
+    closing: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
 ) {
     metrics.connections.inc();
@@ -112,20 +127,44 @@ async fn serve_one(
         request.extensions_mut().insert(slot.clone());
         request.map(Body::new)
     });
-    let connection =
-        http.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service)).with_upgrades();
-    tokio::pin!(connection);
-    let ended = tokio::select! {
-        ended = connection.as_mut() => ended,
-        () = closed(&mut closing) => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
-        }
+    let ended = match tls {
+        None => serve_io(&http, tcp, service, closing).await,
+        Some(acceptor) => match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
+            Ok(Ok(stream)) => serve_io(&http, stream, service, closing).await,
+            Ok(Err(e)) => Err(format!("TLS handshake failed: {e}").into()),
+            Err(_) => Err("TLS handshake timed out".into()),
+        },
     };
     if let Err(e) = ended {
         tracing::debug!(error = %e, "connection ended with an error");
     }
     metrics.connections.dec();
+}
+
+type Ended = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+async fn serve_io<I, S>(http: &Http, io: I, service: S, mut closing: watch::Receiver<bool>) -> Ended
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: tower::Service<
+            Request<Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let connection =
+        http.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service));
+    tokio::pin!(connection);
+    tokio::select! {
+        ended = connection.as_mut() => ended,
+        () = closed(&mut closing) => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    }
 }
 
 /// Returns once shutdown has started.

@@ -40,6 +40,7 @@ pub struct Metrics {
     pub health_failures: Counter,
     pub connections: Gauge,
     pub connections_refused: Counter,
+    pub tls_reload_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -55,6 +56,7 @@ impl Default for Metrics {
         let health_failures = Counter::default();
         let connections = Gauge::default();
         let connections_refused = Counter::default();
+        let tls_reload_failures = Counter::default();
         let mut registry = Registry::with_prefix("reveille");
         registry.register(
             "unreadable_rows",
@@ -76,6 +78,11 @@ impl Default for Metrics {
             "connections_refused",
             "Connections answered 503 because server.max_connections were open",
             connections_refused.clone(),
+        );
+        registry.register(
+            "tls_reload_failures",
+            "Changed TLS certificates that could not be used (the old one stays in use)",
+            tls_reload_failures.clone(),
         );
         registry.register(
             "feed_resyncs",
@@ -106,6 +113,7 @@ impl Default for Metrics {
             health_failures,
             connections,
             connections_refused,
+            tls_reload_failures,
         }
     }
 }

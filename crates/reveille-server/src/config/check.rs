@@ -122,6 +122,20 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
         );
         r.report(path(&["database", "url"]), message);
     }
+    match (&settings.server.tls_cert, &settings.server.tls_key) {
+        (Some(cert), Some(key)) => {
+            if let Err(e) = crate::tls::load(&settings.dir.join(cert), &settings.dir.join(key)) {
+                r.report(path(&["server", "tls_cert"]), e);
+            }
+        }
+        (Some(_), None) => {
+            r.report(path(&["server", "tls_key"]), "give the private key beside tls_cert".into())
+        }
+        (None, Some(_)) => {
+            r.report(path(&["server", "tls_cert"]), "give the certificate beside tls_key".into())
+        }
+        (None, None) => {}
+    }
     if settings.ingest.rate_per_minute == 0 {
         r.report(path(&["ingest", "rate_per_minute"]), "must be at least 1".into());
     }

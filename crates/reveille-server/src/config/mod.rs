@@ -67,6 +67,9 @@ pub struct ServerSettings {
     pub idle_timeout_seconds: u64,
     /// Longest wait for a request's body once its head has arrived.
     pub body_timeout_seconds: u64,
+    /// PEM certificate chain and private key (relative to the config file): serve HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ServerSettings {
@@ -80,6 +83,8 @@ impl Default for ServerSettings {
             max_streams_per_user: 20,
             idle_timeout_seconds: 30,
             body_timeout_seconds: 30,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -311,6 +316,12 @@ impl Settings {
     }
 
     /// The local runbook file of a service, if its runbook is a file.
+    /// The TLS certificate chain and key, when both are set.
+    pub fn tls_files(&self) -> Option<(PathBuf, PathBuf)> {
+        let server = &self.server;
+        Some((self.dir.join(server.tls_cert.as_ref()?), self.dir.join(server.tls_key.as_ref()?)))
+    }
+
     pub fn runbook_file(&self, service: &Service) -> Option<PathBuf> {
         service.runbook.as_ref().filter(|r| !is_url(r)).map(|r| self.dir.join(r))
     }
