@@ -24,11 +24,13 @@ pub mod listen;
 pub mod metrics;
 pub mod ntfy;
 pub mod oncall;
+pub mod outbox;
 pub mod presence;
 pub mod push;
 pub mod ratelimit;
 pub mod retention;
 pub mod tls;
+pub mod webhooks;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -163,6 +165,11 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Outbox cursors start at the feed's head before the first request is taken: whatever
+    // happens from now on is pushed and posted.
+    if let Some(Err(e)) = outbox::oldest(&state).await {
+        tracing::error!(error = %e, "cannot start the push and webhook cursors; they will retry");
+    }
     let worker = tokio::spawn(worker::run(state.clone()));
     let pruner = tokio::spawn(retention::run(state.clone()));
     let reporter = tokio::spawn(cluster::run(state.clone()));
@@ -174,6 +181,8 @@ pub async fn serve(
             None
         }
     };
+    let webhooks =
+        (!state.settings.webhooks.is_empty()).then(|| tokio::spawn(webhooks::run(state.clone())));
     let closing = state.closing.clone();
     let signal = tokio::spawn(async move {
         shutdown.await;
@@ -212,7 +221,7 @@ pub async fn serve(
     pruner.abort();
     reporter.abort();
     signal.abort();
-    for task in [pusher, reloader].into_iter().flatten() {
+    for task in [pusher, reloader, webhooks].into_iter().flatten() {
         task.abort();
     }
     result

@@ -33,14 +33,10 @@ pub async fn prune(state: &AppState, now: Timestamp) {
         return;
     }
     let before = now - SignedDuration::from_hours(24 * i64::from(days));
-    let push = &state.settings.push;
-    let feed_kept_after = if push.fcm.is_some() || push.apns.is_some() {
-        match crate::push::cursor(state).await {
-            Ok(cursor) => Some(cursor),
-            Err(e) => return tracing::error!(error = %e, "retention skipped: no push cursor"),
-        }
-    } else {
-        None
+    let feed_kept_after = match crate::outbox::oldest(state).await {
+        Some(Ok(cursor)) => Some(cursor),
+        Some(Err(e)) => return tracing::error!(error = %e, "retention skipped: no outbox cursor"),
+        None => None,
     };
     match state.store.prune(before, feed_kept_after).await {
         Ok(pruned) if pruned.is_empty() => {}

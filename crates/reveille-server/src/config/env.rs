@@ -10,7 +10,7 @@ use super::{ConfigError, Problem};
 const CLIENT_VARS: &[&str] = &["SERVER", "TOKEN", "CONFIG", "LOG"];
 const SECTIONS: &[&str] =
     &["server", "database", "ingest", "escalation", "phone", "push", "retention"];
-const LISTS: &[&str] = &["users", "services", "schedules", "policies", "heartbeats"];
+const LISTS: &[&str] = &["users", "services", "schedules", "policies", "heartbeats", "webhooks"];
 
 /// Applies the overrides; returns the names of the variables used.
 pub(super) fn apply(

@@ -6,6 +6,7 @@
 mod check;
 mod env;
 pub mod oncall;
+pub mod outbound;
 pub mod phone;
 
 use std::fmt;
@@ -46,6 +47,8 @@ pub struct Settings {
     pub push: phone::PushSettings,
     #[serde(default)]
     pub retention: RetentionSettings,
+    #[serde(default)]
+    pub webhooks: Vec<outbound::Webhook>,
     /// The directory relative paths are resolved against (the config file's).
     #[serde(skip)]
     pub dir: PathBuf,

@@ -229,3 +229,25 @@ fn ntfy_topics_must_be_valid_unreserved_and_taken_once() {
     );
     assert!(err.0[2].message.contains("two services"), "{err}");
 }
+
+#[test]
+fn webhook_mistakes_are_named() {
+    let dir = dir_with_runbook();
+    std::fs::write(dir.path().join("short.secret"), "too short").unwrap();
+    let text = "[[users]]\nname = \"alice\"\n\n[[services]]\nname = \"a\"\npage = [\"alice\"]\n\n\
+                [[webhooks]]\nname = \"w\"\nurl = \"ftp://x\"\nsecret_file = \"short.secret\"\nservices = [\"nope\"]\n\n\
+                [[webhooks]]\nname = \"w\"\nurl = \"https://x.example/h\"\nsecret_file = \"missing.secret\"\n";
+    let err = load(text, dir.path(), &[]).unwrap_err();
+    let keys: Vec<&str> = err.0.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "webhooks[0].url",
+            "webhooks[0].secret_file",
+            "webhooks[0].services[0]",
+            "webhooks[1].name",
+            "webhooks[1].secret_file"
+        ]
+    );
+    assert!(err.0[1].message.contains("at least 16"), "{err}");
+}

@@ -118,88 +118,31 @@ impl Providers {
     }
 }
 
-const CURSOR: &str = "push_cursor";
-
-/// The last feed id push has handled. On the very first start, history is not pushed: only what
-/// happens from now on.
-pub async fn cursor(state: &AppState) -> reveille_store::Result<i64> {
-    let start = state.store.feed_head().await?.to_string();
-    let cursor = state.store.meta_or_insert(CURSOR, &start).await?;
-    Ok(cursor.parse().unwrap_or(0))
-}
-
-/// How long a node's hold on push delivery lasts unless renewed; it is renewed at least every
-/// [`RENEW`], so another node takes over within this time of the holder's death.
-const LEASE: jiff::SignedDuration = jiff::SignedDuration::from_secs(6);
-const RENEW: Duration = Duration::from_secs(2);
-
-/// Whether this node holds push delivery now; `Some(Some(node))` when it just took it over from
-/// a node that stopped (whose last deliveries may not have been recorded).
-async fn hold(state: &AppState) -> Option<Option<String>> {
-    let now = state.clock.now();
-    match state.store.lease("push", &state.node, now, now + LEASE).await {
-        Ok(reveille_store::Lease::Granted { took_over }) => Some(took_over),
-        Ok(reveille_store::Lease::Held(_)) => None,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot renew the push lease; pausing push");
-            None
-        }
-    }
-}
-
 /// Follows the feed and pushes to every registered device; runs until aborted. With several
 /// nodes, one of them pushes (it holds a lease), and another takes over when it stops.
 pub async fn run(state: AppState, providers: Providers) {
     // Deliveries in flight at once: when all are busy the dispatcher waits, so a provider that
     // hangs slows push down instead of piling up tasks (each retries for a while on its own).
     let pool = Arc::new(tokio::sync::Semaphore::new(state.settings.push.concurrency()));
-    let mut head = state.store.hub().head();
-    loop {
-        let Some(took_over) = hold(&state).await else {
-            tokio::time::sleep(RENEW).await;
-            continue;
-        };
-        let mut cursor = match cursor(&state).await {
-            Ok(cursor) => cursor,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the push cursor; will retry");
-                tokio::time::sleep(RENEW).await;
-                continue;
-            }
-        };
-        if let Some(node) = &took_over {
-            tracing::warn!(stopped = %node, "took over push delivery from a node that stopped");
-        }
-        // What the stopped node may have sent without recording it is sent again: the phone
-        // shows it once (same collapse id), and the timeline says so.
-        let mut again = took_over;
-        loop {
-            match state.store.feed_all_since(cursor, 200).await {
-                Ok(batch) if !batch.is_empty() => {
-                    for (user, entry) in batch {
-                        dispatch(&state, &providers, &pool, &user, &entry, again.as_deref()).await;
-                        cursor = entry.id;
-                    }
-                    again = None;
-                    if let Err(e) = state.store.set_meta(CURSOR, &cursor.to_string()).await {
-                        tracing::error!(error = %e, "cannot save the push cursor");
-                    }
-                }
-                Ok(_) => {
-                    tokio::select! {
-                        _ = head.changed() => {}
-                        () = tokio::time::sleep(RENEW) => {}
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the feed for push; will retry");
-                    tokio::time::sleep(RENEW).await;
-                }
-            }
-            if hold(&state).await.is_none() {
-                break;
-            }
-        }
+    crate::outbox::PUSH.run(state, Dispatcher { providers, pool }).await;
+}
+
+struct Dispatcher {
+    providers: Providers,
+    pool: Arc<tokio::sync::Semaphore>,
+}
+
+impl crate::outbox::Handler for Dispatcher {
+    // What a stopped node may have sent without recording it is sent again: the phone shows it
+    // once (same collapse id), and the timeline says so.
+    async fn handle(
+        &mut self,
+        state: &AppState,
+        user: &str,
+        entry: &FeedEvent,
+        again: Option<&str>,
+    ) {
+        dispatch(state, &self.providers, &self.pool, user, entry, again).await;
     }
 }
 

@@ -1,0 +1,134 @@
+//! Outboxes: workers that act on every committed feed entry, in order, from a cursor kept in the
+//! database, so a restart resumes where it stopped: native push and outbound webhooks. On the
+//! very first start history is not sent, only what happens from then on. With several nodes one
+//! node holds each outbox (a lease renewed every [`RENEW`]); another takes over within [`LEASE`]
+//! of its death and is told so, since the last entries may have been sent without being recorded.
+
+use std::future::Future;
+use std::time::Duration;
+
+use reveille_protocol::FeedEvent;
+
+use crate::AppState;
+
+/// How long a node's hold on an outbox lasts unless renewed.
+pub const LEASE: jiff::SignedDuration = jiff::SignedDuration::from_secs(6);
+pub const RENEW: Duration = Duration::from_secs(2);
+
+/// What acts on each entry.
+pub trait Handler: Send {
+    /// Acts on one entry of `user`'s feed. `again` names the stopped node that may have acted on
+    /// it already.
+    fn handle<'a>(
+        &'a mut self,
+        state: &'a AppState,
+        user: &'a str,
+        entry: &'a FeedEvent,
+        again: Option<&'a str>,
+    ) -> impl Future<Output = ()> + Send + 'a;
+}
+
+/// One outbox: its lease and the meta key of its cursor.
+#[derive(Debug, Clone, Copy)]
+pub struct Outbox {
+    pub lease: &'static str,
+    pub cursor: &'static str,
+}
+
+pub const PUSH: Outbox = Outbox { lease: "push", cursor: "push_cursor" };
+pub const WEBHOOKS: Outbox = Outbox { lease: "webhooks", cursor: "webhook_cursor" };
+
+impl Outbox {
+    /// The last feed id handled (the feed's head when the outbox first starts).
+    pub async fn cursor(&self, state: &AppState) -> reveille_store::Result<i64> {
+        let start = state.store.feed_head().await?.to_string();
+        let cursor = state.store.meta_or_insert(self.cursor, &start).await?;
+        Ok(cursor.parse().unwrap_or(0))
+    }
+
+    /// Whether this node holds the outbox now; `Some(Some(node))` when it just took it over
+    /// from a node that stopped.
+    async fn hold(&self, state: &AppState) -> Option<Option<String>> {
+        let now = state.clock.now();
+        match state.store.lease(self.lease, &state.node, now, now + LEASE).await {
+            Ok(reveille_store::Lease::Granted { took_over }) => Some(took_over),
+            Ok(reveille_store::Lease::Held(_)) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, outbox = self.lease, "cannot renew the lease; pausing");
+                None
+            }
+        }
+    }
+
+    /// Follows the feed and hands every entry to `handler`; runs until aborted.
+    pub async fn run(self, state: AppState, mut handler: impl Handler) {
+        let mut head = state.store.hub().head();
+        loop {
+            let Some(took_over) = self.hold(&state).await else {
+                tokio::time::sleep(RENEW).await;
+                continue;
+            };
+            let mut cursor = match self.cursor(&state).await {
+                Ok(cursor) => cursor,
+                Err(e) => {
+                    tracing::error!(error = %e, outbox = self.lease, "cannot read the cursor; will retry");
+                    tokio::time::sleep(RENEW).await;
+                    continue;
+                }
+            };
+            if let Some(node) = &took_over {
+                tracing::warn!(stopped = %node, outbox = self.lease, "took over from a node that stopped");
+            }
+            let mut again = took_over;
+            loop {
+                match state.store.feed_all_since(cursor, 200).await {
+                    Ok(batch) if !batch.is_empty() => {
+                        for (user, entry) in batch {
+                            handler.handle(&state, &user, &entry, again.as_deref()).await;
+                            cursor = entry.id;
+                        }
+                        again = None;
+                        if let Err(e) = state.store.set_meta(self.cursor, &cursor.to_string()).await
+                        {
+                            tracing::error!(error = %e, outbox = self.lease, "cannot save the cursor");
+                        }
+                    }
+                    Ok(_) => {
+                        tokio::select! {
+                            _ = head.changed() => {}
+                            () = tokio::time::sleep(RENEW) => {}
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, outbox = self.lease, "cannot read the feed; will retry");
+                        tokio::time::sleep(RENEW).await;
+                    }
+                }
+                if self.hold(&state).await.is_none() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The oldest cursor of the outboxes in use: retention keeps every feed entry after it. `None`
+/// when no outbox runs.
+pub async fn oldest(state: &AppState) -> Option<reveille_store::Result<i64>> {
+    let push = &state.settings.push;
+    let mut used = Vec::new();
+    if push.fcm.is_some() || push.apns.is_some() {
+        used.push(PUSH);
+    }
+    if !state.settings.webhooks.is_empty() {
+        used.push(WEBHOOKS);
+    }
+    let mut oldest: Option<i64> = None;
+    for outbox in used {
+        match outbox.cursor(state).await {
+            Ok(c) => oldest = Some(oldest.map_or(c, |o| o.min(c))),
+            Err(e) => return Some(Err(e)),
+        }
+    }
+    oldest.map(Ok)
+}
