@@ -7,6 +7,7 @@
 pub mod alarm;
 pub mod escalation;
 pub mod incident;
+pub mod notify;
 pub mod policy;
 pub mod schedule;
 pub mod service;

@@ -47,7 +47,7 @@ impl Restriction {
         self.days.is_empty() || self.days.contains(&day)
     }
 
-    fn covers(&self, local: DateTime) -> bool {
+    pub(crate) fn covers(&self, local: DateTime) -> bool {
         let t = local.time();
         if self.from < self.to {
             (self.from..self.to).contains(&t) && self.day_allowed(local.weekday())

@@ -13,6 +13,7 @@ pub mod config;
 pub mod devices;
 pub mod directory;
 pub mod drills;
+pub mod email;
 pub mod error;
 pub mod feed;
 pub mod follow;
@@ -22,6 +23,7 @@ pub mod ingest;
 pub mod links;
 pub mod listen;
 pub mod metrics;
+pub mod notify;
 pub mod ntfy;
 pub mod oncall;
 pub mod outbox;
@@ -148,7 +150,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/drills", post(drills::create).get(drills::list))
         .route("/api/v1/devices", post(devices::register).get(devices::list))
         .route("/api/v1/devices/{id}", delete(devices::remove))
-        .route("/api/v1/links/ack/{incident}", post(links::ack))
+        .route("/api/v1/links/ack/{incident}", get(links::confirm).post(links::ack))
         .fallback(api::no_route)
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(Duration::from_secs(
             state.settings.server.body_timeout_seconds,
@@ -183,6 +185,14 @@ pub async fn serve(
     };
     let webhooks =
         (!state.settings.webhooks.is_empty()).then(|| tokio::spawn(webhooks::run(state.clone())));
+    let notifier = match email::Mailer::from_settings(&state.settings) {
+        Ok(Some(mailer)) => Some(tokio::spawn(notify::run(state.clone(), mailer))),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "email is OFF: its configuration cannot be used");
+            None
+        }
+    };
     let closing = state.closing.clone();
     let signal = tokio::spawn(async move {
         shutdown.await;
@@ -221,7 +231,7 @@ pub async fn serve(
     pruner.abort();
     reporter.abort();
     signal.abort();
-    for task in [pusher, reloader, webhooks].into_iter().flatten() {
+    for task in [pusher, reloader, webhooks, notifier].into_iter().flatten() {
         task.abort();
     }
     result

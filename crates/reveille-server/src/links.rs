@@ -8,12 +8,14 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use jiff::{SignedDuration, Timestamp};
 use reveille_core::Command;
-use reveille_protocol::{ErrorCode, Incident};
+use reveille_protocol::ErrorCode;
 use serde::Deserialize;
 use sha2::Sha256;
 
@@ -122,17 +124,13 @@ pub struct LinkQuery {
     sig: String,
 }
 
-/// `POST /api/v1/links/ack/{incident}?user=&exp=&sig=`
-pub async fn ack(
-    State(state): State<AppState>,
-    Path(incident): Path<String>,
-    Query(q): Query<LinkQuery>,
-) -> ApiResult<Json<Incident>> {
+/// Checks a link's signature, token and expiry (not whether it was used); the incident id.
+async fn check(state: &AppState, incident: &str, q: &LinkQuery) -> ApiResult<i64> {
     let refused = |m: &str| ApiError::forbidden(m);
     let id: i64 = incident.parse().map_err(|_| refused("this link is not valid"))?;
     let signature =
         URL_SAFE_NO_PAD.decode(&q.sig).map_err(|_| refused("this link is not valid"))?;
-    let secret = secret(&state).await?;
+    let secret = secret(state).await?;
     let tok = q.tok.as_deref().unwrap_or("");
     if mac(&secret, id, &q.user, q.exp, tok).verify_slice(&signature).is_err() {
         return Err(refused(&format!("this link is not valid for incident {id}")));
@@ -146,10 +144,98 @@ pub async fn ack(
     if state.clock.now().as_second() >= q.exp {
         return Err(refused("this acknowledge link has expired; open Reveille to acknowledge"));
     }
-    if !state.store.use_link(&q.sig, state.clock.now()).await? {
-        return Err(ApiError::new(ErrorCode::Conflict, "this acknowledge link was already used"));
+    Ok(id)
+}
+
+/// `POST /api/v1/links/ack/{incident}?user=&exp=&sig=`: acknowledges, once. A browser (the
+/// confirmation page's form) gets a page back; anything else the incident as JSON.
+pub async fn ack(
+    State(state): State<AppState>,
+    Path(incident): Path<String>,
+    Query(q): Query<LinkQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let browser = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    let result = async {
+        let id = check(&state, &incident, &q).await?;
+        if !state.store.use_link(&q.sig, state.clock.now()).await? {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "this acknowledge link was already used",
+            ));
+        }
+        Ok(state.store.command(id, &q.user, Command::Acknowledge, state.clock.now()).await?)
     }
-    let incident =
-        state.store.command(id, &q.user, Command::Acknowledge, state.clock.now()).await?;
-    Ok(Json(incident))
+    .await;
+    match (result, browser) {
+        (Ok(incident), false) => Json(incident).into_response(),
+        (Err(e), false) => e.into_response(),
+        (Ok(incident), true) => {
+            let text = format!("Incident #{} is acknowledged by {}.", incident.id, q.user);
+            page(StatusCode::OK, "Acknowledged", &text, None)
+        }
+        (Err(e), true) => page(e.status(), "Not acknowledged", &e.message, None),
+    }
+}
+
+/// `GET /api/v1/links/ack/{incident}?…`: a page asking to confirm. Mail scanners and link
+/// previews open links; only the button acknowledges.
+pub async fn confirm(
+    State(state): State<AppState>,
+    Path(incident): Path<String>,
+    Query(q): Query<LinkQuery>,
+) -> Response {
+    let id = match check(&state, &incident, &q).await {
+        Ok(id) => id,
+        Err(e) => return page(e.status(), "Not acknowledged", &e.message, None),
+    };
+    let summary = match state.store.incident(id).await {
+        Ok(detail) => format!(
+            "Incident #{id} on {}: {} (now {}).",
+            detail.incident.service,
+            detail.incident.summary,
+            detail.incident.state.as_str()
+        ),
+        Err(_) => format!("Incident #{id}."),
+    };
+    let button = format!("Acknowledge as {}", q.user);
+    page(StatusCode::OK, "Acknowledge?", &summary, Some(&button))
+}
+
+/// A small page under a CSP that allows no script at all; `button` posts the same URL.
+fn page(status: StatusCode, title: &str, text: &str, button: Option<&str>) -> Response {
+    let form = button.map_or_else(String::new, |b| {
+        format!("<form method=\"post\"><button type=\"submit\">{}</button></form>", escape(b))
+    });
+    let html = format!(
+        "<!doctype html><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+         <title>{t}</title><style>body{{font:16px sans-serif;margin:2em;max-width:40em}}\
+         button{{font-size:1.2em;padding:.5em 1em}}</style><h1>{t}</h1><p>{}</p>{form}",
+        escape(text),
+        t = escape(title),
+    );
+    let csp =
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
+    (
+        status,
+        [(header::CONTENT_SECURITY_POLICY, csp), (header::CACHE_CONTROL, "no-store")],
+        Html(html),
+    )
+        .into_response()
+}
+
+fn escape(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '&' => "&amp;".into(),
+            '<' => "&lt;".into(),
+            '>' => "&gt;".into(),
+            '"' => "&quot;".into(),
+            '\'' => "&#39;".into(),
+            c => c.to_string(),
+        })
+        .collect()
 }

@@ -26,6 +26,18 @@ pub trait Handler: Send {
         entry: &'a FeedEvent,
         again: Option<&'a str>,
     ) -> impl Future<Output = ()> + Send + 'a;
+
+    /// Called at least every [`RENEW`] while this node holds the outbox: work that waits for a
+    /// time rather than an entry.
+    fn tick<'a>(&'a mut self, _state: &'a AppState) -> impl Future<Output = ()> + Send + 'a {
+        async {}
+    }
+
+    /// The oldest entry whose work is still waiting in memory: the saved cursor stays before
+    /// it, so a restart (or another node) handles it again.
+    fn waiting(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// One outbox: its lease and the meta key of its cursor.
@@ -37,6 +49,7 @@ pub struct Outbox {
 
 pub const PUSH: Outbox = Outbox { lease: "push", cursor: "push_cursor" };
 pub const WEBHOOKS: Outbox = Outbox { lease: "webhooks", cursor: "webhook_cursor" };
+pub const NOTIFY: Outbox = Outbox { lease: "notify", cursor: "notify_cursor" };
 
 impl Outbox {
     /// The last feed id handled (the feed's head when the outbox first starts).
@@ -88,7 +101,8 @@ impl Outbox {
                             cursor = entry.id;
                         }
                         again = None;
-                        if let Err(e) = state.store.set_meta(self.cursor, &cursor.to_string()).await
+                        let saved = handler.waiting().map_or(cursor, |w| cursor.min(w - 1));
+                        if let Err(e) = state.store.set_meta(self.cursor, &saved.to_string()).await
                         {
                             tracing::error!(error = %e, outbox = self.lease, "cannot save the cursor");
                         }
@@ -104,6 +118,7 @@ impl Outbox {
                         tokio::time::sleep(RENEW).await;
                     }
                 }
+                handler.tick(&state).await;
                 if self.hold(&state).await.is_none() {
                     break;
                 }
@@ -122,6 +137,9 @@ pub async fn oldest(state: &AppState) -> Option<reveille_store::Result<i64>> {
     }
     if !state.settings.webhooks.is_empty() {
         used.push(WEBHOOKS);
+    }
+    if state.settings.email.is_some() {
+        used.push(NOTIFY);
     }
     let mut oldest: Option<i64> = None;
     for outbox in used {

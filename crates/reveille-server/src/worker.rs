@@ -38,7 +38,16 @@ pub async fn tick(state: &AppState) {
         Default::default()
     } else {
         let users = state.settings.users.iter().map(|u| u.name.as_str());
-        let by_push = reachable_by_push(state).await;
+        let mut by_push = reachable_by_push(state).await;
+        // Someone reached by email (or another channel) is not deaf for want of a device.
+        let settings = &state.settings;
+        by_push.extend(
+            settings
+                .users
+                .iter()
+                .filter(|u| !settings.channels(u).is_empty())
+                .map(|u| u.name.clone()),
+        );
         let cluster = state.cluster.read().unwrap_or_else(|p| p.into_inner()).clone();
         let after = SignedDuration::from_secs(deaf_after as i64);
         state.presence.deafness(users, after, &by_push, &cluster, &state.node)

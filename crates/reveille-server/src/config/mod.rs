@@ -49,6 +49,8 @@ pub struct Settings {
     pub retention: RetentionSettings,
     #[serde(default)]
     pub webhooks: Vec<outbound::Webhook>,
+    #[serde(default)]
+    pub email: Option<outbound::EmailSettings>,
     /// The directory relative paths are resolved against (the config file's).
     #[serde(skip)]
     pub dir: PathBuf,
@@ -161,6 +163,12 @@ pub struct User {
     pub name: String,
     #[serde(default)]
     pub email: Option<String>,
+    /// The person's own clock (IANA name), for their quiet hours; the server's UTC otherwise.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// How this person is reached besides their devices (see `outbound::NotifySettings`).
+    #[serde(default)]
+    pub notify: Option<outbound::NotifySettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -149,7 +149,7 @@ fn parse_day(text: &str) -> Option<Weekday> {
     })
 }
 
-fn parse_hours(text: &str) -> Option<(Time, Time)> {
+pub(super) fn parse_hours(text: &str) -> Option<(Time, Time)> {
     let (from, to) = text.split_once('-')?;
     let (from, to): (Time, Time) = (from.trim().parse().ok()?, to.trim().parse().ok()?);
     (from != to).then_some((from, to))

@@ -1,8 +1,12 @@
-//! Settings of the channels that reach outside: outbound webhooks.
+//! Settings of the channels that reach outside: outbound webhooks, email, and each person's
+//! notification rules.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 
+use jiff::SignedDuration;
+use jiff::tz::TimeZone;
+use reveille_core::notify::{Channel, NotifyRules, QuietHours, Step};
 use serde::Deserialize;
 
 use super::Settings;
@@ -22,10 +26,118 @@ pub struct Webhook {
     pub services: Vec<String>,
 }
 
+/// Outbound mail (`[email]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    pub host: String,
+    /// Default: 587 for `starttls`, 465 for `tls`, 25 for `none`.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// `starttls` (required, never falls back to plain), `tls` (implicit TLS) or `none`.
+    #[serde(default = "starttls")]
+    pub security: String,
+    /// The sender, `Reveille <pager@example.com>`.
+    pub from: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A file (relative to the config file) holding the SMTP password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// An extra root certificate (PEM) to trust for the mail server.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+fn starttls() -> String {
+    "starttls".into()
+}
+
+/// A person's rules as written: `high = ["email after 2m", "matrix after 5m"]`, `low = [...]`,
+/// `quiet_hours = "22:00-07:00"`. An urgency left out uses every channel the person has, at once.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySettings {
+    #[serde(default)]
+    pub high: Option<Vec<String>>,
+    #[serde(default)]
+    pub low: Option<Vec<String>>,
+    #[serde(default)]
+    pub quiet_hours: Option<String>,
+}
+
+/// `email`, `email after 2m`, `matrix after 90s`.
+fn parse_step(text: &str) -> Result<Step, String> {
+    let (channel, after) = match text.trim().split_once(" after ") {
+        Some((c, a)) => (c.trim(), Some(a.trim())),
+        None => (text.trim(), None),
+    };
+    let channel = match channel {
+        "email" => Channel::Email,
+        "matrix" => Channel::Matrix,
+        other => return Err(format!("{other:?} is not a channel (email, matrix)")),
+    };
+    let after = match after {
+        None => SignedDuration::ZERO,
+        Some(a) => a
+            .parse::<SignedDuration>()
+            .ok()
+            .filter(|d| !d.is_negative())
+            .ok_or_else(|| format!("{a:?} is not a delay (like 2m, 90s, 1h)"))?,
+    };
+    Ok(Step { channel, after })
+}
+
 /// The shortest signing secret taken, in bytes.
 pub const MIN_SECRET: usize = 16;
 
 impl Settings {
+    /// The channels a person can be reached on: those the server has set up and the person has
+    /// an address for.
+    pub fn channels(&self, user: &super::User) -> Vec<Channel> {
+        let mut channels = Vec::new();
+        if self.email.is_some() && user.email.is_some() {
+            channels.push(Channel::Email);
+        }
+        channels
+    }
+
+    /// A person's rules (every channel they have at once, where they wrote none).
+    pub fn notify_rules(&self, name: &str) -> NotifyRules {
+        let Some(user) = self.users.iter().find(|u| u.name == name) else {
+            return NotifyRules::default();
+        };
+        let all: Vec<Step> = self
+            .channels(user)
+            .into_iter()
+            .map(|channel| Step { channel, after: SignedDuration::ZERO })
+            .collect();
+        let notify = user.notify.clone().unwrap_or_default();
+        let steps = |written: &Option<Vec<String>>| match written {
+            Some(list) => list.iter().filter_map(|s| parse_step(s).ok()).collect(),
+            None => all.clone(),
+        };
+        let tz =
+            user.time_zone.as_deref().and_then(|z| TimeZone::get(z).ok()).unwrap_or(TimeZone::UTC);
+        let quiet = notify
+            .quiet_hours
+            .as_deref()
+            .and_then(super::oncall::parse_hours)
+            .map(|(from, to)| QuietHours::new(from, to, tz));
+        NotifyRules { high: steps(&notify.high), low: steps(&notify.low), quiet }
+    }
+
+    /// The SMTP password, read now.
+    pub fn smtp_password(&self) -> Result<Option<String>, String> {
+        let Some(file) = self.email.as_ref().and_then(|e| e.password_file.as_ref()) else {
+            return Ok(None);
+        };
+        let path = self.dir.join(file);
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Some(text.trim_end_matches(['\n', '\r']).to_owned()))
+    }
+
     /// Makes each webhook's secret file private to this user (0600), saying so when it was not:
     /// a secret others can read is a secret others can sign with.
     pub fn tighten_webhook_secrets(&self) {
@@ -61,8 +173,82 @@ impl Settings {
     }
 }
 
-/// Validates `[[webhooks]]`.
+/// Validates `[email]` and each person's rules.
+fn validate_people(settings: &Settings, r: &mut Reporter) {
+    if let Some(email) = &settings.email {
+        let at = |k: &'static str| vec![Seg::Key("email"), Seg::Key(k)];
+        if !["starttls", "tls", "none"].contains(&email.security.as_str()) {
+            r.report(at("security"), format!("{:?} must be starttls, tls or none", email.security));
+        }
+        if email.from.parse::<lettre::message::Mailbox>().is_err() {
+            r.report(
+                at("from"),
+                format!("{:?} is not a mail address (Name <a@b.example>)", email.from),
+            );
+        }
+        if email.username.is_some() != email.password_file.is_some() {
+            r.report(at("password_file"), "give username and password_file together".into());
+        }
+        if let Err(e) = settings.smtp_password() {
+            r.report(at("password_file"), e);
+        }
+        if let Some(ca) = &email.ca_file
+            && !settings.dir.join(ca).is_file()
+        {
+            r.report(at("ca_file"), format!("{} does not exist", settings.dir.join(ca).display()));
+        }
+    }
+    for (i, user) in settings.users.iter().enumerate() {
+        let at = |k: &'static str| vec![Seg::Key("users"), Seg::Index(i), Seg::Key(k)];
+        if let Some(address) = &user.email
+            && address.parse::<lettre::Address>().is_err()
+        {
+            r.report(at("email"), format!("{address:?} is not a mail address"));
+        }
+        if let Some(zone) = &user.time_zone
+            && TimeZone::get(zone).is_err()
+        {
+            r.report(at("time_zone"), format!("{zone:?} is not an IANA time zone (Europe/Berlin)"));
+        }
+        let Some(notify) = &user.notify else { continue };
+        let has = settings.channels(user);
+        for (key, list) in [("high", &notify.high), ("low", &notify.low)] {
+            for (j, text) in list.iter().flatten().enumerate() {
+                let path = vec![
+                    Seg::Key("users"),
+                    Seg::Index(i),
+                    Seg::Key("notify"),
+                    Seg::Key(key),
+                    Seg::Index(j),
+                ];
+                match parse_step(text) {
+                    Err(e) => r.report(path, e),
+                    Ok(step) if !has.contains(&step.channel) => r.report(
+                        path,
+                        format!(
+                            "{} cannot reach {}: it needs the server's [{}] and the person's address",
+                            step.channel.as_str(),
+                            user.name,
+                            step.channel.as_str()
+                        ),
+                    ),
+                    Ok(_) => {}
+                }
+            }
+        }
+        if let Some(hours) = &notify.quiet_hours
+            && super::oncall::parse_hours(hours).is_none()
+        {
+            let path =
+                vec![Seg::Key("users"), Seg::Index(i), Seg::Key("notify"), Seg::Key("quiet_hours")];
+            r.report(path, format!("{hours:?} must be like \"22:00-07:00\""));
+        }
+    }
+}
+
+/// Validates `[[webhooks]]`, `[email]` and each person's rules.
 pub(super) fn validate(settings: &Settings, r: &mut Reporter) {
+    validate_people(settings, r);
     let mut names = HashSet::new();
     for (i, hook) in settings.webhooks.iter().enumerate() {
         let at = |k: &'static str| vec![Seg::Key("webhooks"), Seg::Index(i), Seg::Key(k)];

@@ -1,5 +1,8 @@
 use std::path::Path;
 
+use jiff::SignedDuration;
+use reveille_core::notify::{Channel, NotifyRules, Step};
+
 use super::*;
 
 fn dir_with_runbook() -> tempfile::TempDir {
@@ -250,4 +253,42 @@ fn webhook_mistakes_are_named() {
         ]
     );
     assert!(err.0[1].message.contains("at least 16"), "{err}");
+}
+
+#[test]
+fn notification_rules_and_email_are_checked_and_default_to_every_channel() {
+    let dir = dir_with_runbook();
+    let email = "[email]\nhost = \"127.0.0.1\"\nfrom = \"Reveille <pager@example.com>\"\n\n";
+    let people = "[[users]]\nname = \"alice\"\nemail = \"alice@example.com\"\ntime_zone = \"Europe/Berlin\"\n\
+                  [users.notify]\nhigh = [\"email after 2m\"]\nquiet_hours = \"22:00-07:00\"\n\n\
+                  [[users]]\nname = \"bob\"\n\n[[services]]\nname = \"a\"\npage = [\"alice\"]\n";
+    let settings = load(&format!("{email}{people}"), dir.path(), &[]).unwrap();
+    let alice = settings.notify_rules("alice");
+    let step =
+        |minutes| Step { channel: Channel::Email, after: SignedDuration::from_mins(minutes) };
+    assert_eq!((alice.high.as_slice(), alice.low.as_slice()), (&[step(2)][..], &[step(0)][..]));
+    assert!(alice.quiet.is_some());
+    assert_eq!(settings.notify_rules("bob"), NotifyRules::default(), "bob has no address");
+
+    let bad = "[email]\nhost = \"h\"\nfrom = \"nobody\"\nsecurity = \"ssl\"\n\n\
+               [[users]]\nname = \"alice\"\nemail = \"not an address\"\ntime_zone = \"Mars/Olympus\"\n\
+               [users.notify]\nhigh = [\"pigeon\", \"email after soon\"]\nquiet_hours = \"late\"\n\n\
+               [[users]]\nname = \"bob\"\n[users.notify]\nlow = [\"email\"]\n\n\
+               [[services]]\nname = \"a\"\npage = [\"alice\"]\n";
+    let err = load(bad, dir.path(), &[]).unwrap_err();
+    let keys: Vec<&str> = err.0.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "email.from",
+            "email.security",
+            "users[0].email",
+            "users[0].time_zone",
+            "users[0].notify.high[0]",
+            "users[0].notify.high[1]",
+            "users[0].notify.quiet_hours",
+            "users[1].notify.low[0]",
+        ]
+    );
+    assert!(err.0[7].message.contains("cannot reach bob"), "{err}");
 }

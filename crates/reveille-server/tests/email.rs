@@ -1,0 +1,223 @@
+//! Email against a real SMTP server on loopback (aiosmtpd from PyPI, STARTTLS and AUTH required),
+//! reading the messages it stored: a page mail with a working acknowledge link, the change as a
+//! threaded reply, a person's delay and the stop on acknowledge, and a storm as one digest.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::Harness;
+use reveille_protocol::IncidentState;
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "s3cret-smtp-password";
+
+struct Smtp {
+    child: Child,
+    port: u16,
+    maildir: tempfile::TempDir,
+    python: PathBuf,
+    cert: String,
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn python() -> Option<PathBuf> {
+    let dir = std::env::var_os("TESTS_PYTHON_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/python/bin")
+    });
+    let python = dir.join("python");
+    if python.exists() {
+        return Some(python);
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI must provide {}", python.display());
+    eprintln!("SKIPPED: {} is missing (scripts/test.sh installs it)", python.display());
+    None
+}
+
+fn start_smtp(python: PathBuf) -> Smtp {
+    use std::io::BufRead;
+    let maildir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let (cert_pem, key_pem) = (cert.cert.pem(), cert.key_pair.serialize_pem());
+    let tls = maildir.path().join("tls");
+    std::fs::create_dir(&tls).unwrap();
+    std::fs::write(tls.join("cert.pem"), &cert_pem).unwrap();
+    std::fs::write(tls.join("key.pem"), key_pem).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/smtp_server.py");
+    let mut child = Command::new(&python)
+        .arg(script)
+        .arg(maildir.path().join("mail"))
+        .arg(tls.join("cert.pem"))
+        .arg(tls.join("key.pem"))
+        .args(["reveille", PASSWORD])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let port =
+        line.trim().strip_prefix("ready ").expect("the SMTP server is ready").parse().unwrap();
+    Smtp { child, port, maildir, python, cert: cert_pem }
+}
+
+impl Smtp {
+    /// Every stored message, oldest first, parsed by Python's own email package.
+    fn mails(&self) -> Vec<Value> {
+        let script = r#"
+import email, email.policy, json, os, sys
+new = os.path.join(sys.argv[1], "new")
+names = sorted(os.listdir(new), key=lambda n: os.stat(os.path.join(new, n)).st_mtime_ns) if os.path.isdir(new) else []
+out = []
+for name in names:
+    with open(os.path.join(new, name), "rb") as f:
+        m = email.message_from_binary_file(f, policy=email.policy.default)
+    out.append({"subject": m["subject"], "to": m["to"], "from": m["from"], "message_id": m["message-id"],
+                "in_reply_to": m["in-reply-to"], "body": m.get_body().get_content()})
+print(json.dumps(out))
+"#;
+        let out = Command::new(&self.python)
+            .args(["-c", script])
+            .arg(self.maildir.path().join("mail"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
+    }
+
+    /// Waits until `n` messages are stored; returns them all.
+    async fn until(&self, n: usize) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let mails = self.mails();
+            if mails.len() >= n {
+                return mails;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {} of {n} mails: {mails:#?}",
+                mails.len()
+            );
+            // Polling another process's mailbox: there is nothing to wait on but its files.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn config(port: u16) -> String {
+    let alice = "[[users]]\nname = \"alice\"\n";
+    let with_mail = "[[users]]\nname = \"alice\"\nemail = \"alice@example.com\"\ntime_zone = \"Europe/Berlin\"\n\
+                     [users.notify]\nlow = [\"email after 10m\"]\n";
+    format!(
+        "{}\n[email]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"starttls\"\n\
+         from = \"Reveille <pager@reveille.test>\"\nusername = \"reveille\"\n\
+         password_file = \"smtp.password\"\nca_file = \"smtp-ca.pem\"\n",
+        common::CONFIG.replace(alice, with_mail)
+    )
+}
+
+async fn low(h: &Harness, key: &str) -> i64 {
+    let body = json!({
+        "routing_key": h.key, "event_action": "trigger", "dedup_key": key,
+        "payload": {"summary": format!("Queue slow ({key})"), "source": "test", "severity": "warning"}
+    });
+    assert_eq!(h.post("/v2/enqueue", None, &body.to_string()).await.0, 202);
+    h.incidents().await.iter().find(|i| i.dedup_key == key).unwrap().id
+}
+
+#[tokio::test]
+async fn pages_reach_people_by_email_and_stop_when_acknowledged() {
+    let Some(python) = python() else { return };
+    let smtp = start_smtp(python);
+    let files = [("smtp.password", PASSWORD), ("smtp-ca.pem", smtp.cert.as_str())];
+    let h = Harness::with_files(&config(smtp.port), jiff::Timestamp::now(), &files).await;
+
+    // A high-urgency page: a mail at once, with the summary, runbook and acknowledge link.
+    let id = h.trigger("db-1/disk", "Disk full on db-1").await;
+    let mail = smtp.until(1).await.remove(0);
+    assert_eq!(mail["to"], "alice@example.com");
+    assert_eq!(mail["subject"], format!("[Reveille] critical payments: Disk full on db-1 (#{id})"));
+    let body = mail["body"].as_str().unwrap();
+    assert!(body.contains("Runbook: http://reveille.test/api/v1/runbooks/payments"), "{body}");
+    h.timeline_line(id, "email_sent", "Email to alice@example.com accepted: 250").await;
+    let link = body.lines().find(|l| l.contains("/api/v1/links/ack/")).unwrap().trim();
+    let link = link.replace("http://reveille.test", &h.url);
+
+    // Opening the link (as a mail scanner would) only asks; the button acknowledges, once.
+    let page = h.http.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'none'")
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Disk full on db-1") && html.contains("<form method=\"post\">"),
+        "{html}"
+    );
+    assert_eq!(h.store().incident(id).await.unwrap().incident.state, IncidentState::Triggered);
+    let acked = h.http.post(&link).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(acked.status(), 200);
+    assert!(acked.text().await.unwrap().contains("acknowledged by alice"));
+    assert_eq!(
+        h.store().incident(id).await.unwrap().incident.acknowledged_by.as_deref(),
+        Some("alice")
+    );
+    assert_eq!(h.http.post(&link).send().await.unwrap().status(), 409, "single use");
+
+    // The change comes as a reply in the page's thread, after the minute between two mails.
+    h.advance(61);
+    let reply = smtp.until(2).await.remove(1);
+    assert_eq!(reply["in_reply_to"], mail["message_id"]);
+    assert_eq!(reply["subject"], format!("Re: {}", mail["subject"].as_str().unwrap()));
+    assert!(reply["body"].as_str().unwrap().contains("is now acknowledged by alice"));
+
+    // Low urgency waits alice's 10 minutes; one acknowledged meanwhile is never mailed.
+    let waits = low(&h, "queue-1").await;
+    let dropped = low(&h, "queue-2").await;
+    h.advance(5 * 60);
+    let (status, _) = h
+        .post(&format!("/api/v1/incidents/{dropped}/ack"), Some(&format!("Bearer {}", h.bob)), "")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(smtp.mails().len(), 2, "nothing before the 10 minutes");
+    h.advance(5 * 60 + 1);
+    let third = smtp.until(3).await.remove(2);
+    assert!(third["subject"].as_str().unwrap().contains(&format!("(#{waits})")), "{third}");
+    assert!(!third["body"].as_str().unwrap().contains("queue-2"), "{third}");
+    let timeline = h.store().incident(dropped).await.unwrap().timeline;
+    assert!(timeline.iter().all(|e| !e.kind.starts_with("email")), "{timeline:?}");
+
+    // A storm within the minute after that mail: one digest, not one mail per page.
+    for n in 0..40 {
+        h.trigger(&format!("storm-{n}"), &format!("Storm {n}")).await;
+    }
+    // (The notifier may not have taken every page in before the clock moves: then the rest is
+    // the next digest, a minute later. Either way, two mails at most for 40 pages.)
+    let mut told = Vec::new();
+    let mut storm_mails = 0;
+    while told.len() < 40 {
+        assert!(storm_mails < 2, "40 pages took more than 2 mails");
+        h.advance(61);
+        let mails = smtp.until(4 + storm_mails).await;
+        let digest = &mails[3 + storm_mails];
+        storm_mails += 1;
+        let body = digest["body"].as_str().unwrap();
+        told.extend((0..40).filter(|n| body.contains(&format!("Storm {n}\n"))));
+    }
+    told.sort();
+    told.dedup();
+    assert_eq!(told.len(), 40, "every page of the storm told once");
+    h.advance(61);
+    // Nothing more is owed: one more page is mailed on its own.
+    h.trigger("after", "After the storm").await;
+    let mails = smtp.until(4 + storm_mails).await;
+    assert_eq!(mails.len(), 4 + storm_mails);
+    assert!(mails[3 + storm_mails]["subject"].as_str().unwrap().contains("After the storm"));
+}
