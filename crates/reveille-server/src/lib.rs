@@ -22,6 +22,7 @@ pub mod heartbeats;
 pub mod ingest;
 pub mod links;
 pub mod listen;
+pub mod matrix;
 pub mod metrics;
 pub mod notify;
 pub mod ntfy;
@@ -186,11 +187,13 @@ pub async fn serve(
     let webhooks =
         (!state.settings.webhooks.is_empty()).then(|| tokio::spawn(webhooks::run(state.clone())));
     let notifier = match email::Mailer::from_settings(&state.settings) {
-        Ok(Some(mailer)) => Some(tokio::spawn(notify::run(state.clone(), mailer))),
-        Ok(None) => None,
+        Ok(mailer) if mailer.is_some() || state.settings.matrix.is_some() => {
+            Some(tokio::spawn(notify::run(state.clone(), mailer)))
+        }
+        Ok(_) => None,
         Err(e) => {
             tracing::error!(error = %e, "email is OFF: its configuration cannot be used");
-            None
+            state.settings.matrix.is_some().then(|| tokio::spawn(notify::run(state.clone(), None)))
         }
     };
     let closing = state.closing.clone();

@@ -11,16 +11,24 @@
 //! sent already.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use reveille_core::Command;
 use reveille_core::notify::Channel;
-use reveille_protocol::{FeedEvent, FeedKind, IncidentState};
+use reveille_protocol::{FeedEvent, FeedKind, Incident, IncidentState};
 
 use crate::AppState;
 use crate::email::{Item, Mailer};
+use crate::matrix::Bot;
+
+/// The channels this server can send on. The Matrix bot arrives once it has connected.
+#[derive(Default)]
+pub struct Channels {
+    pub email: Option<Mailer>,
+    pub matrix: OnceLock<Bot>,
+}
 
 /// The least time between two messages to one person on one channel.
 pub const COALESCE: SignedDuration = SignedDuration::from_secs(60);
@@ -45,7 +53,7 @@ struct Queue {
 }
 
 pub struct Notifier {
-    mailer: Arc<Mailer>,
+    channels: Arc<Channels>,
     planned: Vec<Planned>,
     queues: HashMap<(String, Channel), Queue>,
     /// Messages being sent now, by a number of their own: the oldest feed id in each.
@@ -53,10 +61,29 @@ pub struct Notifier {
     next: u64,
 }
 
-/// Plans and sends until aborted.
-pub async fn run(state: AppState, mailer: Mailer) {
+/// Plans and sends until aborted; connects the Matrix bot (retrying) and follows its room.
+pub async fn run(state: AppState, email: Option<Mailer>) {
+    let channels = Arc::new(Channels { email, matrix: OnceLock::new() });
+    if state.settings.matrix.is_some() {
+        let (state, channels) = (state.clone(), channels.clone());
+        tokio::spawn(async move {
+            let bot = loop {
+                match Bot::connect(&state).await {
+                    Ok(Some(bot)) => break bot,
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot connect to Matrix; retrying in 10 s");
+                        tokio::time::sleep(Duration::from_secs(10)).await;
+                    }
+                }
+            };
+            tracing::info!(room = %bot.room, bot = %bot.me, "Matrix bot connected");
+            let bot = channels.matrix.get_or_init(|| bot);
+            bot.listen(state).await;
+        });
+    }
     let notifier = Notifier {
-        mailer: Arc::new(mailer),
+        channels,
         planned: Vec::new(),
         queues: HashMap::new(),
         sending: Arc::default(),
@@ -135,9 +162,9 @@ impl crate::outbox::Handler for Notifier {
                 self.next += 1;
                 let (id, sending) = (self.next, self.sending.clone());
                 sending.lock().unwrap_or_else(|p| p.into_inner()).insert(id, oldest);
-                let (state, mailer) = (state.clone(), self.mailer.clone());
+                let (state, channels) = (state.clone(), self.channels.clone());
                 tokio::spawn(async move {
-                    deliver(&state, &mailer, &user, message).await;
+                    deliver(&state, &channels, &user, message).await;
                     sending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
                 });
             }
@@ -152,12 +179,12 @@ impl crate::outbox::Handler for Notifier {
     }
 }
 
-/// A message ready to go: the incidents in it (with whether each is a page) and the mail.
+/// A message ready to go: the incidents in it (with whether each is a page), the address.
 struct Outgoing {
     channel: Channel,
     incidents: Vec<(i64, bool)>,
     to: String,
-    mail: lettre::Message,
+    items: Vec<Item>,
 }
 
 impl Notifier {
@@ -171,7 +198,10 @@ impl Notifier {
         items: &[(i64, i64, bool)],
     ) -> Option<Outgoing> {
         let person = state.settings.users.iter().find(|u| u.name == user)?;
-        let to = person.email.clone()?;
+        let to = match channel {
+            Channel::Email => person.email.clone()?,
+            Channel::Matrix => person.matrix.clone()?,
+        };
         let [sent, update, _] = kinds(channel);
         let mut chosen = Vec::new();
         let mut told = Vec::new();
@@ -206,56 +236,131 @@ impl Notifier {
         if chosen.is_empty() {
             return None;
         }
-        let mailbox = to.parse().ok()?;
-        let mail = match self.mailer.compose(mailbox, user, &chosen) {
-            Ok(mail) => mail,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot compose a mail");
-                return None;
-            }
-        };
-        Some(Outgoing { channel, incidents: told, to, mail })
+        Some(Outgoing { channel, incidents: told, to, items: chosen })
     }
 }
 
 /// Sends one message, retrying a failed one, and notes how it went on every incident in it.
-async fn deliver(state: &AppState, mailer: &Mailer, user: &str, out: Outgoing) {
-    let [sent, update, failed] = kinds(out.channel);
+async fn deliver(state: &AppState, channels: &Channels, user: &str, out: Outgoing) {
     let mut wait = Duration::from_secs(5);
-    let mut outcome = Err(String::new());
+    let mut notes = Vec::new();
     for attempt in 1..=ATTEMPTS {
-        outcome = mailer.send(out.mail.clone()).await;
-        if outcome.is_ok() || attempt == ATTEMPTS {
+        notes = match out.channel {
+            Channel::Email => by_email(channels, user, &out).await,
+            Channel::Matrix => by_matrix(state, channels, user, &out).await,
+        };
+        let failed = kinds(out.channel)[2].clone();
+        if attempt == ATTEMPTS || notes.iter().all(|(_, kind, _)| *kind != failed) {
             break;
         }
         tokio::time::sleep(wait).await;
         wait *= 2;
     }
-    let several = if out.incidents.len() > 1 {
-        format!(" (one digest of {})", out.incidents.len())
-    } else {
-        String::new()
-    };
-    for (id, page) in &out.incidents {
-        let state_now = match state.store.incident(*id).await {
-            Ok(d) => d.incident.state.as_str(),
-            Err(_) => "",
-        };
-        let (kind, message) = match (&outcome, page) {
-            (Ok(answer), true) => {
-                (&sent, format!("Email to {} accepted{several}: {answer}", out.to))
-            }
-            (Ok(answer), false) => (
-                &update,
-                format!("Email to {} that it is now {state_now}{several}: {answer}", out.to),
-            ),
-            (Err(why), _) => {
-                (&failed, format!("Email to {} failed after {ATTEMPTS} attempts: {why}", out.to))
-            }
-        };
-        let command = Command::Note { kind: kind.clone(), message };
-        if let Err(e) = state.store.command(*id, user, command, state.clock.now()).await {
-            tracing::error!(error = %e, "cannot write an email receipt on the timeline");
+    for (id, kind, message) in notes {
+        let command = Command::Note { kind, message };
+        if let Err(e) = state.store.command(id, user, command, state.clock.now()).await {
+            tracing::error!(error = %e, "cannot write a receipt on the timeline");
         }
     }
+}
+
+/// A receipt to write: incident, kind, message.
+type Note = (i64, String, String);
+
+fn several(out: &Outgoing) -> String {
+    let n = out.incidents.len();
+    if n > 1 { format!(" (one message about {n})") } else { String::new() }
+}
+
+async fn by_email(channels: &Channels, user: &str, out: &Outgoing) -> Vec<Note> {
+    let [sent, update, failed] = kinds(Channel::Email);
+    let outcome = match (&channels.email, out.to.parse()) {
+        (Some(mailer), Ok(to)) => match mailer.compose(to, user, &out.items) {
+            Ok(mail) => mailer.send(mail).await,
+            Err(e) => Err(e),
+        },
+        (None, _) => Err("email is not configured".into()),
+        (_, Err(e)) => Err(format!("{}: {e}", out.to)),
+    };
+    let several = several(out);
+    out.items
+        .iter()
+        .map(|item| {
+            let i = item.incident();
+            let (kind, message) = match (&outcome, item) {
+                (Ok(answer), Item::Page { .. }) => {
+                    (&sent, format!("Email to {} accepted{several}: {answer}", out.to))
+                }
+                (Ok(answer), Item::Update(_)) => (
+                    &update,
+                    format!(
+                        "Email to {} that it is now {}{several}: {answer}",
+                        out.to,
+                        i.state.as_str()
+                    ),
+                ),
+                (Err(why), _) => (&failed, format!("Email to {} failed: {why}", out.to)),
+            };
+            (i.id, kind.clone(), message)
+        })
+        .collect()
+}
+
+async fn by_matrix(state: &AppState, channels: &Channels, user: &str, out: &Outgoing) -> Vec<Note> {
+    let [sent, update, failed] = kinds(Channel::Matrix);
+    let Some(bot) = channels.matrix.get() else {
+        let why = "the Matrix bot is not connected";
+        return out
+            .items
+            .iter()
+            .map(|i| (i.incident().id, failed.clone(), why.to_owned()))
+            .collect();
+    };
+    let mut notes = Vec::new();
+    let pages: Vec<Incident> = out
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Page { incident, .. } => Some(incident.clone()),
+            Item::Update(_) => None,
+        })
+        .collect();
+    if !pages.is_empty() {
+        let several = several(out);
+        match bot.post(&pages, &out.to).await {
+            Ok(event) => notes.extend(pages.iter().map(|i| {
+                let message =
+                    format!("Matrix message {event} in {} mentions {}{several}", bot.room, out.to);
+                (i.id, sent.clone(), message)
+            })),
+            Err(why) => notes.extend(
+                pages
+                    .iter()
+                    .map(|i| (i.id, failed.clone(), format!("Matrix message failed: {why}"))),
+            ),
+        }
+    }
+    for item in &out.items {
+        let Item::Update(incident) = item else { continue };
+        let Ok(detail) = state.store.incident(incident.id).await else { continue };
+        let events: Vec<String> = detail
+            .timeline
+            .iter()
+            .filter(|e| e.kind == sent && e.actor == user)
+            .filter_map(|e| {
+                e.message.split_whitespace().find(|w| w.starts_with('$')).map(str::to_owned)
+            })
+            .collect();
+        for event in events {
+            let note = match bot.refresh(state, &event).await {
+                Ok(()) => (
+                    update.clone(),
+                    format!("Matrix message {event} edited: now {}", incident.state.as_str()),
+                ),
+                Err(why) => (failed.clone(), format!("Matrix edit of {event} failed: {why}")),
+            };
+            notes.push((incident.id, note.0, note.1));
+        }
+    }
+    notes
 }

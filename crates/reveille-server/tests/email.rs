@@ -29,19 +29,6 @@ impl Drop for Smtp {
     }
 }
 
-fn python() -> Option<PathBuf> {
-    let dir = std::env::var_os("TESTS_PYTHON_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/python/bin")
-    });
-    let python = dir.join("python");
-    if python.exists() {
-        return Some(python);
-    }
-    assert!(std::env::var_os("CI").is_none(), "CI must provide {}", python.display());
-    eprintln!("SKIPPED: {} is missing (scripts/test.sh installs it)", python.display());
-    None
-}
-
 fn start_smtp(python: PathBuf) -> Smtp {
     use std::io::BufRead;
     let maildir = tempfile::tempdir().unwrap();
@@ -134,7 +121,7 @@ async fn low(h: &Harness, key: &str) -> i64 {
 
 #[tokio::test]
 async fn pages_reach_people_by_email_and_stop_when_acknowledged() {
-    let Some(python) = python() else { return };
+    let Some(python) = common::python_tools("python").map(|d| d.join("python")) else { return };
     let smtp = start_smtp(python);
     let files = [("smtp.password", PASSWORD), ("smtp-ca.pem", smtp.cert.as_str())];
     let h = Harness::with_files(&config(smtp.port), jiff::Timestamp::now(), &files).await;

@@ -51,6 +51,8 @@ pub struct Settings {
     pub webhooks: Vec<outbound::Webhook>,
     #[serde(default)]
     pub email: Option<outbound::EmailSettings>,
+    #[serde(default)]
+    pub matrix: Option<outbound::MatrixSettings>,
     /// The directory relative paths are resolved against (the config file's).
     #[serde(skip)]
     pub dir: PathBuf,
@@ -163,6 +165,10 @@ pub struct User {
     pub name: String,
     #[serde(default)]
     pub email: Option<String>,
+    /// The person's Matrix ID (`@alice:example.org`): mentioned in the room, and the account
+    /// whose `ack` counts as theirs.
+    #[serde(default)]
+    pub matrix: Option<String>,
     /// The person's own clock (IANA name), for their quiet hours; the server's UTC otherwise.
     #[serde(default)]
     pub time_zone: Option<String>,

@@ -53,6 +53,18 @@ fn starttls() -> String {
     "starttls".into()
 }
 
+/// The Matrix bot (`[matrix]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatrixSettings {
+    /// The homeserver's client API, `https://matrix.example.org`.
+    pub homeserver: String,
+    /// A file (relative to the config file) holding the bot account's access token.
+    pub access_token_file: PathBuf,
+    /// The room pages are posted to (`!id:server` or `#alias:server`); the bot joins it.
+    pub room: String,
+}
+
 /// A person's rules as written: `high = ["email after 2m", "matrix after 5m"]`, `low = [...]`,
 /// `quiet_hours = "22:00-07:00"`. An urgency left out uses every channel the person has, at once.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -99,6 +111,9 @@ impl Settings {
         if self.email.is_some() && user.email.is_some() {
             channels.push(Channel::Email);
         }
+        if self.matrix.is_some() && user.matrix.is_some() {
+            channels.push(Channel::Matrix);
+        }
         channels
     }
 
@@ -125,6 +140,15 @@ impl Settings {
             .and_then(super::oncall::parse_hours)
             .map(|(from, to)| QuietHours::new(from, to, tz));
         NotifyRules { high: steps(&notify.high), low: steps(&notify.low), quiet }
+    }
+
+    /// The Matrix bot's access token, read now.
+    pub fn matrix_token(&self) -> Result<Option<String>, String> {
+        let Some(matrix) = &self.matrix else { return Ok(None) };
+        let path = self.dir.join(&matrix.access_token_file);
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Some(text.trim().to_owned()))
     }
 
     /// The SMTP password, read now.
@@ -198,8 +222,31 @@ fn validate_people(settings: &Settings, r: &mut Reporter) {
             r.report(at("ca_file"), format!("{} does not exist", settings.dir.join(ca).display()));
         }
     }
+    if let Some(matrix) = &settings.matrix {
+        let at = |k: &'static str| vec![Seg::Key("matrix"), Seg::Key(k)];
+        if reqwest::Url::parse(&matrix.homeserver).is_err()
+            || !matrix.homeserver.starts_with("http")
+        {
+            r.report(at("homeserver"), format!("{:?} is not an http(s) URL", matrix.homeserver));
+        }
+        if let Err(e) = settings.matrix_token() {
+            r.report(at("access_token_file"), e);
+        }
+        // Room IDs of room version 12 have no server part; aliases always do.
+        let room = &matrix.room;
+        if !(room.len() > 1 && room.starts_with('!') || room.starts_with('#') && room.contains(':'))
+        {
+            let message = format!("{room:?} is not a room ID (!id) or alias (#name:server)");
+            r.report(at("room"), message);
+        }
+    }
     for (i, user) in settings.users.iter().enumerate() {
         let at = |k: &'static str| vec![Seg::Key("users"), Seg::Index(i), Seg::Key(k)];
+        if let Some(id) = &user.matrix
+            && !(id.starts_with('@') && id.contains(':'))
+        {
+            r.report(at("matrix"), format!("{id:?} is not a Matrix ID (@name:server)"));
+        }
         if let Some(address) = &user.email
             && address.parse::<lettre::Address>().is_err()
         {

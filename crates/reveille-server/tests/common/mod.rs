@@ -50,6 +50,20 @@ default_severity = "warning"
 
 pub const RUNBOOK: &str = "# Payments\n\nRestart the payment worker.\n";
 
+/// The Python virtual environment `scripts/test.sh` prepares (aiosmtpd, Synapse), when it holds
+/// `program`; `None`, with the reason printed, outside CI when it is missing.
+pub fn python_tools(program: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("TESTS_PYTHON_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/python/bin")
+    });
+    if dir.join(program).exists() {
+        return Some(dir);
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI must provide {program} in {}", dir.display());
+    eprintln!("SKIPPED: {program} is missing from {} (scripts/test.sh installs it)", dir.display());
+    None
+}
+
 pub fn fixture(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
     std::fs::read_to_string(path).unwrap()
