@@ -2,8 +2,9 @@
 # Runs Reveille's benchmarks on release builds, prints the table and writes
 # target/bench/results.json. Idempotent; installs what it needs.
 # Usage: scripts/bench.sh [SCENARIO...] [-- OPTIONS]
-#   SCENARIO: latency ingest fanout storm desktop cluster, or server (all but desktop and
-#   cluster; the default). cluster: several nodes on PostgreSQL behind haproxy, beside SQLite.
+#   SCENARIO: latency ingest fanout storm desktop cluster channels, or server (all but desktop,
+#   cluster and channels; the default). cluster: several nodes on PostgreSQL behind haproxy,
+#   beside SQLite. channels: email and webhooks under load (aiosmtpd from tests/requirements.txt).
 #   e.g. scripts/bench.sh server desktop    scripts/bench.sh fanout --subscribers 5000
 # The desktop scenario runs the real app inside scripts/desktop-session.sh.
 set -euo pipefail
@@ -16,6 +17,9 @@ apt_install "${BUILD_PACKAGES[@]}"
 ensure_rust
 if printf '%s\n' "${args[@]}" | grep -qx cluster; then
     apt_install "${SERVER_PACKAGES[@]}"
+fi
+if printf '%s\n' "${args[@]}" | grep -qx channels; then
+    ensure_python_tools
 fi
 cargo build --release --locked -p reveille-cli -p reveille-bench
 if printf '%s\n' "${args[@]}" | grep -qx desktop; then

@@ -2,6 +2,7 @@
 every accepted message stored in a Maildir. Prints "ready PORT" once it listens.
 
 Usage: smtp_server.py MAILDIR CERT KEY USER PASSWORD
+       smtp_server.py MAILDIR --plain      (no TLS, no AUTH: the benchmark's sink)
 """
 import signal
 import socket
@@ -12,7 +13,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-maildir, cert, key, user, password = sys.argv[1:6]
+maildir = sys.argv[1]
+plain = sys.argv[2:3] == ["--plain"]
+if not plain:
+    cert, key, user, password = sys.argv[2:6]
 
 
 def authenticate(server, session, envelope, mechanism, auth_data):
@@ -27,12 +31,16 @@ def free_port():
         return s.getsockname()[1]
 
 
-context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-context.load_cert_chain(cert, key)
-controller = Controller(
-    Mailbox(maildir), hostname="127.0.0.1", port=free_port(), tls_context=context, require_starttls=True,
-    authenticator=authenticate, auth_required=True, auth_require_tls=True,
-)
+if plain:
+    controller = Controller(Mailbox(maildir), hostname="127.0.0.1", port=free_port())
+else:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    controller = Controller(
+        Mailbox(maildir), hostname="127.0.0.1", port=free_port(), tls_context=context,
+        require_starttls=True, authenticator=authenticate, auth_required=True,
+        auth_require_tls=True,
+    )
 controller.start()
 print(f"ready {controller.port}", flush=True)
 signal.sigwait([signal.SIGTERM, signal.SIGINT])

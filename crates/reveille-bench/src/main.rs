@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
 use reveille_bench::report::{Machine, Outcome, table};
-use reveille_bench::{cluster, desktop, fanout, ingest, latency, storm};
+use reveille_bench::{channels, cluster, desktop, fanout, ingest, latency, storm};
 
 #[derive(Parser)]
 #[command(about = "Measures Reveille: latency, durable ingest, fan-out, storms, desktop footprint")]
@@ -43,6 +43,8 @@ enum Scenario {
     Desktop,
     /// Several nodes on PostgreSQL beside SQLite: ingest, latency, failover.
     Cluster,
+    /// Email and webhooks under load: ingest with their servers hung, a storm's mails.
+    Channels,
     /// Every scenario but desktop (which needs scripts/desktop-session.sh) and cluster.
     Server,
 }
@@ -100,6 +102,12 @@ async fn main() -> Result<()> {
                 o.ingest.seconds = args.seconds.unwrap_or(o.ingest.seconds);
                 o.ingest.concurrency = args.concurrency.unwrap_or(o.ingest.concurrency);
                 cluster::run(o).await?.0
+            }
+            Scenario::Channels => {
+                let mut o =
+                    if args.quick { channels::Options::quick() } else { channels::Options::full() };
+                o.ingest.seconds = args.seconds.unwrap_or(o.ingest.seconds);
+                channels::run(o).await?.0
             }
             Scenario::Server => unreachable!("expanded above"),
         };

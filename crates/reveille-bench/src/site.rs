@@ -48,13 +48,18 @@ impl Site {
 
     /// Builds the site on `db` and starts its servers.
     pub async fn start_on(users: usize, db: Db) -> Result<Site> {
+        Self::start_with(users, db, "").await
+    }
+
+    /// Builds the site on `db` with `extra` appended to its configuration, and starts it.
+    pub async fn start_with(users: usize, db: Db, extra: &str) -> Result<Site> {
         let dir = tempfile::Builder::new().prefix("reveille-bench-").tempdir()?;
         let config = dir.path().join("reveille.toml");
         let (url, nodes) = match db {
             Db::Sqlite => ("sqlite://reveille.db".to_owned(), 1),
             Db::Postgres(nodes) => (reveille_tests::postgres::server().database(), nodes),
         };
-        std::fs::write(&config, config_text(users, &url))?;
+        std::fs::write(&config, config_text(users, &url) + extra)?;
         let store: Box<dyn Store> = match db {
             Db::Sqlite => {
                 Box::new(Sqlite::open(dir.path().join("reveille.db")).context("open the database")?)
@@ -158,7 +163,7 @@ deaf_after_seconds = 0
 "#
     );
     for i in 0..users {
-        let _ = write!(text, "\n[[users]]\nname = \"u{i}\"\n");
+        let _ = write!(text, "\n[[users]]\nname = \"u{i}\"\nemail = \"u{i}@bench.test\"\n");
     }
     for i in 0..users {
         let _ = write!(text, "\n[[services]]\nname = \"s{i}\"\npage = [\"u{i}\"]\n");
