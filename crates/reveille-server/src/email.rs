@@ -13,6 +13,10 @@ use reveille_protocol::{Incident, IncidentState};
 
 use crate::config::Settings;
 
+/// Incidents a digest shows in full, then as one line each; the rest are counted.
+pub const DIGEST_FULL: usize = 20;
+pub const DIGEST_LINES: usize = 200;
+
 /// What one mail tells a person about one incident.
 #[derive(Debug, Clone)]
 pub enum Item {
@@ -128,14 +132,39 @@ pub fn compose(
                 "[Reveille] {pages} new page(s) and {} update(s) for you",
                 items.len() - pages
             );
-            let body = items
+            // A storm's digest stays readable: the first in full, then a line each, then a count.
+            let mut parts: Vec<String> = items
                 .iter()
+                .take(DIGEST_FULL)
                 .map(|item| match item {
                     Item::Page { incident, ack_url } => page_text(incident, ack_url.as_deref()),
                     Item::Update(incident) => update_text(incident),
                 })
-                .collect::<Vec<_>>()
-                .join("\n----------------------------------------\n\n");
+                .collect();
+            let lines: Vec<String> = items
+                .iter()
+                .skip(DIGEST_FULL)
+                .take(DIGEST_LINES)
+                .map(|item| {
+                    let i = item.incident();
+                    format!(
+                        "#{} {} [{}] {}: {}",
+                        i.id,
+                        i.state.as_str(),
+                        i.severity.as_str(),
+                        i.service,
+                        i.summary
+                    )
+                })
+                .collect();
+            if !lines.is_empty() {
+                parts.push(lines.join("\n"));
+            }
+            let rest = items.len().saturating_sub(DIGEST_FULL + DIGEST_LINES);
+            if rest > 0 {
+                parts.push(format!("…and {rest} more: open Reveille to see them all."));
+            }
+            let body = parts.join("\n----------------------------------------\n\n");
             (builder.subject(subject), body)
         }
     };

@@ -32,6 +32,7 @@ pub mod presence;
 pub mod push;
 pub mod ratelimit;
 pub mod retention;
+pub mod rules;
 pub mod tls;
 pub mod webhooks;
 pub mod worker;
@@ -135,6 +136,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ntfy::routes())
         .route("/api/v1/feed", get(feed::subscribe))
         .route("/api/v1/whoami", get(api::whoami))
+        .route("/api/v1/me/notify", get(rules::get).put(rules::put).delete(rules::delete))
         .route("/api/v1/incidents", get(api::list_incidents))
         .route("/api/v1/incidents/{id}", get(api::get_incident))
         .route("/api/v1/incidents/{id}/ack", post(api::ack))

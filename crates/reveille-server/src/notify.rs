@@ -111,7 +111,7 @@ impl crate::outbox::Handler for Notifier {
         }
         match entry.kind {
             FeedKind::Page => {
-                let rules = state.settings.notify_rules(user);
+                let rules = state.notify_rules(user).await;
                 for (channel, due) in rules.plan(incident.urgency, entry.at) {
                     self.planned.push(Planned {
                         feed_id: entry.id,

@@ -208,3 +208,45 @@ async fn pages_reach_people_by_email_and_stop_when_acknowledged() {
     assert_eq!(mails.len(), 4 + storm_mails);
     assert!(mails[3 + storm_mails]["subject"].as_str().unwrap().contains("After the storm"));
 }
+
+#[tokio::test]
+async fn people_set_their_own_rules_through_the_api() {
+    let Some(python) = common::python_tools("python").map(|d| d.join("python")) else { return };
+    let smtp = start_smtp(python);
+    let files = [("smtp.password", PASSWORD), ("smtp-ca.pem", smtp.cert.as_str())];
+    let h = Harness::with_files(&config(smtp.port), jiff::Timestamp::now(), &files).await;
+    let (status, shown) = h.get("/api/v1/me/notify", &h.alice).await;
+    assert_eq!(status, 200);
+    let expected = json!({"user": "alice", "source": "config", "channels": ["email"],
+        "time_zone": "Europe/Berlin", "high": ["email"], "low": ["email after 10m"], "quiet_hours": null});
+    assert_eq!(shown, expected);
+    let put = |body: Value| {
+        let request = h.http.put(format!("{}/api/v1/me/notify", h.url)).bearer_auth(&h.alice);
+        request.json(&body).send()
+    };
+    let refused = put(json!({"high": ["pigeon"]})).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    let error: Value = refused.json().await.unwrap();
+    assert_eq!(error["field"], "high[0]");
+    let refused = put(json!({"low": ["matrix"]})).await.unwrap();
+    assert_eq!(refused.status(), 400, "alice has no Matrix here");
+    let set: Value = put(json!({"low": ["email"]})).await.unwrap().json().await.unwrap();
+    assert_eq!((set["source"].as_str(), set["low"].clone()), (Some("api"), json!(["email"])));
+
+    // The rule set through the API decides: a low-urgency page is mailed at once, not in 10 min.
+    let id = low(&h, "queue-api").await;
+    let mail = smtp.until(1).await.remove(0);
+    assert!(mail["subject"].as_str().unwrap().contains(&format!("(#{id})")), "{mail}");
+
+    let back: Value = h
+        .http
+        .delete(format!("{}/api/v1/me/notify", h.url))
+        .bearer_auth(&h.alice)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(back["source"], "config");
+}

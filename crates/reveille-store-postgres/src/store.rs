@@ -165,6 +165,15 @@ impl Store for Postgres {
         self.write(move |s| records::set_meta(s, &key, &value)).await
     }
 
+    async fn meta(&self, key: &str) -> Result<Option<String>> {
+        let key = key.to_owned();
+        self.read(move |client| {
+            let row = client.query_opt("SELECT value FROM meta WHERE key = $1", &[&key])?;
+            Ok(row.map(|r| r.get(0)))
+        })
+        .await
+    }
+
     async fn phone_topic(&self, user: &str, fresh: &str, now: Timestamp) -> Result<String> {
         let (user, fresh) = (user.to_owned(), fresh.to_owned());
         self.write(move |s| records::phone_topic(s, &user, &fresh, now)).await

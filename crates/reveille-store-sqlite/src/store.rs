@@ -165,6 +165,19 @@ impl Store for Sqlite {
         self.write(move |s| records::set_meta(&s.conn, &key, &value)).await
     }
 
+    async fn meta(&self, key: &str) -> Result<Option<String>> {
+        let key = key.to_owned();
+        self.read(move |conn| {
+            use rusqlite::OptionalExtension;
+            let value = conn
+                .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+                .query_row([&key], |row| row.get(0))
+                .optional()?;
+            Ok(value)
+        })
+        .await
+    }
+
     async fn phone_topic(&self, user: &str, fresh: &str, now: Timestamp) -> Result<String> {
         let (user, fresh) = (user.to_owned(), fresh.to_owned());
         self.write(move |s| records::phone_topic(&s.conn, &user, &fresh, now)).await

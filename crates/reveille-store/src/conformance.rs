@@ -336,6 +336,9 @@ pub async fn phones_devices_links_and_the_push_outbox_are_kept(store: &dyn Store
     store.set_meta("cursor", "5").await.unwrap();
     store.set_meta("cursor", "9").await.unwrap();
     assert_eq!(store.meta_or_insert("cursor", "0").await.unwrap(), "9");
+    assert_eq!(store.meta("cursor").await.unwrap().as_deref(), Some("9"));
+    assert_eq!(store.meta("never-set").await.unwrap(), None, "reading makes nothing");
+    assert_eq!(store.meta("never-set").await.unwrap(), None);
 
     assert_eq!(store.phone_topic("alice", "rv-a1", t(0)).await.unwrap(), "rv-a1");
     assert_eq!(

@@ -324,6 +324,8 @@ pub trait Store: Send + Sync + 'static {
     /// The value stored under `key`, storing `fresh` first if there is none (secrets, cursors).
     async fn meta_or_insert(&self, key: &str, fresh: &str) -> Result<String>;
     async fn set_meta(&self, key: &str, value: &str) -> Result<()>;
+    /// A stored value, read without writing anything.
+    async fn meta(&self, key: &str) -> Result<Option<String>>;
 
     /// A user's phone topic, creating it as `fresh` if the user has none.
     async fn phone_topic(&self, user: &str, fresh: &str, now: Timestamp) -> Result<String>;

@@ -67,7 +67,7 @@ pub struct MatrixSettings {
 
 /// A person's rules as written: `high = ["email after 2m", "matrix after 5m"]`, `low = [...]`,
 /// `quiet_hours = "22:00-07:00"`. An urgency left out uses every channel the person has, at once.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifySettings {
     #[serde(default)]
@@ -119,6 +119,11 @@ impl Settings {
 
     /// A person's rules (every channel they have at once, where they wrote none).
     pub fn notify_rules(&self, name: &str) -> NotifyRules {
+        self.notify_rules_with(name, None)
+    }
+
+    /// A person's rules, with `written` (set through the API) in place of the config's.
+    pub fn notify_rules_with(&self, name: &str, written: Option<&NotifySettings>) -> NotifyRules {
         let Some(user) = self.users.iter().find(|u| u.name == name) else {
             return NotifyRules::default();
         };
@@ -127,7 +132,7 @@ impl Settings {
             .into_iter()
             .map(|channel| Step { channel, after: SignedDuration::ZERO })
             .collect();
-        let notify = user.notify.clone().unwrap_or_default();
+        let notify = written.or(user.notify.as_ref()).cloned().unwrap_or_default();
         let steps = |written: &Option<Vec<String>>| match written {
             Some(list) => list.iter().filter_map(|s| parse_step(s).ok()).collect(),
             None => all.clone(),
@@ -258,39 +263,47 @@ fn validate_people(settings: &Settings, r: &mut Reporter) {
             r.report(at("time_zone"), format!("{zone:?} is not an IANA time zone (Europe/Berlin)"));
         }
         let Some(notify) = &user.notify else { continue };
-        let has = settings.channels(user);
-        for (key, list) in [("high", &notify.high), ("low", &notify.low)] {
-            for (j, text) in list.iter().flatten().enumerate() {
-                let path = vec![
-                    Seg::Key("users"),
-                    Seg::Index(i),
-                    Seg::Key("notify"),
-                    Seg::Key(key),
-                    Seg::Index(j),
-                ];
-                match parse_step(text) {
-                    Err(e) => r.report(path, e),
-                    Ok(step) if !has.contains(&step.channel) => r.report(
-                        path,
-                        format!(
-                            "{} cannot reach {}: it needs the server's [{}] and the person's address",
-                            step.channel.as_str(),
-                            user.name,
-                            step.channel.as_str()
-                        ),
-                    ),
-                    Ok(_) => {}
-                }
+        for (key, message) in check_notify(settings, user, notify) {
+            let mut path = vec![Seg::Key("users"), Seg::Index(i), Seg::Key("notify")];
+            path.push(Seg::Key(key.0));
+            if let Some(j) = key.1 {
+                path.push(Seg::Index(j));
             }
-        }
-        if let Some(hours) = &notify.quiet_hours
-            && super::oncall::parse_hours(hours).is_none()
-        {
-            let path =
-                vec![Seg::Key("users"), Seg::Index(i), Seg::Key("notify"), Seg::Key("quiet_hours")];
-            r.report(path, format!("{hours:?} must be like \"22:00-07:00\""));
+            r.report(path, message);
         }
     }
+}
+
+/// What is wrong with a person's rules: (key, index in its list) and why.
+pub fn check_notify(
+    settings: &Settings,
+    user: &super::User,
+    notify: &NotifySettings,
+) -> Vec<((&'static str, Option<usize>), String)> {
+    let mut problems = Vec::new();
+    let has = settings.channels(user);
+    for (key, list) in [("high", &notify.high), ("low", &notify.low)] {
+        for (j, text) in list.iter().flatten().enumerate() {
+            match parse_step(text) {
+                Err(e) => problems.push(((key, Some(j)), e)),
+                Ok(step) if !has.contains(&step.channel) => {
+                    let c = step.channel.as_str();
+                    let message = format!(
+                        "{c} cannot reach {}: it needs the server's [{c}] and the person's address",
+                        user.name
+                    );
+                    problems.push(((key, Some(j)), message));
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    if let Some(hours) = &notify.quiet_hours
+        && super::oncall::parse_hours(hours).is_none()
+    {
+        problems.push((("quiet_hours", None), format!("{hours:?} must be like \"22:00-07:00\"")));
+    }
+    problems
 }
 
 /// Validates `[[webhooks]]`, `[email]` and each person's rules.
