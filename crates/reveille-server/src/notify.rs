@@ -240,19 +240,26 @@ impl Notifier {
     }
 }
 
-/// Sends one message, retrying a failed one, and notes how it went on every incident in it.
-async fn deliver(state: &AppState, channels: &Channels, user: &str, out: Outgoing) {
+/// Sends one message, retrying what failed of it (never again what went), and notes how it went
+/// on every incident in it.
+async fn deliver(state: &AppState, channels: &Channels, user: &str, mut out: Outgoing) {
+    let failed = kinds(out.channel)[2].clone();
     let mut wait = Duration::from_secs(5);
     let mut notes = Vec::new();
     for attempt in 1..=ATTEMPTS {
-        notes = match out.channel {
+        let tried = match out.channel {
             Channel::Email => by_email(channels, user, &out).await,
             Channel::Matrix => by_matrix(state, channels, user, &out).await,
         };
-        let failed = kinds(out.channel)[2].clone();
-        if attempt == ATTEMPTS || notes.iter().all(|(_, kind, _)| *kind != failed) {
+        let again: Vec<i64> =
+            tried.iter().filter(|(_, kind, _)| *kind == failed).map(|(id, _, _)| *id).collect();
+        let last = attempt == ATTEMPTS || again.is_empty();
+        notes.extend(tried.into_iter().filter(|(_, kind, _)| last || *kind != failed));
+        if last {
             break;
         }
+        out.items.retain(|i| again.contains(&i.incident().id));
+        out.incidents.retain(|(id, _)| again.contains(id));
         tokio::time::sleep(wait).await;
         wait *= 2;
     }
