@@ -320,7 +320,12 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
         text(&client, "summary").await == "Disk full on db-1"
     })
     .await;
+    let alarm = client.window().await.unwrap();
     eventually("the rendered runbook", Duration::from_secs(10), async || {
+        // Back to the window's top level first: the frame entered on a try before may have been
+        // replaced since (the window shows the page first and the runbook after), and a driver
+        // left inside a discarded frame finds nothing ever again.
+        let _ = client.switch_to_window(alarm.clone()).await;
         let Ok(frame) = client.find(Locator::Id("runbook")).await else { return false };
         let _ = frame.enter_frame().await;
         let heading = match client.find(Locator::Css("h1")).await {
@@ -331,6 +336,7 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
         heading == "Payments runbook"
     })
     .await;
+    let _ = client.switch_to_window(alarm).await;
 
     // Let the ramp play, then acknowledge in the window.
     tokio::time::sleep(Duration::from_secs(7)).await;

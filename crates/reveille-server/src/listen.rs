@@ -21,6 +21,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -49,7 +50,13 @@ pub struct Limits {
 #[derive(Clone)]
 pub struct Slot(#[expect(dead_code, reason = "held, never read")] Arc<OwnedSemaphorePermit>);
 
-type Http = auto::Builder<TokioExecutor>;
+/// HTTP/1 alone on plain TCP (as every client of plain `http://` speaks it); HTTP/2 or HTTP/1
+/// by ALPN over TLS.
+#[derive(Clone)]
+struct Http {
+    plain: http1::Builder,
+    tls: auto::Builder<TokioExecutor>,
+}
 
 /// Serves `app` on `listener` (over TLS when given an acceptor) until `closing` turns true, then
 /// waits for open connections up to the shutdown deadline.
@@ -62,14 +69,18 @@ pub async fn run(
     metrics: Arc<Metrics>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let mut http = auto::Builder::new(TokioExecutor::new());
-    http.http1().timer(TokioTimer::new()).header_read_timeout(limits.idle).keep_alive(true);
+    let mut plain = http1::Builder::new();
+    plain.timer(TokioTimer::new()).header_read_timeout(limits.idle).keep_alive(true);
+    let mut secure = auto::Builder::new(TokioExecutor::new());
+    secure.http1().timer(TokioTimer::new()).header_read_timeout(limits.idle).keep_alive(true);
     // HTTP/2 has no header timer; pings find a peer that stopped answering.
-    http.http2()
+    secure
+        .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(limits.idle))
         .keep_alive_timeout(limits.dead_peer)
         .max_concurrent_streams(256);
+    let http = Http { plain, tls: secure };
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -128,9 +139,23 @@ async fn serve_one(
         request.map(Body::new)
     });
     let ended = match tls {
-        None => serve_io(&http, tcp, service, closing).await,
+        None => {
+            let connection = http
+                .plain
+                .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service))
+                .with_upgrades();
+            tokio::pin!(connection);
+            let mut closing = closing;
+            tokio::select! {
+                ended = connection.as_mut() => ended.map_err(Into::into),
+                () = closed(&mut closing) => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await.map_err(Into::into)
+                }
+            }
+        }
         Some(acceptor) => match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
-            Ok(Ok(stream)) => serve_io(&http, stream, service, closing).await,
+            Ok(Ok(stream)) => serve_tls(&http.tls, stream, service, closing).await,
             Ok(Err(e)) => Err(format!("TLS handshake failed: {e}").into()),
             Err(_) => Err("TLS handshake timed out".into()),
         },
@@ -143,7 +168,12 @@ async fn serve_one(
 
 type Ended = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
-async fn serve_io<I, S>(http: &Http, io: I, service: S, mut closing: watch::Receiver<bool>) -> Ended
+async fn serve_tls<I, S>(
+    http: &auto::Builder<TokioExecutor>,
+    io: I,
+    service: S,
+    mut closing: watch::Receiver<bool>,
+) -> Ended
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: tower::Service<
