@@ -41,10 +41,15 @@ async function load() {
   }
 }
 
+// The frame's document is set once, with the runbook: a placeholder document set first raced
+// with it in WebKit (a second srcdoc set while the first still loaded was sometimes dropped,
+// leaving "Loading" in the frame for good).
 async function showRunbook(frame: HTMLIFrameElement) {
-  frame.srcdoc = "<p>Loading the runbook…</p>";
+  const status = $("runbook-status");
+  status.hidden = false;
   try {
     const html = await ipc.runbook(id);
+    status.hidden = true;
     if (html === null) {
       frame.hidden = true;
       return;
@@ -53,7 +58,8 @@ async function showRunbook(frame: HTMLIFrameElement) {
       `<!doctype html><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">` +
       `<base target="_blank"><style>body{font-family:sans-serif;line-height:1.5}</style>${html}`;
   } catch (e) {
-    frame.srcdoc = "";
+    status.hidden = true;
+    frame.hidden = true;
     $("error").textContent = `Runbook: ${String(e)}`;
   }
 }
