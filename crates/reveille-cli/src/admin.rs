@@ -152,6 +152,34 @@ pub fn rotate_link_key(config: &Path) -> Result<()> {
     Ok(())
 }
 
+#[derive(clap::Args)]
+pub struct WebLinkArgs {
+    #[command(flatten)]
+    config: crate::ConfigPath,
+    /// Whom the link signs in.
+    #[arg(long)]
+    user: String,
+    /// Minutes the link stays valid (it works once).
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=1440))]
+    minutes: u32,
+}
+
+/// `reveille web-link --user alice`: a sign-in link for the web console, signed with the link
+/// key (so it works on every node that shares it), valid for minutes and once.
+pub fn web_link(args: WebLinkArgs) -> Result<()> {
+    let settings = settings(&args.config.config)?;
+    if settings.users.iter().all(|u| u.name != args.user) {
+        anyhow::bail!("{:?} is not a user in {}", args.user, args.config.config.display());
+    }
+    let path = reveille_server::links::key_path(&settings);
+    let key = reveille_server::links::load_or_create(&path)
+        .with_context(|| format!("cannot read the link key {}", path.display()))?;
+    let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(i64::from(args.minutes));
+    let code = reveille_server::session::signin_code(&key, &args.user, expires);
+    println!("{}", reveille_server::session::signin_url(&settings.server.base_url, &code));
+    Ok(())
+}
+
 pub fn check_config(config: &Path) -> Result<()> {
     let settings = settings(config)?;
     println!(

@@ -84,27 +84,7 @@ fn print_incident(incident: &Incident, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Text from a sender, made safe for a terminal: control characters (escape sequences that could
-/// rewrite the screen, newlines that could forge lines) and bidirectional overrides are shown as
-/// `\u{..}` instead of being obeyed.
-pub fn clean(text: &str) -> std::borrow::Cow<'_, str> {
-    let unsafe_char = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-    };
-    if !text.chars().any(unsafe_char) {
-        return text.into();
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if unsafe_char(c) {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    out.into()
-}
+pub use reveille_protocol::postmortem::clean;
 
 /// One line per incident.
 pub fn line(i: &Incident) -> String {

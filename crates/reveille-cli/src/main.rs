@@ -62,6 +62,8 @@ enum Command {
     },
     /// Replace the key that signs acknowledge links; every link already sent stops working.
     RotateLinkKey(ConfigPath),
+    /// Print a one-time link that signs a person in to the web console.
+    WebLink(admin::WebLinkArgs),
     /// Set up a phone: the ntfy app as a pager.
     Phone {
         #[command(subcommand)]
@@ -117,6 +119,7 @@ fn main() -> ExitCode {
             Command::Token { command } => admin::token(command).await,
             Command::Key { command } => admin::key(command).await,
             Command::RotateLinkKey(args) => admin::rotate_link_key(&args.config),
+            Command::WebLink(args) => admin::web_link(args),
             Command::Phone { command } => phone::run(command).await,
             Command::Page(args) => client::page(args).await,
             Command::Ack(args) => client::command(args, "ack").await,

@@ -62,6 +62,7 @@ impl Subscriber {
         let (commands, rx) = mpsc::channel(32);
         let (status_tx, status) = watch::channel(Status::default());
         let http = reqwest::Client::builder()
+            .user_agent(concat!("reveille-desktop/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(std::io::Error::other)?;

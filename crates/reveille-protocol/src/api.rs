@@ -2,6 +2,7 @@
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::alert::{Action, Link};
 
@@ -39,9 +40,10 @@ pub struct EventAccepted {
 }
 
 /// Body of `POST /api/v1/incidents/{id}/snooze`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct SnoozeRequest {
     /// How long to stay quiet, in seconds.
+    #[ts(type = "number")]
     pub seconds: u64,
 }
 
@@ -59,28 +61,31 @@ pub struct Health {
 }
 
 /// Who holds a schedule's pager at an instant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct ScheduleOnCall {
     pub schedule: String,
     pub primary: Option<String>,
     pub shadows: Vec<String>,
     /// When this changes next (within a year), if it does.
+    #[ts(type = "string | null")]
     pub until: Option<Timestamp>,
 }
 
 /// Who one level of a service's escalation policy pages at an instant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct LevelOnCall {
     /// 1 for the first level.
+    #[ts(type = "number")]
     pub level: usize,
     pub primaries: Vec<String>,
     pub shadows: Vec<String>,
     /// Minutes before the next level is paged.
+    #[ts(type = "number")]
     pub delay_minutes: i64,
 }
 
 /// Who a service pages, level by level.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct ServiceOnCall {
     pub service: String,
     pub levels: Vec<LevelOnCall>,
@@ -89,24 +94,27 @@ pub struct ServiceOnCall {
 }
 
 /// Answer of `GET /api/v1/oncall`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct OnCallReport {
+    #[ts(type = "string")]
     pub at: Timestamp,
     pub schedules: Vec<ScheduleOnCall>,
     pub services: Vec<ServiceOnCall>,
 }
 
 /// One stretch of a schedule with the same people on call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Shift {
+    #[ts(type = "string")]
     pub start: Timestamp,
+    #[ts(type = "string")]
     pub end: Timestamp,
     pub primary: Option<String>,
     pub shadows: Vec<String>,
 }
 
 /// Answer of `GET /api/v1/schedules/{name}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct ScheduleView {
     pub schedule: String,
     pub time_zone: String,
@@ -114,21 +122,26 @@ pub struct ScheduleView {
 }
 
 /// Body of `POST /api/v1/schedules/{name}/overrides`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 pub struct OverrideRequest {
     pub user: String,
+    #[ts(type = "string")]
     pub start: Timestamp,
+    #[ts(type = "string")]
     pub end: Timestamp,
 }
 
 /// A stored override.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct OverrideView {
+    #[ts(type = "number")]
     pub id: i64,
     pub schedule: String,
     pub user: String,
+    #[ts(type = "string")]
     pub start: Timestamp,
+    #[ts(type = "string")]
     pub end: Timestamp,
     pub created_by: String,
 }
@@ -142,7 +155,7 @@ pub struct HeartbeatAccepted {
 }
 
 /// Body of `POST /api/v1/drills`: exactly one of the two.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 pub struct DrillRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -153,15 +166,20 @@ pub struct DrillRequest {
 }
 
 /// How a drill went.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct DrillResult {
+    #[ts(type = "number")]
     pub incident_id: i64,
     pub user: String,
+    #[ts(type = "string")]
     pub started_at: Timestamp,
+    #[ts(type = "string | null")]
     pub delivered_at: Option<Timestamp>,
+    #[ts(type = "string | null")]
     pub ringing_at: Option<Timestamp>,
     /// Whether a ringing receipt said the device was silent.
     pub silent: bool,
+    #[ts(type = "string | null")]
     pub acked_at: Option<Timestamp>,
     pub seconds_to_ack: Option<f64>,
 }

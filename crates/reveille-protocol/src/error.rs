@@ -1,9 +1,10 @@
 //! The one error body of Reveille's own API: a stable code and a human message.
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 /// Stable error codes; clients match on these, never on the message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     InvalidBody,
@@ -21,7 +22,7 @@ pub enum ErrorCode {
 }
 
 /// `{"code": "...", "message": "...", "field": "..."}`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub message: String,

@@ -2,11 +2,12 @@
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::alert::{Link, Severity, Urgency};
 
 /// Where an incident is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "lowercase")]
 pub enum IncidentState {
     Triggered,
@@ -83,8 +84,9 @@ pub struct Escalation {
 }
 
 /// One line of an incident's history: who did what, when.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct TimelineEntry {
+    #[ts(type = "string")]
     pub at: Timestamp,
     /// A user name, a device, a monitoring source or `reveille` itself.
     pub actor: String,
@@ -92,6 +94,7 @@ pub struct TimelineEntry {
     pub kind: String,
     pub message: String,
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    #[ts(type = "unknown")]
     pub data: serde_json::Value,
 }
 

@@ -5,11 +5,13 @@
 
 pub mod alert;
 pub mod api;
+pub mod console;
 pub mod error;
 pub mod feed;
 pub mod formats;
 pub mod incident;
 pub mod limits;
+pub mod postmortem;
 pub mod sse;
 
 pub use alert::{Action, AlertEvent, Link, Severity, Urgency};

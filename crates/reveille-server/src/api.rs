@@ -2,12 +2,14 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
+use axum::http::HeaderValue;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
 use jiff::SignedDuration;
 use reveille_core::Command;
-use reveille_protocol::api::{IncidentList, SnoozeRequest};
-use reveille_protocol::{Incident, IncidentDetail, Receipt};
+use reveille_protocol::api::SnoozeRequest;
+use reveille_protocol::console::{IncidentDetailView, IncidentPage, IncidentView};
+use reveille_protocol::{IncidentState, Receipt, Urgency};
 use reveille_store::IncidentFilter;
 use serde::Deserialize;
 
@@ -23,31 +25,85 @@ pub async fn whoami(caller: Caller) -> Json<serde_json::Value> {
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
-    /// Include resolved incidents.
+    /// Include resolved incidents (the same as `state=all`).
     #[serde(default)]
     all: bool,
+    /// `open` (the default), `all`, or one state.
+    state: Option<String>,
     /// Only incidents the caller was paged for.
     #[serde(default)]
     mine: bool,
     service: Option<String>,
+    urgency: Option<String>,
+    /// Created at or after, and before (RFC 3339).
+    since: Option<String>,
+    until: Option<String>,
+    /// The `next_before` of the page before.
+    before: Option<i64>,
     limit: Option<usize>,
 }
 
-/// `GET /api/v1/incidents`: open incidents, newest first.
+fn timestamp(field: &str, value: Option<&str>) -> ApiResult<Option<jiff::Timestamp>> {
+    value
+        .map(|v| {
+            v.parse().map_err(|_| {
+                ApiError::invalid(field, format!("{field} must be an RFC 3339 time, not {v:?}"))
+            })
+        })
+        .transpose()
+}
+
+impl ListQuery {
+    fn filter(self, caller: &Caller) -> ApiResult<IncidentFilter> {
+        let (open_only, state) = match self.state.as_deref() {
+            None if self.all => (false, None),
+            None | Some("open") => (true, None),
+            Some("all") => (false, None),
+            Some(other) => (
+                false,
+                Some(IncidentState::parse(other).ok_or_else(|| {
+                    ApiError::invalid(
+                        "state",
+                        "state must be open, all, triggered, acknowledged, snoozed or resolved",
+                    )
+                })?),
+            ),
+        };
+        let urgency = match self.urgency.as_deref() {
+            None => None,
+            Some("high") => Some(Urgency::High),
+            Some("low") => Some(Urgency::Low),
+            Some(_) => return Err(ApiError::invalid("urgency", "urgency must be high or low")),
+        };
+        Ok(IncidentFilter {
+            open_only,
+            state,
+            urgency,
+            service: self.service.filter(|s| !s.is_empty()),
+            user: self.mine.then(|| caller.user.clone()),
+            drill: None,
+            since: timestamp("since", self.since.as_deref())?,
+            until: timestamp("until", self.until.as_deref())?,
+            before: self.before,
+            limit: self.limit.unwrap_or(100).clamp(1, 1000),
+        })
+    }
+}
+
+/// `GET /api/v1/incidents`: incidents newest first, open ones unless asked otherwise, a page at
+/// a time (`next_before` names the next page).
 pub async fn list_incidents(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<ListQuery>,
-) -> ApiResult<Json<IncidentList>> {
+) -> ApiResult<Json<IncidentPage>> {
     caller.require(Scope::Read)?;
-    let filter = IncidentFilter {
-        open_only: !query.all,
-        service: query.service,
-        user: query.mine.then(|| caller.user.clone()),
-        drill: None,
-        limit: query.limit.unwrap_or(100).clamp(1, 1000),
-    };
-    Ok(Json(IncidentList { incidents: state.store.incidents(filter).await? }))
+    let filter = query.filter(&caller)?;
+    let limit = filter.limit;
+    let incidents = state.store.incidents(filter).await?;
+    let next_before = (incidents.len() == limit).then(|| incidents.last().map(|i| i.id)).flatten();
+    let incidents = incidents.into_iter().map(IncidentView::from).collect();
+    Ok(Json(IncidentPage { incidents, next_before }))
 }
 
 fn incident_id(raw: &str) -> ApiResult<i64> {
@@ -59,9 +115,28 @@ pub async fn get_incident(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<IncidentDetail>> {
+) -> ApiResult<Json<IncidentDetailView>> {
     caller.require(Scope::Read)?;
-    Ok(Json(state.store.incident(incident_id(&id)?).await?))
+    Ok(Json(state.store.incident(incident_id(&id)?).await?.into()))
+}
+
+/// `GET /api/v1/incidents/{id}/postmortem`: the incident written up as markdown, to download.
+pub async fn postmortem(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    caller.require(Scope::Read)?;
+    let id = incident_id(&id)?;
+    let detail = state.store.incident(id).await?;
+    let disposition = format!("attachment; filename=\"incident-{id}.md\"");
+    Ok((
+        [
+            (CONTENT_TYPE, "text/markdown; charset=utf-8".to_owned()),
+            (CONTENT_DISPOSITION, disposition),
+        ],
+        reveille_protocol::postmortem::markdown(&detail),
+    ))
 }
 
 async fn command(
@@ -69,11 +144,11 @@ async fn command(
     caller: &Caller,
     id: &str,
     command: Command,
-) -> ApiResult<Json<Incident>> {
+) -> ApiResult<Json<IncidentView>> {
     caller.require(Scope::Respond)?;
     let id = incident_id(id)?;
     let incident = state.store.command(id, &caller.user, command, state.clock.now()).await?;
-    Ok(Json(incident))
+    Ok(Json(incident.into()))
 }
 
 /// `POST /api/v1/incidents/{id}/ack`
@@ -81,7 +156,7 @@ pub async fn ack(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Incident>> {
+) -> ApiResult<Json<IncidentView>> {
     command(&state, &caller, &id, Command::Acknowledge).await
 }
 
@@ -90,7 +165,7 @@ pub async fn resolve(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Incident>> {
+) -> ApiResult<Json<IncidentView>> {
     command(&state, &caller, &id, Command::Resolve).await
 }
 
@@ -100,7 +175,7 @@ pub async fn snooze(
     caller: Caller,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> ApiResult<Json<Incident>> {
+) -> ApiResult<Json<IncidentView>> {
     let request: SnoozeRequest = parse_json(&body)?;
     if request.seconds == 0 || request.seconds > 7 * 24 * 3600 {
         return Err(ApiError::invalid("seconds", "seconds must be between 1 and 604800 (a week)"));
@@ -117,7 +192,7 @@ pub async fn receipt(
     caller: Caller,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> ApiResult<Json<Incident>> {
+) -> ApiResult<Json<IncidentView>> {
     let receipt: Receipt = parse_json(&body)?;
     if receipt.device.trim().is_empty() || receipt.device.len() > 128 {
         return Err(ApiError::invalid(
@@ -134,12 +209,20 @@ pub async fn receipt(
     Ok(incident)
 }
 
-/// `GET /api/v1/runbooks/{service}`: a service's markdown runbook.
+#[derive(Debug, Deserialize)]
+pub struct RunbookQuery {
+    /// `html`: rendered and sanitised as the desktop app shows it.
+    format: Option<String>,
+}
+
+/// `GET /api/v1/runbooks/{service}`: a service's markdown runbook, or with `?format=html` the
+/// same rendered to sanitised HTML, served under a CSP that lets it do nothing.
 pub async fn runbook(
     State(state): State<AppState>,
     caller: Caller,
     Path(service): Path<String>,
-) -> ApiResult<impl IntoResponse> {
+    Query(query): Query<RunbookQuery>,
+) -> ApiResult<Response> {
     caller.require(Scope::Read)?;
     let missing = || ApiError::not_found(format!("service {service:?} has no runbook file"));
     let svc = state.settings.service(&service).ok_or_else(missing)?;
@@ -148,7 +231,22 @@ pub async fn runbook(
         tracing::error!(file = %file.display(), error = %e, "cannot read runbook");
         missing()
     })?;
-    Ok(([(CONTENT_TYPE, "text/markdown; charset=utf-8")], text))
+    match query.format.as_deref() {
+        None | Some("markdown") => {
+            Ok(([(CONTENT_TYPE, "text/markdown; charset=utf-8")], text).into_response())
+        }
+        Some("html") => {
+            let mut response = (
+                [(CONTENT_TYPE, "text/html; charset=utf-8")],
+                reveille_client::runbook::render(&text),
+            )
+                .into_response();
+            let csp = HeaderValue::from_static("default-src 'none'; sandbox");
+            response.headers_mut().insert(CONTENT_SECURITY_POLICY, csp);
+            Ok(response)
+        }
+        Some(_) => Err(ApiError::invalid("format", "format must be markdown or html")),
+    }
 }
 
 /// Any other path.

@@ -6,6 +6,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
+use axum::http::Method;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine;
@@ -25,16 +26,20 @@ pub enum Scope {
     Respond,
     /// Send alerts through the generic endpoint (`reveille page`).
     Ingest,
+    /// A web console session: only as its cookie, with a CSRF token to change anything, for
+    /// `server.session_hours` ([`crate::session`]).
+    Web,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Respond, Scope::Ingest];
+    pub const ALL: [Scope; 4] = [Scope::Read, Scope::Respond, Scope::Ingest, Scope::Web];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Read => "read",
             Self::Respond => "respond",
             Self::Ingest => "ingest",
+            Self::Web => "web",
         }
     }
 
@@ -118,6 +123,8 @@ pub struct Caller {
     pub digest: String,
     /// The token's public prefix, which links minted for it carry.
     pub prefix: String,
+    /// For a web console session: when it was made.
+    pub session: Option<Timestamp>,
 }
 
 impl Caller {
@@ -134,11 +141,22 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        let secret = bearer(&parts.headers)
+        if let Some(secret) = bearer(&parts.headers) {
+            return caller(state, &secret)
+                .await?
+                .filter(|c| c.session.is_none())
+                .ok_or_else(|| ApiError::unauthorized("this token is unknown or revoked"));
+        }
+        let secret = crate::session::cookie(&parts.headers)
             .ok_or_else(|| ApiError::unauthorized("send a token: Authorization: Bearer <token>"))?;
-        caller(state, &secret)
+        let caller = caller(state, &secret)
             .await?
-            .ok_or_else(|| ApiError::unauthorized("this token is unknown or revoked"))
+            .filter(|c| c.session.is_some())
+            .ok_or_else(|| ApiError::unauthorized("the session has ended: sign in again"))?;
+        if !matches!(parts.method, Method::GET | Method::HEAD) {
+            crate::session::check_csrf(state, &parts.headers, &caller.digest).await?;
+        }
+        Ok(caller)
     }
 }
 
@@ -152,6 +170,10 @@ pub async fn caller(state: &AppState, secret: &str) -> ApiResult<Option<Caller>>
         return Ok(None);
     }
     let now = state.clock.now();
+    let session = info.scopes.iter().any(|s| s == Scope::Web.as_str()).then_some(info.created_at);
+    if session.is_some_and(|created| now >= crate::session::expires(state, created)) {
+        return Ok(None);
+    }
     let stale = {
         let mut touched = state.touched.lock().unwrap_or_else(|p| p.into_inner());
         let last = touched.get(&digest).copied();
@@ -168,7 +190,7 @@ pub async fn caller(state: &AppState, secret: &str) -> ApiResult<Option<Caller>>
     }
     let scopes = info.scopes.iter().filter_map(|s| Scope::parse(s)).collect();
     state.live_tokens.put(digest.clone(), info.user.clone(), now);
-    Ok(Some(Caller { user: info.user, scopes, digest, prefix: info.prefix }))
+    Ok(Some(Caller { user: info.user, scopes, digest, prefix: info.prefix, session }))
 }
 
 /// Whether the token with this digest still authenticates; a stream checks it at every
@@ -180,7 +202,11 @@ pub async fn token_live(state: &AppState, digest: &str) -> bool {
         return true;
     }
     match state.store.token(digest).await {
-        Ok(Some(info)) if !info.revoked => {
+        Ok(Some(info))
+            if !info.revoked
+                && !(info.scopes.iter().any(|s| s == Scope::Web.as_str())
+                    && now >= crate::session::expires(state, info.created_at)) =>
+        {
             state.live_tokens.put(digest.to_owned(), info.user, now);
             true
         }
@@ -220,6 +246,10 @@ impl KeyCache {
         let keys = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let (service, checked) = keys.get(digest)?;
         trusted(now, *checked).then(|| service.clone())
+    }
+
+    pub fn remove(&self, digest: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(digest);
     }
 
     fn put(&self, digest: String, service: String, now: Timestamp) {

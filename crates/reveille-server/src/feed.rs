@@ -44,7 +44,14 @@ pub async fn subscribe(
         ),
         None => query.since,
     };
-    let start = Start { after: resume, token: Some(caller.digest.clone()), ..Start::default() };
+    let agent = headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let device = match agent.unwrap_or("") {
+        a if a.starts_with("reveille-desktop/") => "desktop",
+        a if a.starts_with("reveille/") => "watch",
+        _ => "feed",
+    };
+    let start =
+        Start { after: resume, token: Some(caller.digest.clone()), device, ..Start::default() };
     let every = Duration::from_secs(state.settings.server.heartbeat_seconds);
     let frames = follow(&state, &caller.user, start, every).await?;
     let clock = state.clock.clone();

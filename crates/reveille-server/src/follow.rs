@@ -51,6 +51,8 @@ pub struct Start {
     pub poll: bool,
     /// The digest of the token that opened the stream: it ends when the token is revoked.
     pub token: Option<String>,
+    /// What kind of device follows: `desktop`, `watch`, `ntfy` or `feed` (anything else).
+    pub device: &'static str,
 }
 
 /// Opens a follower for `user`; the frames stop when the receiver is dropped or the server closes.
@@ -62,7 +64,7 @@ pub async fn follow(
     heartbeat: Duration,
 ) -> ApiResult<mpsc::Receiver<Frame>> {
     let max = state.settings.server.max_streams_per_user;
-    let present = state.presence.connect(user, max).ok_or_else(|| {
+    let present = state.presence.connect(user, start.device, max).ok_or_else(|| {
         let message = format!(
             "{user} already has {max} feed streams open (server.max_streams_per_user); close one"
         );

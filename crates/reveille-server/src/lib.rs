@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod calendar;
 pub mod clock;
 pub mod cluster;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod heartbeats;
 pub mod ingest;
 pub mod links;
 pub mod listen;
+pub mod live;
 pub mod matrix;
 pub mod metrics;
 pub mod notify;
@@ -31,9 +33,12 @@ pub mod outbox;
 pub mod presence;
 pub mod push;
 pub mod ratelimit;
+pub mod readiness;
 pub mod retention;
 pub mod rules;
+pub mod session;
 pub mod tls;
+pub mod web;
 pub mod webhooks;
 pub mod worker;
 
@@ -134,10 +139,18 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::scrape))
         .merge(ingest::routes())
         .merge(ntfy::routes())
+        .merge(web::routes())
         .route("/api/v1/feed", get(feed::subscribe))
         .route("/api/v1/whoami", get(api::whoami))
+        .route("/api/v1/session", get(session::info).post(session::create).delete(session::delete))
         .route("/api/v1/me/notify", get(rules::get).put(rules::put).delete(rules::delete))
         .route("/api/v1/incidents", get(api::list_incidents))
+        .route("/api/v1/incidents/stream", get(live::incidents))
+        .route("/api/v1/incidents/{id}/postmortem", get(api::postmortem))
+        .route("/api/v1/readiness", get(readiness::board))
+        .route("/api/v1/calendars", get(calendar::links))
+        .route("/calendars/{kind}/{file}", get(calendar::feed))
+        .route("/api/v1/readiness/stream", get(live::readiness))
         .route("/api/v1/incidents/{id}", get(api::get_incident))
         .route("/api/v1/incidents/{id}/ack", post(api::ack))
         .route("/api/v1/incidents/{id}/resolve", post(api::resolve))

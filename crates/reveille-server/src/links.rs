@@ -57,7 +57,8 @@ pub async fn secret(state: &AppState) -> ApiResult<Vec<u8>> {
     Ok(key)
 }
 
-fn load_or_create(path: &FsPath) -> std::io::Result<Vec<u8>> {
+/// The signing key in `path`, made there first if there is none.
+pub fn load_or_create(path: &FsPath) -> std::io::Result<Vec<u8>> {
     match std::fs::read(path) {
         Ok(key) if !key.is_empty() => Ok(key),
         Ok(_) => rotate(path),

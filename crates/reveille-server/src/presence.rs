@@ -28,6 +28,8 @@ pub struct Presence {
     started: Timestamp,
     /// Open connections per user, and since when a user has had none.
     users: Mutex<HashMap<String, (usize, Timestamp)>>,
+    /// Open connections per user and kind of device (`desktop`, `ntfy`, …), for the console.
+    kinds: Mutex<HashMap<(String, &'static str), usize>>,
     /// The number of open connections, for anyone who needs to wait for a change.
     total: watch::Sender<usize>,
 }
@@ -36,6 +38,7 @@ pub struct Presence {
 pub struct Connected {
     presence: Arc<Presence>,
     user: String,
+    kind: &'static str,
 }
 
 impl Drop for Connected {
@@ -48,6 +51,15 @@ impl Drop for Connected {
                 *since = now;
             }
         }
+        drop(users);
+        let mut kinds = self.presence.kinds.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (std::mem::take(&mut self.user), self.kind);
+        if let Some(open) = kinds.get_mut(&key) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                kinds.remove(&key);
+            }
+        }
         self.presence.total.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
@@ -58,13 +70,19 @@ impl Presence {
             started: clock.now(),
             clock,
             users: Mutex::new(HashMap::new()),
+            kinds: Mutex::default(),
             total: watch::channel(0).0,
         }
     }
 
-    /// Records a device connection for `user` until the returned guard is dropped; None when the
-    /// user already has `max` open on this node.
-    pub fn connect(self: &Arc<Self>, user: &str, max: usize) -> Option<Connected> {
+    /// Records a device connection of `kind` for `user` until the returned guard is dropped;
+    /// None when the user already has `max` open on this node.
+    pub fn connect(
+        self: &Arc<Self>,
+        user: &str,
+        kind: &'static str,
+        max: usize,
+    ) -> Option<Connected> {
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
         let entry = users.entry(user.to_owned()).or_insert((0, self.started));
         if entry.0 >= max {
@@ -72,7 +90,19 @@ impl Presence {
         }
         entry.0 += 1;
         self.total.send_modify(|n| *n += 1);
-        Some(Connected { presence: self.clone(), user: user.to_owned() })
+        drop(users);
+        let mut kinds = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
+        *kinds.entry((user.to_owned(), kind)).or_default() += 1;
+        Some(Connected { presence: self.clone(), user: user.to_owned(), kind })
+    }
+
+    /// `user`'s open connections on this node by kind of device.
+    pub fn kinds(&self, user: &str) -> Vec<(&'static str, usize)> {
+        let kinds = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
+        let mut found: Vec<_> =
+            kinds.iter().filter(|((u, _), _)| u == user).map(|((_, k), n)| (*k, *n)).collect();
+        found.sort();
+        found
     }
 
     /// Follows the number of open device connections on this node.

@@ -33,25 +33,7 @@ pub async fn tick(state: &AppState) {
     if let Err(e) = state.store.wake_due(now, rules.clone()).await {
         tracing::error!(error = %e, "cannot wake snoozed incidents; will retry");
     }
-    let deaf_after = state.settings.escalation.deaf_after_seconds;
-    let deaf = if deaf_after == 0 {
-        Default::default()
-    } else {
-        let users = state.settings.users.iter().map(|u| u.name.as_str());
-        let mut by_push = reachable_by_push(state).await;
-        // Someone reached by email (or another channel) is not deaf for want of a device.
-        let settings = &state.settings;
-        by_push.extend(
-            settings
-                .users
-                .iter()
-                .filter(|u| !settings.channels(u).is_empty())
-                .map(|u| u.name.clone()),
-        );
-        let cluster = state.cluster.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let after = SignedDuration::from_secs(deaf_after as i64);
-        state.presence.deafness(users, after, &by_push, &cluster, &state.node)
-    };
+    let deaf = deaf_users(state).await;
     match state.store.escalate(now, rules, Arc::new(deaf)).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(incidents = n, "escalation ladders moved on"),
@@ -63,6 +45,24 @@ pub async fn tick(state: &AppState) {
     if let Err(e) = crate::drills::at_handoffs(state).await {
         tracing::error!(error = e.message, "cannot run handoff drills; will retry");
     }
+}
+
+/// The users the escalation ladder passes now because they cannot hear a page, with why.
+pub async fn deaf_users(state: &AppState) -> std::collections::HashMap<String, String> {
+    let deaf_after = state.settings.escalation.deaf_after_seconds;
+    if deaf_after == 0 {
+        return Default::default();
+    }
+    let users = state.settings.users.iter().map(|u| u.name.as_str());
+    let mut by_push = reachable_by_push(state).await;
+    // Someone reached by email (or another channel) is not deaf for want of a device.
+    let settings = &state.settings;
+    by_push.extend(
+        settings.users.iter().filter(|u| !settings.channels(u).is_empty()).map(|u| u.name.clone()),
+    );
+    let cluster = state.cluster.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let after = SignedDuration::from_secs(deaf_after as i64);
+    state.presence.deafness(users, after, &by_push, &cluster, &state.node)
 }
 
 /// Users with a native-push phone that can be reached: its platform is configured and the last

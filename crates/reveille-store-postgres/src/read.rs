@@ -27,6 +27,10 @@ pub(crate) fn incidents(
     skipped: &mut Vec<Unreadable>,
 ) -> Result<Vec<Incident>> {
     let limit = if filter.limit == 0 { 100 } else { filter.limit } as i64;
+    let seconds = |t: Option<jiff::Timestamp>| t.map(|t| t.as_millisecond() as f64 / 1000.0);
+    let (since, until) = (seconds(filter.since), seconds(filter.until));
+    let state = filter.state.map(|s| s.as_str());
+    let urgency = filter.urgency.map(|u| u.as_str());
     let rows = client.query(
         "SELECT id, body FROM incidents i
          WHERE (NOT $1 OR state <> 'resolved')
@@ -34,8 +38,26 @@ pub(crate) fn incidents(
            AND ($3::TEXT IS NULL OR EXISTS (
                 SELECT 1 FROM incident_users u WHERE u.user_name = $3 AND u.incident_id = i.id))
            AND ($5::BOOLEAN IS NULL OR drill = $5)
+           AND ($6::TEXT IS NULL OR state = $6)
+           AND ($7::TEXT IS NULL OR body::jsonb->>'urgency' = $7)
+           AND ($8::FLOAT8 IS NULL
+                OR extract(epoch FROM (body::jsonb->>'created_at')::timestamptz) >= $8)
+           AND ($9::FLOAT8 IS NULL
+                OR extract(epoch FROM (body::jsonb->>'created_at')::timestamptz) < $9)
+           AND ($10::BIGINT IS NULL OR id < $10)
          ORDER BY id DESC LIMIT $4",
-        &[&filter.open_only, &filter.service, &filter.user, &limit, &filter.drill],
+        &[
+            &filter.open_only,
+            &filter.service,
+            &filter.user,
+            &limit,
+            &filter.drill,
+            &state,
+            &urgency,
+            &since,
+            &until,
+            &filter.before,
+        ],
     )?;
     Ok(rows
         .iter()

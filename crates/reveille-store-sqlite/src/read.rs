@@ -50,11 +50,28 @@ pub(crate) fn incidents(
            AND (?3 IS NULL OR EXISTS (
                 SELECT 1 FROM incident_users u WHERE u.user = ?3 AND u.incident_id = i.id))
            AND (?5 IS NULL OR json_extract(body, '$.drill') = ?5)
+           AND (?6 IS NULL OR state = ?6)
+           AND (?7 IS NULL OR json_extract(body, '$.urgency') = ?7)
+           AND (?8 IS NULL OR unixepoch(json_extract(body, '$.created_at'), 'subsec') >= ?8)
+           AND (?9 IS NULL OR unixepoch(json_extract(body, '$.created_at'), 'subsec') < ?9)
+           AND (?10 IS NULL OR id < ?10)
          ORDER BY id DESC LIMIT ?4",
     )?;
     let limit = if filter.limit == 0 { 100 } else { filter.limit };
+    let seconds = |t: Option<jiff::Timestamp>| t.map(|t| t.as_millisecond() as f64 / 1000.0);
     let rows = stmt.query_map(
-        params![filter.open_only, filter.service, filter.user, limit as i64, filter.drill],
+        params![
+            filter.open_only,
+            filter.service,
+            filter.user,
+            limit as i64,
+            filter.drill,
+            filter.state.map(|s| s.as_str()),
+            filter.urgency.map(|u| u.as_str()),
+            seconds(filter.since),
+            seconds(filter.until),
+            filter.before,
+        ],
         |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
     )?;
     let mut found = Vec::new();

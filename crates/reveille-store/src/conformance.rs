@@ -197,6 +197,21 @@ pub async fn incidents_can_be_listed_by_state_service_and_user(store: &dyn Store
     let counts = store.count_by_state().await.unwrap();
     assert!(counts.contains(&(IncidentState::Triggered, 1)));
     assert!(counts.contains(&(IncidentState::Resolved, 1)));
+
+    // The console's filters: state, urgency, creation time, and pages by id.
+    let c = send(store, "db", Action::Trigger, "c", 10).await.unwrap();
+    let resolved = IncidentFilter { state: Some(IncidentState::Resolved), ..Default::default() };
+    assert_eq!(ids(store.incidents(resolved).await.unwrap()), [a]);
+    let high = IncidentFilter { urgency: Some(Urgency::High), ..Default::default() };
+    assert_eq!(ids(store.incidents(high).await.unwrap()).len(), 3);
+    let low = IncidentFilter { urgency: Some(Urgency::Low), ..Default::default() };
+    assert!(store.incidents(low).await.unwrap().is_empty());
+    let from_1 = IncidentFilter { since: Some(t(1)), until: Some(t(10)), ..Default::default() };
+    assert_eq!(ids(store.incidents(from_1).await.unwrap()), [b], "created at 1, before 10");
+    let first_page = IncidentFilter { limit: 2, ..Default::default() };
+    assert_eq!(ids(store.incidents(first_page).await.unwrap()), [c, b]);
+    let next = IncidentFilter { limit: 2, before: Some(b), ..Default::default() };
+    assert_eq!(ids(store.incidents(next).await.unwrap()), [a]);
 }
 
 pub async fn receipts_go_on_the_timeline(store: &dyn Store) {

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use reveille_core::{Command, ServiceRules};
-use reveille_protocol::{AlertEvent, FeedEvent, Incident, IncidentDetail, IncidentState};
+use reveille_protocol::{AlertEvent, FeedEvent, Incident, IncidentDetail, IncidentState, Urgency};
 
 pub use hub::{Hub, Published};
 
@@ -153,6 +153,14 @@ pub struct IncidentFilter {
     pub user: Option<String>,
     /// Only drills (true) or only real incidents (false).
     pub drill: Option<bool>,
+    /// Only incidents in this state.
+    pub state: Option<IncidentState>,
+    pub urgency: Option<Urgency>,
+    /// Only incidents created at or after `since` and before `until`.
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// Only incidents with a smaller id: the next page after the one that ended there.
+    pub before: Option<i64>,
     pub limit: usize,
 }
 

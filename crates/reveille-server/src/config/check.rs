@@ -98,6 +98,7 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
     for (key, value, range) in [
         ("max_connections", server.max_connections as u64, 1..=1_000_000),
         ("max_streams_per_user", server.max_streams_per_user as u64, 1..=10_000),
+        ("session_hours", u64::from(server.session_hours), 1..=720),
         ("idle_timeout_seconds", server.idle_timeout_seconds, 1..=3600),
         ("body_timeout_seconds", server.body_timeout_seconds, 1..=3600),
     ] {
@@ -225,7 +226,7 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
 }
 
 /// First path segments the server itself answers, so no ntfy topic may take them.
-const RESERVED_TOPICS: [&str; 5] = ["api", "v2", "healthz", "metrics", "docs"];
+const RESERVED_TOPICS: [&str; 6] = ["api", "v2", "healthz", "metrics", "docs", "assets"];
 
 /// Names go into URLs and feeds; keep them plain.
 pub(crate) fn valid_name(name: &str) -> bool {

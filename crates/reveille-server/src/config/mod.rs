@@ -77,6 +77,8 @@ pub struct ServerSettings {
     /// PEM certificate chain and private key (relative to the config file): serve HTTPS.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Hours a web console session lasts before its person signs in again.
+    pub session_hours: u32,
 }
 
 impl Default for ServerSettings {
@@ -92,6 +94,7 @@ impl Default for ServerSettings {
             body_timeout_seconds: 30,
             tls_cert: None,
             tls_key: None,
+            session_hours: 12,
         }
     }
 }

@@ -186,15 +186,18 @@ fn parse_since(params: &Params, now: Timestamp) -> Result<Start, NtfyError> {
         not_before: Some(now - SignedDuration::from_hours(message::CACHE_HOURS)),
         poll,
         token: None,
+        device: "ntfy",
     };
     let since = params.since.as_deref().unwrap_or(if poll { "all" } else { "none" });
     Ok(match since {
-        "none" => Start { after: None, not_before: None, poll, token: None },
+        "none" => Start { after: None, not_before: None, poll, token: None, device: "ntfy" },
         // ntfy replays its whole cache for `latest` too when it cannot tell; so does Reveille.
         "all" | "latest" => cached,
         id if id.len() == 12 && id.chars().all(|c| c.is_ascii_alphanumeric()) => {
             match message::feed_id(id) {
-                Some(feed) => Start { after: Some(feed), not_before: None, poll, token: None },
+                Some(feed) => {
+                    Start { after: Some(feed), not_before: None, poll, token: None, device: "ntfy" }
+                }
                 // An id this server never sent (or one long expired): replay the cache, like ntfy.
                 None => cached,
             }
@@ -205,13 +208,13 @@ fn parse_since(params: &Params, now: Timestamp) -> Result<Start, NtfyError> {
                 .ok()
                 .and_then(|s| Timestamp::from_second(s).ok())
                 .ok_or(NtfyError::BAD_SINCE)?;
-            Start { after: Some(0), not_before: Some(t), poll, token: None }
+            Start { after: Some(0), not_before: Some(t), poll, token: None, device: "ntfy" }
         }
         d => {
             let ago: SignedDuration = d.parse().map_err(|_| NtfyError::BAD_SINCE)?;
             // A duration reaching before the year -9999 is refused, not a panic.
             let t = now.checked_sub(ago.abs()).map_err(|_| NtfyError::BAD_SINCE)?;
-            Start { after: Some(0), not_before: Some(t), poll, token: None }
+            Start { after: Some(0), not_before: Some(t), poll, token: None, device: "ntfy" }
         }
     })
 }

@@ -1,0 +1,219 @@
+//! iCalendar feeds of on-call shifts, which calendar apps subscribe to: one per person (their
+//! shifts on every schedule) and one per schedule, from 2 days back to 90 ahead. Overrides are
+//! named as such, every event is `TRANSP:TRANSPARENT` (a shift does not make anyone busy).
+//!
+//! Calendar apps cannot send a token, so each URL carries its own read-only key: an HMAC of what
+//! it shows under the link-signing key. It opens that one calendar and nothing else; rotating the
+//! link key (`reveille rotate-link-key`) voids every calendar URL.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use jiff::{SignedDuration, Timestamp};
+use reveille_core::schedule::Schedule;
+use reveille_protocol::console::{CalendarLink, CalendarLinks};
+use serde::Deserialize;
+use sha2::Sha256;
+
+use crate::AppState;
+use crate::auth::{Caller, Scope};
+use crate::error::{ApiError, ApiResult};
+
+fn key(secret: &[u8], kind: &str, name: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(format!("calendar\n{kind}\n{name}").as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+fn url(state: &AppState, secret: &[u8], kind: &str, name: &str) -> String {
+    let base = state.settings.server.base_url.trim_end_matches('/');
+    format!("{base}/calendars/{kind}/{name}.ics?key={}", key(secret, kind, name))
+}
+
+/// `GET /api/v1/calendars`: the caller's own calendar URL and every schedule's.
+pub async fn links(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<CalendarLinks>> {
+    caller.require(Scope::Read)?;
+    let secret = crate::links::secret(&state).await?;
+    let directory = state.directory();
+    let mut names: Vec<&String> = directory.schedules.keys().collect();
+    names.sort();
+    let schedules = names
+        .into_iter()
+        .map(|name| CalendarLink {
+            schedule: name.clone(),
+            url: url(&state, &secret, "schedule", name),
+        })
+        .collect();
+    Ok(Json(CalendarLinks { me: url(&state, &secret, "user", &caller.user), schedules }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct KeyQuery {
+    key: String,
+}
+
+/// `GET /calendars/{user|schedule}/{name}.ics?key=…`
+pub async fn feed(
+    State(state): State<AppState>,
+    Path((kind, file)): Path<(String, String)>,
+    Query(query): Query<KeyQuery>,
+) -> ApiResult<Response> {
+    let refused = || ApiError::not_found("no such calendar");
+    let name = file.strip_suffix(".ics").ok_or_else(refused)?;
+    let secret = crate::links::secret(&state).await?;
+    // Compared as MACs, in constant time.
+    let sent = URL_SAFE_NO_PAD.decode(&query.key).map_err(|_| refused())?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(&secret).expect("HMAC takes keys of any length");
+    mac.update(format!("calendar\n{kind}\n{name}").as_bytes());
+    mac.verify_slice(&sent).map_err(|_| refused())?;
+    let now = state.clock.now();
+    let (from, until) =
+        (now - SignedDuration::from_hours(48), now + SignedDuration::from_hours(24 * 90));
+    let directory = state.directory();
+    let mut events = Vec::new();
+    match kind.as_str() {
+        "schedule" => {
+            let s = directory.schedules.get(name).ok_or_else(refused)?;
+            events.extend(shifts(s, from, until, None));
+        }
+        "user" if state.settings.users.iter().any(|u| u.name == name) => {
+            let mut schedules: Vec<_> = directory.schedules.values().collect();
+            schedules.sort_by(|a, b| a.name.cmp(&b.name));
+            for s in schedules {
+                events.extend(shifts(s, from, until, Some(name)));
+            }
+        }
+        _ => return Err(refused()),
+    }
+    let title = format!("On call: {name}");
+    let body = ics(&title, &format!("{kind}-{name}"), now, &events);
+    Ok(([(CONTENT_TYPE, "text/calendar; charset=utf-8"), (CACHE_CONTROL, "no-cache")], body)
+        .into_response())
+}
+
+/// One calendar event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shift {
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub summary: String,
+}
+
+/// The shifts of `s` between the instants; of `user` only when given.
+fn shifts(s: &Schedule, from: Timestamp, until: Timestamp, user: Option<&str>) -> Vec<Shift> {
+    let mut out = Vec::new();
+    for (start, end, who) in s.shifts(from, until) {
+        let overridden = s.overrides.iter().any(|o| o.start <= start && start < o.end);
+        let tag = if overridden { " (override)" } else { "" };
+        let summary = match user {
+            None => {
+                let Some(primary) = &who.primary else { continue };
+                let mut text = format!("{}: {primary}{tag}", s.name);
+                if !who.shadows.is_empty() {
+                    text += &format!(", shadow {}", who.shadows.join(", "));
+                }
+                text
+            }
+            Some(u) if who.primary.as_deref() == Some(u) => format!("On call: {}{tag}", s.name),
+            Some(u) if who.shadows.iter().any(|x| x == u) => format!("Shadow: {}", s.name),
+            Some(_) => continue,
+        };
+        out.push(Shift { start, end, summary });
+    }
+    out
+}
+
+fn utc(t: Timestamp) -> String {
+    t.strftime("%Y%m%dT%H%M%SZ").to_string()
+}
+
+/// Escapes text for an iCalendar value (RFC 5545 §3.3.11).
+fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | ';' | ',' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Folds a content line at 75 octets, never inside a character (RFC 5545 §3.1).
+fn fold(line: &str, out: &mut String) {
+    let mut used = 0;
+    for c in line.chars() {
+        if used + c.len_utf8() > 75 {
+            out.push_str("\r\n ");
+            used = 1;
+        }
+        out.push(c);
+        used += c.len_utf8();
+    }
+    out.push_str("\r\n");
+}
+
+/// The calendar document.
+pub fn ics(title: &str, id: &str, now: Timestamp, shifts: &[Shift]) -> String {
+    let mut lines = vec![
+        "BEGIN:VCALENDAR".to_owned(),
+        "VERSION:2.0".to_owned(),
+        "PRODID:-//Reveille//On-call shifts//EN".to_owned(),
+        "CALSCALE:GREGORIAN".to_owned(),
+        "METHOD:PUBLISH".to_owned(),
+        format!("X-WR-CALNAME:{}", text(title)),
+        "REFRESH-INTERVAL;VALUE=DURATION:PT1H".to_owned(),
+    ];
+    for shift in shifts {
+        lines.push("BEGIN:VEVENT".to_owned());
+        lines.push(format!("UID:{}-{}@reveille", text(id), shift.start.as_second()));
+        lines.push(format!("DTSTAMP:{}", utc(now)));
+        lines.push(format!("DTSTART:{}", utc(shift.start)));
+        lines.push(format!("DTEND:{}", utc(shift.end)));
+        lines.push(format!("SUMMARY:{}", text(&shift.summary)));
+        lines.push("TRANSP:TRANSPARENT".to_owned());
+        lines.push("END:VEVENT".to_owned());
+    }
+    lines.push("END:VCALENDAR".to_owned());
+    let mut out = String::new();
+    for line in lines {
+        fold(&line, &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_fold_and_text_is_escaped() {
+        let t = Timestamp::from_second(1_800_000_000).unwrap();
+        let shift = Shift {
+            start: t,
+            end: t + SignedDuration::from_hours(8),
+            summary: format!("db; primary, {}\nnext", "é".repeat(60)),
+        };
+        let doc = ics("On call: alice", "user-alice", t, &[shift]);
+        assert!(doc.contains("DTSTART:20270115T080000Z\r\n"), "{doc}");
+        assert!(doc.contains("TRANSP:TRANSPARENT\r\n"));
+        assert!(doc.contains("SUMMARY:db\\; primary\\, é"), "{doc}");
+        for line in doc.split("\r\n") {
+            assert!(line.len() <= 75, "{line:?} is longer than 75 octets");
+        }
+        let unfolded = doc.replace("\r\n ", "");
+        assert!(unfolded.contains(&format!("{}\\nnext", "é".repeat(60))));
+    }
+}
