@@ -66,6 +66,8 @@ DESKTOP_PACKAGES=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-de
 # PostgreSQL 15 for the Postgres store and the cluster, haproxy in front of the cluster. The
 # packages' own services are not used; where the machine starts them, they stay idle.
 SERVER_PACKAGES=(prometheus-alertmanager postgresql-15 haproxy)
+# The browser the web console's tests drive (through playwright-core from npm).
+BROWSER_PACKAGES=(chromium)
 # The headless desktop session the tests run in (see scripts/desktop-session.sh).
 SESSION_PACKAGES=(xvfb xauth dbus dbus-x11 fonts-dejavu-core pulseaudio pulseaudio-utils gnome-keyring
     libsecret-tools webkit2gtk-driver dunst imagemagick xdotool trayer)

@@ -13,6 +13,8 @@ ensure_rust
 ensure_node
 echo "==> building the desktop app's web UI"
 (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build)
+echo "==> building the web console (embedded in the server)"
+(cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build)
 echo "==> building reveille and the desktop app (release)"
 cargo build --release --locked -p reveille-cli -p reveille-desktop
 reveille="$PWD/target/release/reveille"
@@ -55,6 +57,10 @@ fi
 cat <<MSG
 
 Reveille is running on $REVEILLE_SERVER (database $demo/reveille.db, log $demo/server.log).
+The web console: open this one-time sign-in link (valid 15 minutes) in a browser:
+
+  $("$reveille" web-link -c "$demo/reveille.toml" --user alice)
+
 Page alice from another terminal:
 
   curl -sS -X POST $REVEILLE_SERVER/api/v1/events \\

@@ -19,7 +19,8 @@ began=$SECONDS
 step() { echo "==> $* (at $((SECONDS - began)) s)"; }
 
 step "installing what is missing"
-apt_install "${BUILD_PACKAGES[@]}" "${DESKTOP_PACKAGES[@]}" "${SESSION_PACKAGES[@]}" "${SERVER_PACKAGES[@]}"
+apt_install "${BUILD_PACKAGES[@]}" "${DESKTOP_PACKAGES[@]}" "${SESSION_PACKAGES[@]}" "${SERVER_PACKAGES[@]}" \
+    "${BROWSER_PACKAGES[@]}"
 ensure_rust
 ensure_node
 ensure_tauri_driver
@@ -28,6 +29,8 @@ ensure_python_tools
 export CARGO_TERM_COLOR=never
 step "building the desktop app's web UI"
 (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build)
+step "building the web console (embedded in the server)"
+(cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build)
 step "cargo fmt --check"
 cargo fmt --all --check
 export RUSTFLAGS="-D warnings"

@@ -7,6 +7,7 @@
 
 pub mod channels;
 pub mod cluster;
+pub mod console;
 pub mod desktop;
 pub mod fanout;
 pub mod feeds;

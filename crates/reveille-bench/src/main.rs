@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
 use reveille_bench::report::{Machine, Outcome, table};
-use reveille_bench::{channels, cluster, desktop, fanout, ingest, latency, storm};
+use reveille_bench::{channels, cluster, console, desktop, fanout, ingest, latency, storm};
 
 #[derive(Parser)]
 #[command(about = "Measures Reveille: latency, durable ingest, fan-out, storms, desktop footprint")]
@@ -45,6 +45,8 @@ enum Scenario {
     Cluster,
     /// Email and webhooks under load: ingest with their servers hung, a storm's mails.
     Channels,
+    /// The web console's incident list over 100,000 incidents.
+    Console,
     /// Every scenario but desktop (which needs scripts/desktop-session.sh) and cluster.
     Server,
 }
@@ -108,6 +110,11 @@ async fn main() -> Result<()> {
                     if args.quick { channels::Options::quick() } else { channels::Options::full() };
                 o.ingest.seconds = args.seconds.unwrap_or(o.ingest.seconds);
                 channels::run(o).await?.0
+            }
+            Scenario::Console => {
+                let o =
+                    if args.quick { console::Options::quick() } else { console::Options::full() };
+                console::run(o).await?.0
             }
             Scenario::Server => unreachable!("expanded above"),
         };

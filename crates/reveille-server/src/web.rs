@@ -16,7 +16,7 @@ use rust_embed::RustEmbed;
 use crate::AppState;
 
 #[derive(RustEmbed)]
-#[folder = "$CARGO_MANIFEST_DIR/../../web/dist"]
+#[folder = "../../web/dist"]
 #[allow_missing = true]
 struct Assets;
 
