@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod browsers;
 pub mod calendar;
 pub mod clock;
 pub mod cluster;
@@ -149,6 +150,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/incidents/{id}/postmortem", get(api::postmortem))
         .route("/api/v1/readiness", get(readiness::board))
         .route("/api/v1/calendars", get(calendar::links))
+        .route("/api/v1/webpush", get(browsers::info))
+        .route(
+            "/api/v1/webpush/subscriptions",
+            post(browsers::subscribe).delete(browsers::unsubscribe),
+        )
         .route("/calendars/{kind}/{file}", get(calendar::feed))
         .route("/api/v1/readiness/stream", get(live::readiness))
         .route("/api/v1/incidents/{id}", get(api::get_incident))

@@ -39,7 +39,7 @@ pub(crate) fn incidents(
                 SELECT 1 FROM incident_users u WHERE u.user_name = $3 AND u.incident_id = i.id))
            AND ($5::BOOLEAN IS NULL OR drill = $5)
            AND ($6::TEXT IS NULL OR state = $6)
-           AND ($7::TEXT IS NULL OR body::jsonb->>'urgency' = $7)
+           AND ($7::TEXT IS NULL OR urgency = $7)
            AND ($8::FLOAT8 IS NULL
                 OR extract(epoch FROM (body::jsonb->>'created_at')::timestamptz) >= $8)
            AND ($9::FLOAT8 IS NULL

@@ -5,8 +5,11 @@
 use postgres::Client;
 use reveille_store::{Error, Result};
 
-const MIGRATIONS: &[&str] =
-    &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_cluster.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_cluster.sql"),
+    include_str!("../migrations/0003_console_filters.sql"),
+];
 
 /// The schema version this build writes.
 pub const LATEST: usize = MIGRATIONS.len();

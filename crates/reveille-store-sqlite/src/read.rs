@@ -51,9 +51,9 @@ pub(crate) fn incidents(
                 SELECT 1 FROM incident_users u WHERE u.user = ?3 AND u.incident_id = i.id))
            AND (?5 IS NULL OR json_extract(body, '$.drill') = ?5)
            AND (?6 IS NULL OR state = ?6)
-           AND (?7 IS NULL OR json_extract(body, '$.urgency') = ?7)
-           AND (?8 IS NULL OR unixepoch(json_extract(body, '$.created_at'), 'subsec') >= ?8)
-           AND (?9 IS NULL OR unixepoch(json_extract(body, '$.created_at'), 'subsec') < ?9)
+           AND (?7 IS NULL OR urgency = ?7)
+           AND (?8 IS NULL OR created_at >= ?8)
+           AND (?9 IS NULL OR created_at < ?9)
            AND (?10 IS NULL OR id < ?10)
          ORDER BY id DESC LIMIT ?4",
     )?;

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_link_key_out_of_the_database.sql"),
     include_str!("../migrations/0005_retention.sql"),
     include_str!("../migrations/0006_push_outcomes.sql"),
+    include_str!("../migrations/0007_console_filters.sql"),
 ];
 
 /// The schema version this build writes.

@@ -305,6 +305,11 @@ impl Settings {
         }
     }
 
+    /// Where the Web Push (VAPID) signing key lives: beside the link key.
+    pub fn vapid_key_path(&self) -> PathBuf {
+        self.link_key_path().with_extension("vapid-key")
+    }
+
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
     }

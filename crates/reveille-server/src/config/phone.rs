@@ -34,6 +34,25 @@ pub struct PushSettings {
     /// Deliveries in flight at once (0: 32). When all are busy, push waits for one to finish, so
     /// a provider that hangs slows push down instead of piling up work.
     pub concurrency: usize,
+    /// Browser notifications from the web console (Web Push with this server's own VAPID key).
+    pub webpush: WebPushSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebPushSettings {
+    pub enabled: bool,
+    /// Who runs this server, for the push services (a `mailto:` or `https:` URL); the server's
+    /// `base_url` when unset.
+    pub subject: Option<String>,
+    /// Accept push endpoints that are not `https:` (only for testing with a local push service).
+    pub insecure_endpoints: bool,
+}
+
+impl Default for WebPushSettings {
+    fn default() -> Self {
+        Self { enabled: true, subject: None, insecure_endpoints: false }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

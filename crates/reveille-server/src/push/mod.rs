@@ -1,4 +1,4 @@
-//! Native push to phone apps: FCM (Android) and APNs (iOS).
+//! Native push to phone apps (FCM for Android, APNs for iOS) and Web Push to browsers.
 //!
 //! The dispatcher reads every committed feed entry from the store, in order, from a cursor kept
 //! in the database, so a restart resumes where it stopped; pages go only to incidents still
@@ -8,6 +8,7 @@
 
 mod apns;
 mod fcm;
+pub mod webpush;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use crate::AppState;
 
 pub use apns::Apns;
 pub use fcm::Fcm;
+pub use webpush::WebPush;
 
 /// What a phone is told.
 #[derive(Debug, Clone)]
@@ -57,13 +59,14 @@ pub enum Outcome {
 pub struct Providers {
     pub fcm: Option<Arc<Fcm>>,
     pub apns: Option<Arc<Apns>>,
+    pub webpush: Option<Arc<WebPush>>,
 }
 
 impl Providers {
     /// Builds the providers the configuration names; an error names what is wrong.
     pub fn from_settings(settings: &crate::config::Settings) -> Result<Self, String> {
         let push = &settings.push;
-        if push.fcm.is_none() && push.apns.is_none() {
+        if push.fcm.is_none() && push.apns.is_none() && !push.webpush.enabled {
             return Ok(Self::default());
         }
         let ca = match &push.ca_file {
@@ -100,17 +103,27 @@ impl Providers {
             }
             None => None,
         };
-        Ok(Self { fcm, apns })
+        let webpush = match push.webpush.enabled {
+            true => {
+                let client = builder().build().map_err(|e| e.to_string())?;
+                Some(Arc::new(WebPush::new(client, settings)?))
+            }
+            false => None,
+        };
+        Ok(Self { fcm, apns, webpush })
     }
 
     pub fn is_empty(&self) -> bool {
-        self.fcm.is_none() && self.apns.is_none()
+        self.fcm.is_none() && self.apns.is_none() && self.webpush.is_none()
     }
 
     async fn send(&self, device: &DeviceRecord, push: &Push) -> Outcome {
         match (device.platform.as_str(), &self.fcm, &self.apns) {
             ("fcm", Some(fcm), _) => fcm.send(&device.token, push).await,
             ("apns", _, Some(apns)) => apns.send(&device.token, push).await,
+            ("webpush", _, _) if let Some(webpush) = &self.webpush => {
+                webpush.send(&device.token, push).await
+            }
             (platform, _, _) => {
                 Outcome::Failed(format!("{platform} push is not configured on this server"))
             }
