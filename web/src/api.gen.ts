@@ -48,6 +48,10 @@ silent: Array<string>, };
 
 export type IncidentPage = { incidents: Array<IncidentView>, next_before: number | null, };
 
+export type FeedKind = "page" | "incident";
+
+export type FeedEntryView = { id: number, kind: FeedKind, at: string, incident: IncidentView, };
+
 export type SnoozeRequest = { 
 /**
  * How long to stay quiet, in seconds.

@@ -90,7 +90,7 @@ async fn follow(api: &Api, last: &mut Option<i64>, json: bool) -> Result<Lost> {
                     let entry: FeedEvent = serde_json::from_str(&event.data)?;
                     *last = Some(entry.id);
                     if json {
-                        println!("{}", serde_json::to_string(&entry)?);
+                        println!("{}", event.data);
                     } else {
                         show(&entry);
                     }

@@ -11,6 +11,7 @@ use ts_rs::TS;
 
 use crate::alert::{Link, Severity, Urgency};
 use crate::api::DrillResult;
+use crate::feed::{FeedEvent, FeedKind};
 use crate::incident::{Incident, IncidentDetail, IncidentState, TimelineEntry};
 
 /// An incident as the API shows it.
@@ -67,6 +68,23 @@ impl From<Incident> for IncidentView {
             drill: i.drill,
             silent: i.silent,
         }
+    }
+}
+
+/// A feed entry as devices receive it: the incident as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct FeedEntryView {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub kind: FeedKind,
+    #[ts(type = "string")]
+    pub at: Timestamp,
+    pub incident: IncidentView,
+}
+
+impl From<&FeedEvent> for FeedEntryView {
+    fn from(e: &FeedEvent) -> Self {
+        Self { id: e.id, kind: e.kind, at: e.at, incident: e.incident.clone().into() }
     }
 }
 

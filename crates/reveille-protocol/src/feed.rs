@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::incident::Incident;
 
 /// Why a feed entry exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum FeedKind {
     /// The user is paged: a device should notify, and ring if the urgency is high.

@@ -21,6 +21,8 @@ fn declarations() -> String {
         IncidentView::decl(),
         IncidentDetailView::decl(),
         IncidentPage::decl(),
+        reveille_protocol::FeedKind::decl(),
+        FeedEntryView::decl(),
         SnoozeRequest::decl(),
         SessionRequest::decl(),
         SessionInfo::decl(),

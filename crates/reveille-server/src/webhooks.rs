@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use reveille_core::Command;
+use reveille_protocol::console::IncidentView;
 use reveille_protocol::{FeedEvent, FeedKind, IncidentState};
 use serde_json::json;
 use sha2::Sha256;
@@ -49,10 +50,7 @@ pub fn event_type(entry: &FeedEvent) -> Option<&'static str> {
 
 /// The JSON body of an event: the incident as the API shows it, without the escalation cursor.
 pub fn body(kind: &str, entry: &FeedEvent) -> String {
-    let mut incident = serde_json::to_value(&entry.incident).unwrap_or_default();
-    if let Some(fields) = incident.as_object_mut() {
-        fields.remove("escalation");
-    }
+    let incident = IncidentView::from(entry.incident.clone());
     let event = json!({
         "id": format!("evt_{}", entry.id),
         "type": kind,

@@ -21,10 +21,12 @@ impl Published {
         Self { event, json: OnceLock::new() }
     }
 
-    /// The entry as JSON, as the feed sends it.
+    /// The entry as JSON, as the feed sends it (the incident as the API shows it).
     pub fn json(&self) -> &str {
-        self.json
-            .get_or_init(|| serde_json::to_string(&self.event).expect("feed entries serialise"))
+        self.json.get_or_init(|| {
+            let view = reveille_protocol::console::FeedEntryView::from(&self.event);
+            serde_json::to_string(&view).expect("feed entries serialise")
+        })
     }
 }
 
