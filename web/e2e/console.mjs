@@ -271,6 +271,35 @@ await check("usable at 375 px wide: nothing scrolls sideways", async () => {
   await narrow.close();
 });
 
+await check("the service worker shows a pushed page as a notification that stays", async () => {
+  // The browser's own push service (FCM for Chromium) cannot be reached from here: the message
+  // is handed to the service worker through the DevTools protocol, as the push service would.
+  await context.grantPermissions(["notifications"], { origin: url });
+  await tab.goto(`${url}/#/settings`);
+  const cdp = await context.newCDPSession(tab);
+  const registered = new Promise((resolve) =>
+    cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }) => {
+      const mine = registrations.find((r) => r.scopeURL === `${url}/` && !r.isDeleted);
+      if (mine) resolve(mine.registrationId);
+    }),
+  );
+  await cdp.send("ServiceWorker.enable");
+  await tab.evaluate(async () => {
+    await navigator.serviceWorker.register("/sw.js");
+    await navigator.serviceWorker.ready;
+  });
+  const registrationId = await registered;
+  const message = { title: "[critical] payments", body: "Checkout is down", incident_id: id, url: `${url}/#/incidents/${id}` };
+  await cdp.send("ServiceWorker.deliverPushMessage", { origin: url, registrationId, data: JSON.stringify(message) });
+  const shown = await tab.waitForFunction(async () => {
+    const notes = await (await navigator.serviceWorker.ready).getNotifications();
+    return notes.length ? notes.map((n) => ({ title: n.title, body: n.body, tag: n.tag, sticky: n.requireInteraction })) : null;
+  });
+  assert.deepEqual(await shown.jsonValue(), [
+    { title: "[critical] payments", body: "Checkout is down", tag: `incident-${id}`, sticky: true },
+  ]);
+});
+
 await check("signing out ends the session on the server", async () => {
   await tab.goto(`${url}/#/incidents`);
   await tab.getByTestId("signout").click();

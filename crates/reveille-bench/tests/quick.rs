@@ -92,3 +92,14 @@ async fn cluster_every_accepted_event_is_stored_and_every_device_is_paged_again_
     );
     assert_eq!(result.failover.samples, options.devices, "every device paged again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_the_incident_list_answers_every_filter_over_a_history() {
+    let options = reveille_bench::console::Options::quick();
+    let (outcome, result) = reveille_bench::console::run(options).await.unwrap();
+    println!("{}", table(&[outcome]));
+    assert_eq!(result.lists.len(), 5);
+    for (name, spread) in &result.lists {
+        assert_eq!(spread.samples, options.requests, "{name}");
+    }
+}

@@ -170,10 +170,10 @@ pub async fn caller(state: &AppState, secret: &str) -> ApiResult<Option<Caller>>
         return Ok(None);
     }
     let now = state.clock.now();
-    let session = info.scopes.iter().any(|s| s == Scope::Web.as_str()).then_some(info.created_at);
-    if session.is_some_and(|created| now >= crate::session::expires(state, created)) {
+    if session_ended(state, &info, now) {
         return Ok(None);
     }
+    let session = info.scopes.iter().any(|s| s == Scope::Web.as_str()).then_some(info.created_at);
     let stale = {
         let mut touched = state.touched.lock().unwrap_or_else(|p| p.into_inner());
         let last = touched.get(&digest).copied();
@@ -202,17 +202,19 @@ pub async fn token_live(state: &AppState, digest: &str) -> bool {
         return true;
     }
     match state.store.token(digest).await {
-        Ok(Some(info))
-            if !info.revoked
-                && !(info.scopes.iter().any(|s| s == Scope::Web.as_str())
-                    && now >= crate::session::expires(state, info.created_at)) =>
-        {
+        Ok(Some(info)) if !info.revoked && !session_ended(state, &info, now) => {
             state.live_tokens.put(digest.to_owned(), info.user, now);
             true
         }
         Ok(_) => false,
         Err(_) => true,
     }
+}
+
+/// Whether `info` is a web console session past its end.
+fn session_ended(state: &AppState, info: &reveille_store::TokenInfo, now: Timestamp) -> bool {
+    info.scopes.iter().any(|s| s == Scope::Web.as_str())
+        && now >= crate::session::expires(state, info.created_at)
 }
 
 /// The service an integration key belongs to, if the key is live and the service configured.

@@ -26,39 +26,37 @@ pub(crate) fn incidents(
     filter: &IncidentFilter,
     skipped: &mut Vec<Unreadable>,
 ) -> Result<Vec<Incident>> {
-    let limit = if filter.limit == 0 { 100 } else { filter.limit } as i64;
-    let seconds = |t: Option<jiff::Timestamp>| t.map(|t| t.as_millisecond() as f64 / 1000.0);
-    let (since, until) = (seconds(filter.since), seconds(filter.until));
-    let state = filter.state.map(|s| s.as_str());
-    let urgency = filter.urgency.map(|u| u.as_str());
-    let rows = client.query(
-        "SELECT id, body FROM incidents i
-         WHERE (NOT $1 OR state <> 'resolved')
-           AND ($2::TEXT IS NULL OR service = $2)
-           AND ($3::TEXT IS NULL OR EXISTS (
-                SELECT 1 FROM incident_users u WHERE u.user_name = $3 AND u.incident_id = i.id))
-           AND ($5::BOOLEAN IS NULL OR drill = $5)
-           AND ($6::TEXT IS NULL OR state = $6)
-           AND ($7::TEXT IS NULL OR urgency = $7)
-           AND ($8::FLOAT8 IS NULL
-                OR extract(epoch FROM (body::jsonb->>'created_at')::timestamptz) >= $8)
-           AND ($9::FLOAT8 IS NULL
-                OR extract(epoch FROM (body::jsonb->>'created_at')::timestamptz) < $9)
-           AND ($10::BIGINT IS NULL OR id < $10)
-         ORDER BY id DESC LIMIT $4",
-        &[
-            &filter.open_only,
-            &filter.service,
-            &filter.user,
-            &limit,
-            &filter.drill,
-            &state,
-            &urgency,
-            &since,
-            &until,
-            &filter.before,
-        ],
-    )?;
+    use postgres::types::ToSql;
+    // Only the filters given are in the query, so the planner can use the index each one has.
+    let mut sql = String::from("SELECT id, body FROM incidents i WHERE TRUE");
+    let mut args: Vec<Box<dyn ToSql + Sync>> = Vec::new();
+    let mut when = |condition: &str, value: Option<Box<dyn ToSql + Sync>>| {
+        if let Some(value) = value {
+            args.push(value);
+            sql += &format!(" AND {}", condition.replace('?', &format!("${}", args.len())));
+        }
+    };
+    let text = |s: &str| -> Box<dyn ToSql + Sync> { Box::new(s.to_owned()) };
+    let seconds = |t: Option<jiff::Timestamp>| {
+        t.map(|t| -> Box<dyn ToSql + Sync> { Box::new(t.as_millisecond() as f64 / 1000.0) })
+    };
+    when("state <> ?", filter.open_only.then(|| text("resolved")));
+    when("service = ?", filter.service.as_deref().map(text));
+    when(
+        "EXISTS (SELECT 1 FROM incident_users u WHERE u.user_name = ? AND u.incident_id = i.id)",
+        filter.user.as_deref().map(text),
+    );
+    when("drill = ?", filter.drill.map(|d| -> Box<dyn ToSql + Sync> { Box::new(d) }));
+    when("state = ?", filter.state.map(|s| text(s.as_str())));
+    when("urgency = ?", filter.urgency.map(|u| text(u.as_str())));
+    let created = "extract(epoch FROM (body::jsonb->>'created_at')::timestamptz)::float8";
+    when(&format!("{created} >= ?"), seconds(filter.since));
+    when(&format!("{created} < ?"), seconds(filter.until));
+    when("id < ?", filter.before.map(|id| -> Box<dyn ToSql + Sync> { Box::new(id) }));
+    let limit = if filter.limit == 0 { 100 } else { filter.limit };
+    sql += &format!(" ORDER BY id DESC LIMIT {limit}");
+    let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();
+    let rows = client.query(&sql, &params)?;
     Ok(rows
         .iter()
         .filter_map(|row| decode("incidents", row.get(0), row.get::<_, &str>(1), skipped))

@@ -43,37 +43,35 @@ pub(crate) fn incidents(
     filter: &IncidentFilter,
     skipped: &mut Vec<Unreadable>,
 ) -> Result<Vec<Incident>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, body FROM incidents i
-         WHERE (?1 = 0 OR state != 'resolved')
-           AND (?2 IS NULL OR service = ?2)
-           AND (?3 IS NULL OR EXISTS (
-                SELECT 1 FROM incident_users u WHERE u.user = ?3 AND u.incident_id = i.id))
-           AND (?5 IS NULL OR json_extract(body, '$.drill') = ?5)
-           AND (?6 IS NULL OR state = ?6)
-           AND (?7 IS NULL OR urgency = ?7)
-           AND (?8 IS NULL OR created_at >= ?8)
-           AND (?9 IS NULL OR created_at < ?9)
-           AND (?10 IS NULL OR id < ?10)
-         ORDER BY id DESC LIMIT ?4",
-    )?;
+    // Only the filters given are in the query, so SQLite can use the index each one has.
+    let mut sql = String::from("SELECT id, body FROM incidents i WHERE 1 = 1");
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    let mut when = |condition: &str, value: Option<rusqlite::types::Value>| {
+        if let Some(value) = value {
+            args.push(value);
+            sql += &format!(" AND {}", condition.replace('?', &format!("?{}", args.len())));
+        }
+    };
+    use rusqlite::types::Value::{Integer, Real, Text};
+    let seconds = |t: Option<jiff::Timestamp>| t.map(|t| Real(t.as_millisecond() as f64 / 1000.0));
+    when("state != ?", filter.open_only.then(|| Text("resolved".into())));
+    when("service = ?", filter.service.clone().map(Text));
+    when(
+        "EXISTS (SELECT 1 FROM incident_users u WHERE u.user = ? AND u.incident_id = i.id)",
+        filter.user.clone().map(Text),
+    );
+    when("json_extract(body, '$.drill') = ?", filter.drill.map(|d| Integer(d.into())));
+    when("state = ?", filter.state.map(|s| Text(s.as_str().into())));
+    when("urgency = ?", filter.urgency.map(|u| Text(u.as_str().into())));
+    when("created_at >= ?", seconds(filter.since));
+    when("created_at < ?", seconds(filter.until));
+    when("id < ?", filter.before.map(Integer));
     let limit = if filter.limit == 0 { 100 } else { filter.limit };
-    let seconds = |t: Option<jiff::Timestamp>| t.map(|t| t.as_millisecond() as f64 / 1000.0);
-    let rows = stmt.query_map(
-        params![
-            filter.open_only,
-            filter.service,
-            filter.user,
-            limit as i64,
-            filter.drill,
-            filter.state.map(|s| s.as_str()),
-            filter.urgency.map(|u| u.as_str()),
-            seconds(filter.since),
-            seconds(filter.until),
-            filter.before,
-        ],
-        |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
-    )?;
+    sql += &format!(" ORDER BY id DESC LIMIT {limit}");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+    })?;
     let mut found = Vec::new();
     for row in rows {
         let (id, body) = row?;

@@ -137,12 +137,46 @@ pub async fn run(state: AppState, providers: Providers) {
     // Deliveries in flight at once: when all are busy the dispatcher waits, so a provider that
     // hangs slows push down instead of piling up tasks (each retries for a while on its own).
     let pool = Arc::new(tokio::sync::Semaphore::new(state.settings.push.concurrency()));
-    crate::outbox::PUSH.run(state, Dispatcher { providers, pool }).await;
+    let devices = Devices::default();
+    crate::outbox::PUSH.run(state, Dispatcher { providers, pool, devices }).await;
 }
 
 struct Dispatcher {
     providers: Providers,
     pool: Arc<tokio::sync::Semaphore>,
+    devices: Devices,
+}
+
+/// Every registered device by user, read again at most every [`Devices::FRESH`]: the feed's
+/// entries come thousands a second in a storm, and most people have no device to push to.
+#[derive(Default)]
+struct Devices {
+    read: Option<(std::time::Instant, std::collections::HashMap<String, Vec<DeviceRecord>>)>,
+}
+
+impl Devices {
+    /// A device registered this long before a page may not get it.
+    const FRESH: Duration = Duration::from_secs(1);
+
+    async fn of(&mut self, state: &AppState, user: &str) -> Option<Vec<DeviceRecord>> {
+        let stale = self.read.as_ref().is_none_or(|(at, _)| at.elapsed() >= Self::FRESH);
+        if stale {
+            let all = match state.store.devices(None).await {
+                Ok(all) => all,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot list devices; push skipped");
+                    return None;
+                }
+            };
+            let mut by_user: std::collections::HashMap<String, Vec<DeviceRecord>> =
+                Default::default();
+            for device in all {
+                by_user.entry(device.user.clone()).or_default().push(device);
+            }
+            self.read = Some((std::time::Instant::now(), by_user));
+        }
+        self.read.as_ref().map(|(_, by_user)| by_user.get(user).cloned().unwrap_or_default())
+    }
 }
 
 impl crate::outbox::Handler for Dispatcher {
@@ -155,7 +189,8 @@ impl crate::outbox::Handler for Dispatcher {
         entry: &FeedEvent,
         again: Option<&str>,
     ) {
-        dispatch(state, &self.providers, &self.pool, user, entry, again).await;
+        let Some(devices) = self.devices.of(state, user).await else { return };
+        dispatch(state, &self.providers, &self.pool, user, devices, entry, again).await;
     }
 }
 
@@ -164,13 +199,10 @@ async fn dispatch(
     providers: &Providers,
     pool: &Arc<tokio::sync::Semaphore>,
     user: &str,
+    devices: Vec<DeviceRecord>,
     entry: &FeedEvent,
     again: Option<&str>,
 ) {
-    let devices = match state.store.devices(Some(user)).await {
-        Ok(devices) => devices,
-        Err(e) => return tracing::error!(error = %e, "cannot list devices; push skipped"),
-    };
     if devices.is_empty() {
         return;
     }

@@ -157,7 +157,10 @@ fn load_or_create(path: &Path) -> std::io::Result<SecretKey> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = random_key();
             let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(std::io::Error::other)?;
-            let fresh = path.with_extension(format!("new-{}", std::process::id()));
+            // Beside the key, under a name of its own (the link key's is made next to it).
+            let mut fresh = path.as_os_str().to_owned();
+            fresh.push(format!(".new-{}", std::process::id()));
+            let fresh = std::path::PathBuf::from(fresh);
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
