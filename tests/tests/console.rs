@@ -9,7 +9,8 @@ use reveille_tests::{Site, last_line, reveille};
 
 const RUNBOOK_XSS: &str = include_str!("../../web/e2e/xss.json");
 
-/// alice is paged by `payments` (whose runbook is full of script), bob holds `primary` now.
+/// alice is paged by `payments` (whose runbook is full of script); bob and carol take turns a day
+/// at a time on `primary`, with alice shadowing them.
 fn config() -> String {
     format!(
         r#"{}runbook = "runbooks/payments.md"
@@ -20,13 +21,17 @@ deaf_after_seconds = 1
 [[users]]
 name = "bob"
 
+[[users]]
+name = "carol"
+
 [[schedules]]
 name = "primary"
 time_zone = "Europe/Berlin"
 [[schedules.layers]]
-members = ["bob"]
+members = ["bob", "carol"]
+shadows = ["alice"]
 start = "2026-01-05T09:00"
-shift = "1w"
+shift = "1d"
 
 [[services]]
 name = "db"

@@ -62,7 +62,42 @@ pub fn load_or_create(path: &FsPath) -> std::io::Result<Vec<u8>> {
     match std::fs::read(path) {
         Ok(key) if !key.is_empty() => Ok(key),
         Ok(_) => rotate(path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => rotate(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = URL_SAFE_NO_PAD.encode(crate::auth::random::<32>()).into_bytes();
+            create_once(path, &key)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A private (0600) file with `contents`, written in full beside `path` first.
+fn staged(path: &FsPath, contents: &[u8]) -> std::io::Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(
+        ".new-{}-{}",
+        std::process::id(),
+        URL_SAFE_NO_PAD.encode(crate::auth::random::<6>())
+    ));
+    let fresh = PathBuf::from(name);
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&fresh)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    Ok(fresh)
+}
+
+/// Puts `contents` at `path` unless a file is already there, and returns what is there then.
+/// When two processes (the server and `reveille web-link`, say) make a key at once, both end up
+/// with the same one: the first to link its file wins, the other reads it.
+pub fn create_once(path: &FsPath, contents: &[u8]) -> std::io::Result<Vec<u8>> {
+    let fresh = staged(path, contents)?;
+    let linked = std::fs::hard_link(&fresh, path);
+    std::fs::remove_file(&fresh)?;
+    match linked {
+        Ok(()) => Ok(contents.to_vec()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read(path),
         Err(e) => Err(e),
     }
 }
@@ -70,15 +105,8 @@ pub fn load_or_create(path: &FsPath) -> std::io::Result<Vec<u8>> {
 /// Writes a new random signing key to `path` (0600, replaced atomically); every link signed
 /// with the old one stops working.
 pub fn rotate(path: &FsPath) -> std::io::Result<Vec<u8>> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let key = URL_SAFE_NO_PAD.encode(crate::auth::random::<32>()).into_bytes();
-    let fresh = path.with_extension(format!("new-{}", std::process::id()));
-    let mut file =
-        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&fresh)?;
-    file.write_all(&key)?;
-    file.sync_all()?;
-    std::fs::rename(&fresh, path)?;
+    std::fs::rename(staged(path, &key)?, path)?;
     Ok(key)
 }
 

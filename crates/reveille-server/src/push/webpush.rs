@@ -150,39 +150,16 @@ pub fn public_key(settings: &crate::config::Settings) -> std::io::Result<String>
 }
 
 fn load_or_create(path: &Path) -> std::io::Result<SecretKey> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::read_to_string(path) {
-        Ok(pem) => SecretKey::from_pkcs8_pem(&pem).map_err(std::io::Error::other),
+    let pem = match std::fs::read(path) {
+        Ok(pem) => pem,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = random_key();
-            let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(std::io::Error::other)?;
-            // Beside the key, under a name of its own (the link key's is made next to it).
-            let mut fresh = path.as_os_str().to_owned();
-            fresh.push(format!(".new-{}", std::process::id()));
-            let fresh = std::path::PathBuf::from(fresh);
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&fresh)?;
-            file.write_all(pem.as_bytes())?;
-            file.sync_all()?;
-            // Another node (or process) may have made one first: theirs wins.
-            match std::fs::hard_link(&fresh, path) {
-                Ok(()) => {
-                    std::fs::remove_file(&fresh)?;
-                    Ok(key)
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    std::fs::remove_file(&fresh)?;
-                    load_or_create(path)
-                }
-                Err(e) => Err(e),
-            }
+            let pem = random_key().to_pkcs8_pem(LineEnding::LF).map_err(std::io::Error::other)?;
+            crate::links::create_once(path, pem.as_bytes())?
         }
-        Err(e) => Err(e),
-    }
+        Err(e) => return Err(e),
+    };
+    let pem = String::from_utf8(pem).map_err(std::io::Error::other)?;
+    SecretKey::from_pkcs8_pem(&pem).map_err(std::io::Error::other)
 }
 
 /// Encrypts `plain` to a subscription's public key and auth secret (RFC 8291 §3.4), as one
