@@ -2,9 +2,10 @@
 # Runs Reveille's benchmarks on release builds, prints the table and writes
 # target/bench/results.json. Idempotent; installs what it needs.
 # Usage: scripts/bench.sh [SCENARIO...] [-- OPTIONS]
-#   SCENARIO: latency ingest fanout storm desktop cluster channels, or server (all but desktop,
-#   cluster and channels; the default). cluster: several nodes on PostgreSQL behind haproxy,
-#   beside SQLite. channels: email and webhooks under load (aiosmtpd from tests/requirements.txt).
+#   SCENARIO: latency ingest fanout storm desktop cluster channels console, or server (all but
+#   desktop, cluster, channels and console; the default). cluster: several nodes on PostgreSQL
+#   behind haproxy, beside SQLite. channels: email and webhooks under load (aiosmtpd from
+#   tests/requirements.txt). console: the incident list over 100,000 incidents.
 #   e.g. scripts/bench.sh server desktop    scripts/bench.sh fanout --subscribers 5000
 # The desktop scenario runs the real app inside scripts/desktop-session.sh.
 set -euo pipefail
