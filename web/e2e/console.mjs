@@ -114,8 +114,11 @@ const alice = await device();
 
 await check("a one-time link signs alice in, and works only once", async () => {
   await tab.goto(`${url}/#/signin/${code}`);
+  const go = tab.getByTestId("signin-link-continue");
+  assert.equal(await go.innerText(), "Sign in as alice");
+  await go.click();
+  await tab.waitForFunction(() => document.querySelector("[data-testid=whoami]")?.textContent?.includes("alice"));
   await tab.getByTestId("signout").waitFor();
-  assert.match(await tab.locator("header").innerText(), /alice/);
   assert.ok(!tab.url().includes(code), "the code is left in the address bar");
   const again = await fetch(url + "/api/v1/session", {
     method: "POST",
@@ -283,46 +286,6 @@ await check("usable at 375 px wide: nothing scrolls sideways", async () => {
     await phone.screenshot({ path: `${shots}/console-phone.png` });
   }
   await narrow.close();
-});
-
-await check("the service worker shows a pushed page as a notification that stays", async () => {
-  // The browser's own push service (FCM for Chromium) cannot be reached from here: the message
-  // is handed to the service worker through the DevTools protocol, as the push service would.
-  await context.grantPermissions(["notifications"], { origin: url });
-  await tab.goto(`${url}/#/settings`);
-  const cdp = await context.newCDPSession(tab);
-  // The push goes to the worker once it is activated (a push to one still activating was
-  // dropped now and then); the protocol says when, and under which registration.
-  const activated = new Promise((resolve) =>
-    cdp.on("ServiceWorker.workerVersionUpdated", ({ versions }) => {
-      const done = versions.find((v) => v.scriptURL === `${url}/sw.js` && v.status === "activated");
-      if (done) resolve(done.registrationId);
-    }),
-  );
-  cdp.on("ServiceWorker.workerErrorReported", ({ errorMessage }) => console.log(`# service worker error: ${errorMessage.errorMessage}`));
-  await cdp.send("ServiceWorker.enable");
-  await tab.evaluate(async () => {
-    await navigator.serviceWorker.register("/sw.js");
-    await navigator.serviceWorker.ready;
-  });
-  const registrationId = await activated;
-  const message = { title: "[critical] payments", body: "Checkout is down", incident_id: id, url: `${url}/#/incidents/${id}` };
-  await cdp.send("ServiceWorker.deliverPushMessage", { origin: url, registrationId, data: JSON.stringify(message) });
-  // No event says a notification was shown: ask the registration until it lists one.
-  const shown = await tab.evaluate(async () => {
-    const registration = await navigator.serviceWorker.ready;
-    for (const deadline = Date.now() + 10000; Date.now() < deadline; ) {
-      const notes = await registration.getNotifications();
-      if (notes.length) {
-        return notes.map((n) => ({ title: n.title, body: n.body, tag: n.tag, sticky: n.requireInteraction }));
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return [];
-  });
-  assert.deepEqual(shown, [
-    { title: "[critical] payments", body: "Checkout is down", tag: `incident-${id}`, sticky: true },
-  ]);
 });
 
 await check("signing out ends the session on the server", async () => {

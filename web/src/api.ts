@@ -30,7 +30,14 @@ export function onUnauthorized(f: () => void): void {
   unauthorized = f;
 }
 
-type Options = { method?: string; body?: unknown; accept?: string; signingIn?: boolean };
+type Options = { method?: string; body?: unknown; accept?: string; signingIn?: boolean; retried?: boolean };
+
+/** The CSRF token is an HMAC under the server's link key: after `reveille rotate-link-key` (or on
+ * a node with another key file) the one held here is refused with 403. Read it again once and
+ * retry, so an Acknowledge is not lost to it. */
+function csrfRefused(res: Response, error: ApiError, o: Options): boolean {
+  return res.status === 403 && !o.retried && (o.method ?? "GET") !== "GET" && /CSRF/i.test(error.message);
+}
 
 async function send(path: string, o: Options = {}): Promise<Response> {
   const method = o.method ?? "GET";
@@ -51,6 +58,9 @@ async function send(path: string, o: Options = {}): Promise<Response> {
   }
   if (res.ok) return res;
   const error = await toError(res);
+  if (csrfRefused(res, error, o) && (await getSession()) !== null) {
+    return send(path, { ...o, retried: true });
+  }
   // A wrong token on the sign-in form is an answer to show, not a lost session.
   if (res.status === 401 && !o.signingIn && started === epoch) {
     csrf = null;
@@ -101,6 +111,17 @@ export async function signIn(body: { token: string } | { code: string }): Promis
 }
 
 export async function signOut(): Promise<void> {
+  // This browser stops getting the person's pages: the next one to sign in here is someone else.
+  try {
+    const registration = await navigator.serviceWorker?.getRegistration();
+    const subscription = await registration?.pushManager.getSubscription();
+    if (subscription) {
+      await send("/api/v1/webpush/subscriptions", { method: "DELETE", body: { endpoint: subscription.endpoint } });
+      await subscription.unsubscribe();
+    }
+  } catch {
+    // Signing out goes on: the server removes a subscription the push service calls gone.
+  }
   try {
     await send("/api/v1/session", { method: "DELETE", signingIn: true });
   } finally {

@@ -251,9 +251,11 @@ pub async fn token(command: TokenCommand) -> Result<()> {
             }
             let mut scopes = Vec::new();
             for name in &scope {
-                let parsed = Scope::parse(name.trim()).with_context(|| {
-                    format!("unknown scope {name:?}: use read, respond, ingest")
-                })?;
+                // `web` is a browser session's, made only by signing in.
+                let parsed =
+                    Scope::parse(name.trim()).filter(|s| *s != Scope::Web).with_context(|| {
+                        format!("unknown scope {name:?}: use read, respond, ingest")
+                    })?;
                 scopes.push(parsed.as_str().to_owned());
             }
             let minted = mint_token();

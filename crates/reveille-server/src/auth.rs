@@ -144,12 +144,11 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(secret) = bearer(&parts.headers) {
             return caller(state, &secret)
                 .await?
-                .filter(|c| c.session.is_none())
                 .ok_or_else(|| ApiError::unauthorized("this token is unknown or revoked"));
         }
         let secret = crate::session::cookie(&parts.headers)
             .ok_or_else(|| ApiError::unauthorized("send a token: Authorization: Bearer <token>"))?;
-        let caller = caller(state, &secret)
+        let caller = lookup(state, &secret)
             .await?
             .filter(|c| c.session.is_some())
             .ok_or_else(|| ApiError::unauthorized("the session has ended: sign in again"))?;
@@ -160,8 +159,15 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// Looks up a token; records its use at most once a minute, off the request path.
+/// Looks up an API token presented as one (a bearer token, ntfy's credentials): a browser
+/// session's secret is not one, and is refused here.
 pub async fn caller(state: &AppState, secret: &str) -> ApiResult<Option<Caller>> {
+    Ok(lookup(state, secret).await?.filter(|c| c.session.is_none()))
+}
+
+/// Looks up a token or a session; records its use at most once a minute, off the request path.
+/// A session ends with the token it was made from.
+async fn lookup(state: &AppState, secret: &str) -> ApiResult<Option<Caller>> {
     let digest = hash(secret);
     let Some(info) = state.store.token(&digest).await? else {
         return Ok(None);
@@ -174,6 +180,11 @@ pub async fn caller(state: &AppState, secret: &str) -> ApiResult<Option<Caller>>
         return Ok(None);
     }
     let session = info.scopes.iter().any(|s| s == Scope::Web.as_str()).then_some(info.created_at);
+    if let Some(parent) = info.scopes.iter().find_map(|s| s.strip_prefix(PARENT))
+        && state.store.token(parent).await?.is_none_or(|p| p.revoked)
+    {
+        return Ok(None);
+    }
     let stale = {
         let mut touched = state.touched.lock().unwrap_or_else(|p| p.into_inner());
         let last = touched.get(&digest).copied();
@@ -210,6 +221,9 @@ pub async fn token_live(state: &AppState, digest: &str) -> bool {
         Err(_) => true,
     }
 }
+
+/// In a session's scopes: `from:` and the digest of the token it was signed in with.
+pub const PARENT: &str = "from:";
 
 /// Whether `info` is a web console session past its end.
 fn session_ended(state: &AppState, info: &reveille_store::TokenInfo, now: Timestamp) -> bool {

@@ -16,6 +16,7 @@ use crate::api::parse_json;
 use crate::auth::{Caller, Scope};
 use crate::devices::MAX_PER_USER;
 use crate::error::{ApiError, ApiResult};
+use crate::push::webpush::endpoint_allowed;
 
 const PLATFORM: &str = "webpush";
 
@@ -44,15 +45,14 @@ pub async fn subscribe(
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
-    caller.require(Scope::Read)?;
+    caller.require(Scope::Respond)?;
     let subscription: WebPushSubscription = parse_json(&body)?;
-    let settings = &state.settings.push.webpush;
-    let endpoint = reqwest::Url::parse(&subscription.endpoint).ok();
-    let allowed = endpoint.is_some_and(|url| {
-        url.scheme() == "https" || (settings.insecure_endpoints && url.scheme() == "http")
-    });
-    if !allowed || subscription.endpoint.len() > 2048 {
-        return Err(ApiError::invalid("endpoint", "endpoint must be the push service's https URL"));
+    let insecure = state.settings.push.webpush.insecure_endpoints;
+    if !endpoint_allowed(&subscription.endpoint, insecure) || subscription.endpoint.len() > 2048 {
+        return Err(ApiError::invalid(
+            "endpoint",
+            "endpoint must be the https URL of a browser's push service",
+        ));
     }
     let key = |text: &str| {
         use base64::Engine;

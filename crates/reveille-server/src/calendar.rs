@@ -31,7 +31,17 @@ fn key(secret: &[u8], kind: &str, name: &str) -> String {
 
 fn url(state: &AppState, secret: &[u8], kind: &str, name: &str) -> String {
     let base = state.settings.server.base_url.trim_end_matches('/');
-    format!("{base}/calendars/{kind}/{name}.ics?key={}", key(secret, kind, name))
+    // Names are free text: anything but the unreserved characters is percent-encoded.
+    let path: String = name
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("{base}/calendars/{kind}/{path}.ics?key={}", key(secret, kind, name))
 }
 
 /// `GET /api/v1/calendars`: the caller's own calendar URL and every schedule's.

@@ -90,6 +90,8 @@ pub struct AppState {
     pub cluster: Arc<RwLock<reveille_store::ClusterView>>,
     /// Why this node disagrees with the rest of the cluster, if it does (its health fails).
     pub cluster_problem: Arc<RwLock<Option<String>>>,
+    /// The readiness board as last computed, and when.
+    pub readiness: Arc<tokio::sync::Mutex<Option<readiness::Shared>>>,
     directory: Arc<RwLock<Arc<Directory>>>,
     touched: Arc<std::sync::Mutex<HashMap<String, jiff::Timestamp>>>,
 }
@@ -114,6 +116,7 @@ impl AppState {
             cluster: Arc::default(),
             cluster_problem: Arc::default(),
             link_key: Arc::default(),
+            readiness: Arc::default(),
             directory: Arc::new(RwLock::new(Arc::new(directory))),
             touched: Arc::default(),
         }

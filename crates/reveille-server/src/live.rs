@@ -1,7 +1,8 @@
 //! Live views for the web console, as Server-Sent Events:
 //!
-//! - `GET /api/v1/incidents/stream`: `incident` (an [`IncidentView`]) whenever any incident that
-//!   paged someone is opened or changes, read from everyone's feed after it is committed;
+//! - `GET /api/v1/incidents/stream`: `incident` (an [`IncidentView`]) whenever an incident is
+//!   opened or changes: read from everyone's committed feed, and from the newest incidents (an
+//!   incident that paged nobody has no feed entry);
 //! - `GET /api/v1/readiness/stream`: `readiness` (the whole board) at the start and whenever it
 //!   changes: a commit, a device coming or going, or time passing (someone turning deaf).
 //!
@@ -94,7 +95,9 @@ impl Beat {
 pub async fn incidents(State(state): State<AppState>, caller: Caller) -> ApiResult<Frames> {
     caller.require(Scope::Read)?;
     let mut head = state.store.hub().head();
+    let mut commits = state.store.hub().commits();
     let mut cursor = state.store.feed_head().await?;
+    let mut recent = Recent::read(&state).await?;
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
         if tx.send(open(&state)).await.is_err() {
@@ -102,32 +105,38 @@ pub async fn incidents(State(state): State<AppState>, caller: Caller) -> ApiResu
         }
         let mut beat = Beat::new(&state);
         loop {
-            let changed = async { head.changed().await.is_ok() };
+            let changed = async {
+                tokio::select! {
+                    r = head.changed() => r.is_ok(),
+                    r = commits.changed() => r.is_ok(),
+                    // Another node's commit that paged nobody signals nothing here.
+                    () = tokio::time::sleep(Recent::EVERY) => true,
+                }
+            };
             if !beat.wait(&state, &caller, changed, &tx).await {
                 return;
             }
-            loop {
-                let batch = match state.store.feed_all_since(cursor, 500).await {
-                    Ok(batch) if batch.is_empty() => break,
-                    Ok(batch) => batch,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot read the feed for the console");
-                        break;
-                    }
-                };
-                cursor = batch.last().map_or(cursor, |(_, e)| e.id);
-                // Every person paged gets an entry for the same change: send each incident once,
-                // as it was last.
-                let mut latest: Vec<IncidentView> = Vec::new();
-                for (_, entry) in batch.into_iter().rev() {
-                    if latest.iter().all(|i| i.id != entry.incident.id) {
-                        latest.push(entry.incident.into());
-                    }
+            let mut changes = match feed_changes(&state, &mut cursor).await {
+                Ok(changes) => changes,
+                Err(e) => {
+                    tracing::warn!(error = e.message, "cannot read the feed for the console");
+                    Vec::new()
                 }
-                for incident in latest.into_iter().rev() {
-                    if tx.send(event("incident", &incident)).await.is_err() {
-                        return;
-                    }
+            };
+            match recent.changes(&state).await {
+                Ok(more) => {
+                    let more: Vec<_> =
+                        more.into_iter().filter(|i| changes.iter().all(|c| c.id != i.id)).collect();
+                    changes.extend(more);
+                }
+                Err(e) => {
+                    tracing::warn!(error = e.message, "cannot list incidents for the console")
+                }
+            }
+            for incident in changes {
+                recent.sent(&incident);
+                if tx.send(event("incident", &incident)).await.is_err() {
+                    return;
                 }
             }
         }
@@ -135,10 +144,72 @@ pub async fn incidents(State(state): State<AppState>, caller: Caller) -> ApiResu
     Ok(frames(rx))
 }
 
+/// The incidents the committed feed says changed since `cursor` (which it moves on), each once,
+/// as it was last.
+async fn feed_changes(state: &AppState, cursor: &mut i64) -> ApiResult<Vec<IncidentView>> {
+    let mut latest: Vec<IncidentView> = Vec::new();
+    loop {
+        let batch = state.store.feed_all_since(*cursor, 500).await?;
+        let Some((_, last)) = batch.last() else { return Ok(latest) };
+        *cursor = last.id;
+        // Every person paged gets an entry for the same change.
+        for (_, entry) in batch {
+            latest.retain(|i| i.id != entry.incident.id);
+            latest.push(entry.incident.into());
+        }
+    }
+}
+
+/// The newest incidents as last sent: what changed among them is sent too, so an incident that
+/// paged nobody (nobody on call: no feed entry) still reaches the console.
+struct Recent {
+    seen: std::collections::HashMap<i64, jiff::Timestamp>,
+    read: Instant,
+}
+
+impl Recent {
+    /// How many of the newest incidents are compared.
+    const SIZE: usize = 200;
+    /// Compared at least this often, and at most four times as often.
+    const EVERY: Duration = Duration::from_secs(1);
+
+    async fn newest(state: &AppState) -> ApiResult<Vec<reveille_protocol::Incident>> {
+        let filter = reveille_store::IncidentFilter { limit: Self::SIZE, ..Default::default() };
+        Ok(state.store.incidents(filter).await?)
+    }
+
+    async fn read(state: &AppState) -> ApiResult<Self> {
+        let seen = Self::newest(state).await?.into_iter().map(|i| (i.id, i.updated_at)).collect();
+        Ok(Self { seen, read: Instant::now() })
+    }
+
+    async fn changes(&mut self, state: &AppState) -> ApiResult<Vec<IncidentView>> {
+        if self.read.elapsed() < Self::EVERY / 4 {
+            return Ok(Vec::new());
+        }
+        self.read = Instant::now();
+        let newest = Self::newest(state).await?;
+        let changed = newest
+            .iter()
+            .filter(|i| self.seen.get(&i.id) != Some(&i.updated_at))
+            .rev()
+            .map(|i| IncidentView::from(i.clone()))
+            .collect();
+        self.seen = newest.into_iter().map(|i| (i.id, i.updated_at)).collect();
+        Ok(changed)
+    }
+
+    fn sent(&mut self, incident: &IncidentView) {
+        if let Some(at) = self.seen.get_mut(&incident.id) {
+            *at = incident.updated_at;
+        }
+    }
+}
+
 /// `GET /api/v1/readiness/stream`
 pub async fn readiness(State(state): State<AppState>, caller: Caller) -> ApiResult<Frames> {
     caller.require(Scope::Read)?;
-    let first = crate::readiness::compute(&state).await?;
+    let first = crate::readiness::shared(&state).await?;
     let (tx, rx) = mpsc::channel(8);
     let mut commits = state.store.hub().commits();
     let mut devices = state.presence.watch();
@@ -160,7 +231,7 @@ pub async fn readiness(State(state): State<AppState>, caller: Caller) -> ApiResu
             if !beat.wait(&state, &caller, changed, &tx).await {
                 return;
             }
-            match crate::readiness::compute(&state).await {
+            match crate::readiness::shared(&state).await {
                 // Unchanged but for the time it was computed at: nothing to say.
                 Ok(board) if board.people == last.people => {}
                 Ok(board) => {

@@ -16,6 +16,9 @@ use crate::AppState;
 use crate::auth::{Caller, Scope};
 use crate::error::ApiResult;
 
+/// The board as last computed for the streams: when, after which commit and device count.
+pub type Shared = (std::time::Instant, (u64, usize), Readiness);
+
 /// How far ahead "next" looks for a person's coming duty.
 const AHEAD: SignedDuration = SignedDuration::from_hours(24 * 14);
 
@@ -69,6 +72,24 @@ fn duties(state: &AppState, now: Timestamp) -> BTreeMap<String, Vec<Duty>> {
     out
 }
 
+/// The board for the live streams: shared by every open board on this node, computed again when
+/// something was committed or a device came or went (at most every 250 ms), and at least every
+/// second.
+pub async fn shared(state: &AppState) -> ApiResult<Readiness> {
+    use std::time::{Duration, Instant};
+    let key = (*state.store.hub().commits().borrow(), *state.presence.watch().borrow());
+    let mut cached = state.readiness.lock().await;
+    if let Some((at, seen, board)) = cached.as_ref() {
+        let age = at.elapsed();
+        if age < Duration::from_millis(250) || (*seen == key && age < Duration::from_secs(1)) {
+            return Ok(board.clone());
+        }
+    }
+    let board = compute(state).await?;
+    *cached = Some((Instant::now(), key, board.clone()));
+    Ok(board)
+}
+
 /// The readiness of everyone on call now or next.
 pub async fn compute(state: &AppState) -> ApiResult<Readiness> {
     let now = state.clock.now();
@@ -95,7 +116,8 @@ pub async fn compute(state: &AppState) -> ApiResult<Readiness> {
             let configured = match d.platform.as_str() {
                 "fcm" => push.fcm.is_some(),
                 "apns" => push.apns.is_some(),
-                _ => true,
+                "webpush" => push.webpush.enabled,
+                _ => false,
             };
             let detail = match (configured, d.push_ok) {
                 (false, _) => Some(format!("{} push is not configured on this server", d.platform)),
@@ -121,18 +143,19 @@ pub async fn compute(state: &AppState) -> ApiResult<Readiness> {
                 });
             }
         }
-        let last_receipt = last_receipt(state, &user).await?;
+        let (last_receipt, silent) = receipts(state, &user).await?;
         let last_drill = last_drill(state, &user).await?;
         let deaf = deaf.get(&user).map(|why| format!("{user} {why}"));
         let mut reasons = Vec::new();
         if let Some(why) = &deaf {
             reasons.push(format!("the escalation ladder passes them: {why}"));
         }
-        if !live.iter().any(|d| d.live) {
+        // A browser is a fallback: closed, it hears nothing (the ladder does not count it either).
+        if !live.iter().any(|d| d.live && d.kind != "webpush") {
             reasons.push("no device of theirs is connected or reachable".to_owned());
         }
-        if let Some(r) = last_receipt.as_ref().filter(|r| r.silent) {
-            reasons.push(format!("their last page rang SILENT on {}", r.device));
+        if let Some(device) = silent {
+            reasons.push(format!("their last page rang SILENT on {device}"));
         }
         people.push(PersonReadiness {
             user,
@@ -148,16 +171,22 @@ pub async fn compute(state: &AppState) -> ApiResult<Readiness> {
     Ok(Readiness { at: now, people })
 }
 
-/// The newest receipt from `user`'s devices among their last incidents.
-async fn last_receipt(state: &AppState, user: &str) -> ApiResult<Option<LastReceipt>> {
+/// The newest receipt from `user`'s devices among their last incidents, and the device that said
+/// it rang silent if the newest `ringing` receipt says so (an `acked` after it does not make a
+/// muted phone loud).
+async fn receipts(
+    state: &AppState,
+    user: &str,
+) -> ApiResult<(Option<LastReceipt>, Option<String>)> {
     let filter = IncidentFilter { user: Some(user.to_owned()), limit: 10, ..Default::default() };
+    let (mut newest, mut ringing) = (None, None);
     for incident in state.store.incidents(filter).await? {
         let detail = state.store.incident(incident.id).await?;
-        let newest = detail.timeline.iter().rev().find(|e| e.kind == "receipt" && e.actor == user);
-        if let Some(e) = newest {
+        let mine = detail.timeline.iter().rev().filter(|e| e.kind == "receipt" && e.actor == user);
+        for e in mine {
             let muted = e.data["muted"].as_bool();
             let volume = e.data["volume"].as_f64().map(|v| v as f32);
-            return Ok(Some(LastReceipt {
+            let receipt = LastReceipt {
                 at: e.at,
                 incident_id: incident.id,
                 kind: e.data["kind"].as_str().unwrap_or("").to_owned(),
@@ -165,10 +194,18 @@ async fn last_receipt(state: &AppState, user: &str) -> ApiResult<Option<LastRece
                 volume,
                 muted,
                 silent: muted == Some(true) || volume.is_some_and(|v| v <= 0.0),
-            }));
+            };
+            if ringing.is_none() && receipt.kind == "ringing" {
+                ringing = Some(receipt.clone());
+            }
+            newest.get_or_insert(receipt);
+        }
+        if ringing.is_some() {
+            break;
         }
     }
-    Ok(None)
+    let silent = ringing.filter(|r| r.silent).map(|r| r.device);
+    Ok((newest, silent))
 }
 
 async fn last_drill(

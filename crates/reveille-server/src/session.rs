@@ -121,18 +121,18 @@ fn set_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
 pub async fn create(State(state): State<AppState>, body: Bytes) -> ApiResult<Response> {
     let request: SessionRequest = parse_json(&body)?;
     let now = state.clock.now();
-    let (user, scopes) = match (request.token, request.code) {
+    let (user, scopes, parent) = match (request.token, request.code) {
         (Some(token), None) => {
             let caller = auth::caller(&state, token.trim())
                 .await?
-                .filter(|c| !c.scopes.contains(&Scope::Web))
                 .ok_or_else(|| ApiError::unauthorized("this token is unknown or revoked"))?;
             caller.require(Scope::Read)?;
             let scopes = [Scope::Read, Scope::Respond]
                 .into_iter()
                 .filter(|s| caller.scopes.contains(s))
                 .collect::<Vec<_>>();
-            (caller.user, scopes)
+            // Revoking the token ends the sessions made with it.
+            (caller.user, scopes, Some(caller.digest))
         }
         (None, Some(code)) => {
             let secret = crate::links::secret(&state).await?;
@@ -143,13 +143,14 @@ pub async fn create(State(state): State<AppState>, body: Bytes) -> ApiResult<Res
             if !state.store.use_link(&signature, now).await? {
                 return Err(ApiError::unauthorized("this sign-in link was already used"));
             }
-            (user, vec![Scope::Read, Scope::Respond])
+            (user, vec![Scope::Read, Scope::Respond], None)
         }
         _ => return Err(ApiError::invalid("token", "give exactly one of token or code")),
     };
     let minted = auth::mint_token();
     let mut stored: Vec<String> = scopes.iter().map(|s| s.as_str().to_owned()).collect();
     stored.push(Scope::Web.as_str().to_owned());
+    stored.extend(parent.map(|digest| format!("{}{digest}", auth::PARENT)));
     let info = TokenInfo {
         prefix: minted.prefix,
         user: user.clone(),
@@ -184,9 +185,13 @@ pub async fn delete(State(state): State<AppState>, caller: Caller) -> ApiResult<
     if caller.session.is_none() {
         return Err(ApiError::unauthorized("not signed in: this is a token, not a session"));
     }
-    state.store.revoke_token(&caller.prefix).await?;
+    let revoked = state.store.revoke_token(&caller.prefix).await;
     state.live_tokens.remove(&caller.digest);
-    let mut response = StatusCode::NO_CONTENT.into_response();
+    // The browser forgets the cookie whatever the store said.
+    let mut response = match revoked {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    };
     response.headers_mut().insert(SET_COOKIE, set_cookie(&state, "", 0));
     Ok(response)
 }

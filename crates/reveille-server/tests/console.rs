@@ -87,6 +87,16 @@ async fn a_session_is_a_cookie_that_changes_nothing_without_its_csrf_token() {
     let secret = cookie.split_once('=').unwrap().1;
     assert_eq!(h.get("/api/v1/incidents", secret).await.0, 401);
 
+    // Revoking the token a session was made with ends the session.
+    let (_, bobs) = sign_in(&h, json!({ "token": h.bob })).await;
+    let (bobs, _) = bobs.unwrap();
+    let session = format!("{}/api/v1/session", h.url);
+    let alive = h.http.get(&session).header("cookie", &bobs).send().await.unwrap();
+    assert_eq!(alive.status(), StatusCode::OK);
+    h.store().revoke_token(&h.bob[..10]).await.unwrap();
+    let ended = h.http.get(&session).header("cookie", &bobs).send().await.unwrap();
+    assert_eq!(ended.status(), StatusCode::UNAUTHORIZED);
+
     // Sessions end after server.session_hours (12 by default).
     h.advance(12 * 3600);
     let late = h.http.get(format!("{}/api/v1/session", h.url)).header("cookie", &cookie).send();

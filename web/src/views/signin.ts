@@ -4,6 +4,16 @@ import * as api from "../api";
 import { errorLine, h, message } from "../dom";
 import type { View } from "../view";
 
+/** The user a sign-in link's code names (its first part is the name, base64url). */
+function linkUser(code: string): string | null {
+  try {
+    const part = code.split(".")[0].replace(/-/g, "+").replace(/_/g, "/");
+    return new TextDecoder().decode(Uint8Array.from(atob(part), (c) => c.charCodeAt(0))) || null;
+  } catch {
+    return null;
+  }
+}
+
 export const signinView: View = (root, route, shell) => {
   let alive = true;
   const error = errorLine();
@@ -61,21 +71,40 @@ export const signinView: View = (root, route, shell) => {
 
   if (route.param) {
     // The code must not stay in the address bar or the history, whatever happens next.
+    const code = route.param;
     history.replaceState(null, "", "#/signin");
     form.hidden = true;
-    status.textContent = "Signing in with your link…";
-    api.signIn({ code: route.param }).then(
-      (session) => alive && shell.signedIn(session, "#/incidents"),
-      (e) => {
-        if (!alive) return;
-        status.textContent = "";
-        form.hidden = false;
-        error.show(
-          `This sign-in link did not work: ${message(e)} Links work once and expire after a few minutes; ` +
-            "ask for a new one or paste a token.",
-        );
+    // Asked first: a link someone else sent would otherwise sign this browser in as them.
+    const who = linkUser(code);
+    const go = h(
+      "button",
+      {
+        type: "button",
+        class: "primary",
+        "data-testid": "signin-link-continue",
+        onclick: () => {
+          go.disabled = true;
+          status.textContent = "Signing in with your link…";
+          api.signIn({ code }).then(
+            (session) => alive && shell.signedIn(session, "#/incidents"),
+            (e) => {
+              if (!alive) return;
+              status.textContent = "";
+              go.hidden = true;
+              form.hidden = false;
+              error.show(
+                `This sign-in link did not work: ${message(e)} Links work once and expire after a few minutes; ` +
+                  "ask for a new one or paste a token.",
+              );
+            },
+          );
+        },
       },
+      who ? `Sign in as ${who}` : "Sign in with this link",
     );
+    status.textContent = who ? `This link signs this browser in as ${who}.` : "";
+    root.append(go);
+    go.focus();
   } else {
     token.focus();
   }

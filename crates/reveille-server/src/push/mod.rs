@@ -105,7 +105,11 @@ impl Providers {
         };
         let webpush = match push.webpush.enabled {
             true => {
-                let client = builder().build().map_err(|e| e.to_string())?;
+                // A push service answers; it never sends the server elsewhere.
+                let client = builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| e.to_string())?;
                 Some(Arc::new(WebPush::new(client, settings)?))
             }
             false => None,
@@ -295,8 +299,10 @@ async fn note(state: &AppState, incident: i64, kind: &str, message: String) {
     }
 }
 
-/// Reads `Retry-After` as seconds (the HTTP-date form counts as no hint).
+/// Reads `Retry-After` as seconds (the HTTP-date form counts as no hint), at most a minute: a
+/// delivery waiting holds one of the pool's slots, and a page an hour late is no page.
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let seconds = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
-    Some(Duration::from_secs(seconds))
+    let seconds: u64 =
+        headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds.min(60)))
 }

@@ -57,12 +57,6 @@ impl WebPush {
         })
     }
 
-    /// Whether an endpoint may be posted to: https, or anything when testing.
-    pub fn endpoint_allowed(&self, endpoint: &str) -> bool {
-        let Ok(url) = reqwest::Url::parse(endpoint) else { return false };
-        url.scheme() == "https" || (self.insecure && url.scheme() == "http")
-    }
-
     /// The `Authorization` header for a push to `endpoint` (RFC 8292).
     fn vapid(&self, endpoint: &reqwest::Url) -> Result<String, String> {
         let audience = endpoint.origin().ascii_serialization();
@@ -78,12 +72,14 @@ impl WebPush {
             return Outcome::InvalidToken("the stored subscription is unreadable".into());
         };
         let endpoint = match reqwest::Url::parse(&subscription.endpoint) {
-            Ok(url) if self.endpoint_allowed(url.as_str()) => url,
-            _ => return Outcome::InvalidToken("the endpoint is not an https URL".into()),
+            Ok(url) if endpoint_allowed(url.as_str(), self.insecure) => url,
+            _ => return Outcome::InvalidToken("the endpoint is not a known push service".into()),
         };
+        // Push services take about 4 KB; a long summary is cut, never the page.
+        let body: String = push.body.chars().take(1000).collect();
         let message = WebPushMessage {
-            title: push.title.clone(),
-            body: push.body.clone(),
+            title: push.title.chars().take(200).collect(),
+            body,
             incident_id: push.incident_id,
             url: format!("{}/#/incidents/{}", self.base_url, push.incident_id),
         };
@@ -131,6 +127,32 @@ impl WebPush {
             _ => Outcome::Failed(format!("the push service answered {status}")),
         }
     }
+}
+
+/// The push services browsers subscribe through (Chrome and Edge's FCM, Firefox's autopush,
+/// Windows' WNS, Safari's): a subscription naming anything else is refused, so the server never
+/// posts where a user points it (an internal address, say).
+const PUSH_SERVICES: [&str; 5] = [
+    "fcm.googleapis.com",
+    ".push.services.mozilla.com",
+    ".notify.windows.com",
+    "web.push.apple.com",
+    ".push.apple.com",
+];
+
+/// Whether the server may post to `endpoint`: https at a known push service, or (testing only,
+/// `insecure`) anywhere.
+pub fn endpoint_allowed(endpoint: &str, insecure: bool) -> bool {
+    let Ok(url) = reqwest::Url::parse(endpoint) else { return false };
+    if insecure {
+        return matches!(url.scheme(), "https" | "http");
+    }
+    let host = url.host_str().unwrap_or("");
+    url.scheme() == "https"
+        && url.port().is_none()
+        && PUSH_SERVICES
+            .iter()
+            .any(|s| host == s.trim_start_matches('.') || (s.starts_with('.') && host.ends_with(s)))
 }
 
 /// A fresh random P-256 key.
@@ -229,6 +251,30 @@ mod tests {
             URL_SAFE_NO_PAD.encode(body),
             "DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPTpK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN"
         );
+    }
+
+    #[test]
+    fn only_known_push_services_are_posted_to() {
+        for ok in [
+            "https://fcm.googleapis.com/fcm/send/abc",
+            "https://updates.push.services.mozilla.com/wpush/v2/abc",
+            "https://wns2-par02p.notify.windows.com/w/?token=abc",
+            "https://web.push.apple.com/QGuQ",
+        ] {
+            assert!(endpoint_allowed(ok, false), "{ok}");
+        }
+        for bad in [
+            "https://169.254.169.254/latest/meta-data",
+            "https://10.0.0.5:8443/push",
+            "http://fcm.googleapis.com/fcm/send/abc",
+            "https://fcm.googleapis.com:8443/fcm/send/abc",
+            "https://fcm.googleapis.com.evil.example/x",
+            "https://evilpush.services.mozilla.com.example/x",
+            "https://attacker.example/x",
+        ] {
+            assert!(!endpoint_allowed(bad, false), "{bad}");
+        }
+        assert!(endpoint_allowed("http://127.0.0.1:9/push/1", true));
     }
 
     #[test]
