@@ -92,6 +92,8 @@ pub struct AppState {
     pub cluster_problem: Arc<RwLock<Option<String>>>,
     /// The readiness board as last computed, and when.
     pub readiness: Arc<tokio::sync::Mutex<Option<readiness::Shared>>>,
+    /// Console streams open per person on this node.
+    pub console_streams: Arc<live::Streams>,
     directory: Arc<RwLock<Arc<Directory>>>,
     touched: Arc<std::sync::Mutex<HashMap<String, jiff::Timestamp>>>,
 }
@@ -117,6 +119,7 @@ impl AppState {
             cluster_problem: Arc::default(),
             link_key: Arc::default(),
             readiness: Arc::default(),
+            console_streams: Arc::default(),
             directory: Arc::new(RwLock::new(Arc::new(directory))),
             touched: Arc::default(),
         }

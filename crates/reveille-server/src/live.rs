@@ -41,6 +41,44 @@ fn open(state: &AppState) -> Event {
     event("open", &Heartbeat { time: state.clock.now() })
 }
 
+/// Console streams open per person on this node: each costs a task and store reads, so a person
+/// may hold `server.max_streams_per_user` of them, as of feed streams.
+#[derive(Default)]
+pub struct Streams(std::sync::Mutex<std::collections::HashMap<String, usize>>);
+
+/// Counts one open console stream until dropped.
+struct Open {
+    streams: std::sync::Arc<Streams>,
+    user: String,
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        let mut open = self.streams.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.user);
+            }
+        }
+    }
+}
+
+fn open_stream(state: &AppState, user: &str) -> ApiResult<Open> {
+    let max = state.settings.server.max_streams_per_user;
+    let mut open = state.console_streams.0.lock().unwrap_or_else(|p| p.into_inner());
+    let n = open.entry(user.to_owned()).or_default();
+    if *n >= max {
+        let message = format!("{user} already has {max} console streams open; close a tab");
+        return Err(crate::error::ApiError::new(
+            reveille_protocol::ErrorCode::RateLimited,
+            message,
+        ));
+    }
+    *n += 1;
+    Ok(Open { streams: state.console_streams.clone(), user: user.to_owned() })
+}
+
 fn frames(rx: mpsc::Receiver<Event>) -> Frames {
     let stream: BoxStream<'static, Result<Event, Infallible>> =
         ReceiverStream::new(rx).map(Ok).boxed();
@@ -98,8 +136,10 @@ pub async fn incidents(State(state): State<AppState>, caller: Caller) -> ApiResu
     let mut commits = state.store.hub().commits();
     let mut cursor = state.store.feed_head().await?;
     let mut recent = Recent::read(&state).await?;
+    let counted = open_stream(&state, &caller.user)?;
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
+        let _counted = counted;
         if tx.send(open(&state)).await.is_err() {
             return;
         }
@@ -210,10 +250,12 @@ impl Recent {
 pub async fn readiness(State(state): State<AppState>, caller: Caller) -> ApiResult<Frames> {
     caller.require(Scope::Read)?;
     let first = crate::readiness::shared(&state).await?;
+    let counted = open_stream(&state, &caller.user)?;
     let (tx, rx) = mpsc::channel(8);
     let mut commits = state.store.hub().commits();
     let mut devices = state.presence.watch();
     tokio::spawn(async move {
+        let _counted = counted;
         let mut last = first;
         if tx.send(open(&state)).await.is_err() || tx.send(event("readiness", &last)).await.is_err()
         {

@@ -267,3 +267,31 @@ async fn the_readiness_board_says_who_would_not_hear_a_page() {
     assert_eq!(bob["last_receipt"]["silent"], true);
     assert!(bob["reasons"].to_string().contains("SILENT on laptop"), "{bob}");
 }
+
+#[tokio::test]
+async fn a_person_holds_a_bounded_number_of_console_streams() {
+    let h = Harness::at(&format!("{CONFIG}\n"), now()).await;
+    let open =
+        || h.http.get(format!("{}/api/v1/incidents/stream", h.url)).bearer_auth(&h.bob).send();
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        let response = open().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        held.push(response);
+    }
+    assert_eq!(open().await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    // Someone else is not held back by bob's tabs.
+    let alices = h.http.get(format!("{}/api/v1/readiness/stream", h.url)).bearer_auth(&h.alice);
+    assert_eq!(alices.send().await.unwrap().status(), StatusCode::OK);
+    // A closed tab frees its place once the server notices (at the next event or heartbeat).
+    drop(held.pop());
+    let mut commits = h.store().hub().commits();
+    loop {
+        let response = open().await.unwrap();
+        if response.status() == StatusCode::OK {
+            break;
+        }
+        h.trigger(&format!("k{}", *commits.borrow()), "wake the streams").await;
+        commits.changed().await.unwrap();
+    }
+}
