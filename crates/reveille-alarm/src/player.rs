@@ -129,12 +129,17 @@ impl Alarm {
         }
     }
 
-    /// Starts `sound` from its beginning, replacing whatever was playing.
+    /// Starts `sound` from its beginning, replacing whatever was playing. The status says so at
+    /// once: a ringing receipt sent right after reported the gain of before (0 %), as the audio
+    /// thread had not taken the command yet.
     pub fn play(&self, sound: Sound) {
+        *self.status.lock().unwrap_or_else(|p| p.into_inner()) =
+            Status { sound: Some(sound), gain: Synth::new(sound).gain() };
         let _ = self.commands.send(Command::Play(sound));
     }
 
     pub fn stop(&self) {
+        *self.status.lock().unwrap_or_else(|p| p.into_inner()) = Status { sound: None, gain: 0.0 };
         let _ = self.commands.send(Command::Stop);
     }
 
