@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
+use reveille_protocol::api::BulkRequest;
 use serde::{Deserialize, Serialize};
 
 /// What the person asked for.
@@ -29,6 +30,24 @@ impl Request {
                 serde_json::json!({ "seconds": seconds }),
             ),
         }
+    }
+
+    /// The same for many incidents at once, as `device`: the path and body of the bulk call
+    /// (an ack there also records `acked on <device>`).
+    pub fn call_many(&self, incidents: &[i64], device: &str) -> (&'static str, BulkRequest) {
+        let mut body = BulkRequest { ids: incidents.to_vec(), seconds: None, device: None };
+        let path = match self {
+            Self::Ack => {
+                body.device = Some(device.to_owned());
+                "/api/v1/incidents/ack"
+            }
+            Self::Resolve => "/api/v1/incidents/resolve",
+            Self::Snooze { seconds } => {
+                body.seconds = Some(*seconds);
+                "/api/v1/incidents/snooze"
+            }
+        };
+        (path, body)
     }
 }
 
@@ -82,7 +101,13 @@ impl Outbox {
 
     /// Forgets a request the server has answered (for good or with a final refusal).
     pub fn done(&mut self, incident: i64, request: Request) -> std::io::Result<()> {
-        self.pending.retain(|p| p.incident != incident || p.request != request);
+        self.done_many(request, &[incident])
+    }
+
+    /// Forgets `request` for every one of `incidents`, with one write.
+    pub fn done_many(&mut self, request: Request, incidents: &[i64]) -> std::io::Result<()> {
+        let gone: std::collections::HashSet<i64> = incidents.iter().copied().collect();
+        self.pending.retain(|p| p.request != request || !gone.contains(&p.incident));
         self.save()
     }
 

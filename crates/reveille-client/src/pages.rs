@@ -65,6 +65,23 @@ impl Pages {
         }
     }
 
+    /// Entries replayed after a reconnection, in feed order: only each incident's last entry
+    /// counts, so a page answered while the device was away is not rung at all.
+    pub fn on_replay(&mut self, entries: &[FeedEvent]) -> Vec<Effect> {
+        let mut last: BTreeMap<i64, &FeedEvent> = BTreeMap::new();
+        for entry in entries {
+            last.insert(entry.incident.id, entry);
+        }
+        // A change to an incident this device is not ringing for has nothing to stop.
+        let known = |id: &i64| self.ringing.contains_key(id) || self.quiet.contains_key(id);
+        let mut latest: Vec<&FeedEvent> = last
+            .into_values()
+            .filter(|e| e.kind == FeedKind::Page || known(&e.incident.id))
+            .collect();
+        latest.sort_by_key(|e| e.id);
+        latest.into_iter().flat_map(|e| self.on_entry(e)).collect()
+    }
+
     /// What was already open for this user when the device started (`/incidents?mine=true`).
     /// Rung oldest first, as an unbroken stream would have rung them: the API lists newest
     /// first, and handing the windows to the newest left the oldest page waiting behind the
@@ -251,6 +268,33 @@ mod tests {
 
     fn rings(effects: &[Effect]) -> (bool, bool) {
         (effects.contains(&Effect::Ring), effects.contains(&Effect::Silence))
+    }
+
+    #[test]
+    fn a_replayed_page_answered_meanwhile_never_rings() {
+        let mut pages = Pages::default();
+        let page = |id, feed| FeedEvent {
+            id: feed,
+            ..entry(FeedKind::Page, incident(id, IncidentState::Triggered, Urgency::High))
+        };
+        let acked = |id, feed| FeedEvent {
+            id: feed,
+            ..entry(FeedKind::Incident, incident(id, IncidentState::Acknowledged, Urgency::High))
+        };
+        // Away: page 1 came and was acknowledged by someone else; page 2 came and still waits.
+        let effects = pages.on_replay(&[page(1, 10), page(2, 11), acked(1, 12)]);
+        assert!(
+            !effects.iter().any(|e| matches!(e, Effect::Show(i) | Effect::Notify(i) if i.id == 1))
+        );
+        assert!(!effects.contains(&Effect::Receipt { incident: 1, kind: ReceiptKind::Delivered }));
+        assert_eq!(effects.iter().filter(|e| **e == Effect::Ring).count(), 1);
+        assert!(!effects.contains(&Effect::Silence), "nothing rang that had to stop");
+        assert_eq!(pages.ringing().map(|i| i.id).collect::<Vec<_>>(), [2]);
+        // Everything answered while away: nothing at all rings.
+        let mut fresh = Pages::default();
+        let effects = fresh.on_replay(&[page(3, 20), acked(3, 21)]);
+        assert!(effects.is_empty(), "{effects:?}");
+        assert!(!fresh.is_ringing());
     }
 
     #[test]

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use reveille_protocol::api::IncidentList;
+use reqwest::StatusCode;
+use reveille_protocol::api::{BulkAnswer, IncidentList};
 use reveille_protocol::feed::FeedOpen;
 use reveille_protocol::sse::Parser;
 use reveille_protocol::{FeedEvent, FeedKind, Incident, Receipt, ReceiptKind};
@@ -120,6 +121,11 @@ impl Task {
         // What the first list of open incidents rang for, as the list saw each one: the stream
         // after its head may carry the same pages, which must not notify twice.
         let mut listed: BTreeMap<i64, jiff::Timestamp> = BTreeMap::new();
+        // Entries committed before the stream opened (up to its `open` head), held until the
+        // replay is over: a page answered while this device was away must not ring, not even
+        // for an instant, so only each incident's last word is acted on.
+        let mut replay_head: i64 = 0;
+        let mut backlog = Backlog::default();
         let mut pending_effects = vec![first];
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let mut ticks: u64 = 0;
@@ -127,7 +133,10 @@ impl Task {
             for effect in std::mem::take(&mut pending_effects) {
                 match effect {
                     Link::Connect { after } => connecting = Some(self.connect(after)),
-                    Link::Drop => body = None,
+                    Link::Drop => {
+                        body = None;
+                        self.settle(&mut backlog);
+                    }
                     Link::Lost => self.device.feed_lost(true),
                     Link::Restored => self.device.feed_lost(false),
                 }
@@ -169,6 +178,7 @@ impl Task {
                                     // Resuming from before what retention removed: entries are
                                     // missing, so what is open now is the truth.
                                     let behind = conn.last_id.is_some_and(|after| after < open.pruned_through);
+                                    replay_head = open.head;
                                     pending_effects.extend(conn.on(Event::Head(open.head), now, random));
                                     // Only now is it known where the stream resumes: ring for what
                                     // was open before that point.
@@ -186,25 +196,39 @@ impl Task {
                                 };
                                 let id = entry.as_ref().map(|e| e.id);
                                 pending_effects.extend(conn.on(Event::Frame { id }, now, random));
-                                if let Some(entry) = entry {
-                                    let shown = listed.remove(&entry.incident.id).is_some_and(|seen| {
-                                        entry.kind == FeedKind::Page && entry.incident.updated_at <= seen
-                                    });
-                                    if !shown {
-                                        let effects = self.pages.on_entry(&entry);
-                                        self.perform(effects);
-                                    }
+                                let Some(entry) = entry else {
+                                    // A heartbeat: the server sends one as soon as a replay is over.
+                                    self.settle(&mut backlog);
+                                    continue;
+                                };
+                                let shown = listed.remove(&entry.incident.id).is_some_and(|seen| {
+                                    entry.kind == FeedKind::Page && entry.incident.updated_at <= seen
+                                });
+                                if shown {
+                                    continue;
+                                }
+                                if entry.id <= replay_head {
+                                    backlog.push(entry, now.mono);
+                                } else {
+                                    self.settle(&mut backlog);
+                                    let effects = self.pages.on_entry(&entry);
+                                    self.perform(effects);
                                 }
                             }
                         }
                         Some(Err(_)) | None => {
                             body = None;
+                            self.settle(&mut backlog);
                             pending_effects = conn.on(Event::Closed, now, random);
                         }
                     }
                 }
                 _ = tick.tick() => {
                     pending_effects = conn.on(Event::Tick, self.now(), random);
+                    // A replay whose end was never marked is not held longer than a moment.
+                    if backlog.since.is_some_and(|t| self.now().mono.saturating_sub(t) >= HOLD) {
+                        self.settle(&mut backlog);
+                    }
                     // Retry what the server could not take yet, every few seconds while up.
                     ticks += 1;
                     if ticks.is_multiple_of(20) && body.is_some() && !self.outbox.pending().is_empty() {
@@ -215,6 +239,16 @@ impl Task {
                     }
                 }
             }
+        }
+    }
+
+    /// Acts on what the replay held back: each incident's last entry only.
+    fn settle(&mut self, backlog: &mut Backlog) {
+        backlog.since = None;
+        let entries = std::mem::take(&mut backlog.entries);
+        if !entries.is_empty() {
+            let effects = self.pages.on_replay(&entries);
+            self.perform(effects);
         }
     }
 
@@ -362,9 +396,6 @@ impl Task {
         for &incident in incidents {
             let effects = self.pages.on_local(incident);
             self.perform(effects);
-            if request == Request::Ack {
-                self.receipt(incident, ReceiptKind::Acked);
-            }
             items.push(Pending { incident, request, at });
         }
         if let Err(e) = self.outbox.push_all(items) {
@@ -373,36 +404,88 @@ impl Task {
         self.flush().await;
     }
 
-    /// Sends what the outbox holds; keeps what the server could not take yet.
+    /// Sends what the outbox holds, each kind of request for many incidents in one call; keeps
+    /// what the server could not take yet.
     async fn flush(&mut self) {
-        for item in self.outbox.pending().to_vec() {
-            let (path, body) = item.request.call(item.incident);
-            let mut request = self
+        let mut groups: Vec<(Request, Vec<i64>)> = Vec::new();
+        for item in self.outbox.pending() {
+            match groups.iter_mut().find(|(request, _)| *request == item.request) {
+                Some((_, ids)) => ids.push(item.incident),
+                None => groups.push((item.request, vec![item.incident])),
+            }
+        }
+        for (request, ids) in groups {
+            for chunk in ids.chunks(BATCH) {
+                if !self.send_many(request, chunk).await {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One bulk call; false when the server could not take it now (it stays in the outbox).
+    async fn send_many(&mut self, request: Request, ids: &[i64]) -> bool {
+        let (path, body) = request.call_many(ids, &self.config.device);
+        let sent = self
+            .http
+            .post(format!("{}{path}", self.config.server))
+            .bearer_auth(&self.config.token)
+            .timeout(REQUEST_TIMEOUT)
+            .json(&body)
+            .send()
+            .await;
+        let Ok(response) = sent else { return false };
+        let status = response.status();
+        let refused: Vec<i64> = if status.is_success() {
+            match response.json::<BulkAnswer>().await {
+                Ok(answer) => answer.refused.into_iter().map(|r| r.id).collect(),
+                Err(_) => return false,
+            }
+        } else if status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED {
+            // A server from before bulk actions: one call per incident.
+            return self.send_each(request, ids).await;
+        } else if refused_for_good(status) {
+            ids.to_vec()
+        } else {
+            return false;
+        };
+        if let Err(e) = self.outbox.done_many(request, ids) {
+            tracing::error!(error = %e, "cannot update the ack outbox");
+        }
+        for incident in refused {
+            // Refused for good: if the incident still waits for someone, ring again.
+            tracing::warn!(incident, "the server refused an action");
+            self.ring_if_waiting(incident).await;
+        }
+        true
+    }
+
+    /// The calls of a server without bulk actions, one incident at a time.
+    async fn send_each(&mut self, request: Request, ids: &[i64]) -> bool {
+        for &incident in ids {
+            let (path, body) = request.call(incident);
+            let mut call = self
                 .http
                 .post(format!("{}{path}", self.config.server))
                 .bearer_auth(&self.config.token)
                 .timeout(REQUEST_TIMEOUT);
             if !body.is_null() {
-                request = request.json(&body);
+                call = call.json(&body);
             }
-            match request.send().await.map(|r| r.status()) {
-                // Done, or refused for good (gone, resolved, not allowed): either way, not again.
-                Ok(s)
-                    if s.is_success()
-                        || (s.is_client_error() && s.as_u16() != 429 && s.as_u16() != 408) =>
-                {
-                    if let Err(e) = self.outbox.done(item.incident, item.request) {
+            match call.send().await.map(|r| r.status()) {
+                Ok(s) if s.is_success() || refused_for_good(s) => {
+                    if let Err(e) = self.outbox.done(incident, request) {
                         tracing::error!(error = %e, "cannot update the ack outbox");
                     }
                     if !s.is_success() {
-                        // Refused for good: if the incident still waits for someone, ring again.
-                        tracing::warn!(status = %s, incident = item.incident, "the server refused an action");
-                        self.ring_if_waiting(item.incident).await;
+                        tracing::warn!(status = %s, incident, "the server refused an action");
+                        self.ring_if_waiting(incident).await;
                     }
                 }
-                _ => return,
+                _ => return false,
             }
         }
+        true
     }
 
     fn publish(&self, conn: &Connection) {
@@ -420,6 +503,33 @@ impl Task {
             changed
         });
     }
+}
+
+/// Replayed entries not yet acted on, and since when.
+#[derive(Default)]
+struct Backlog {
+    entries: Vec<FeedEvent>,
+    since: Option<Duration>,
+}
+
+impl Backlog {
+    fn push(&mut self, entry: FeedEvent, now: Duration) {
+        self.since.get_or_insert(now);
+        self.entries.push(entry);
+    }
+}
+
+/// The longest a replay is held back when the server does not mark its end.
+const HOLD: Duration = Duration::from_secs(1);
+
+/// Incidents named in one bulk call (the server takes up to 10,000).
+const BATCH: usize = 5_000;
+
+/// Gone, resolved, not allowed: sending it again will not change the answer.
+fn refused_for_good(status: StatusCode) -> bool {
+    status.is_client_error()
+        && status != StatusCode::TOO_MANY_REQUESTS
+        && status != StatusCode::REQUEST_TIMEOUT
 }
 
 /// Ticks (of 250 ms) between two looks at whether a ringing device can still be heard.

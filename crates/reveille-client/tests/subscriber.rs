@@ -92,6 +92,42 @@ async fn rings_receipts_silences_survives_an_outage_and_delivers_the_ack_once() 
     assert_eq!(incident.incident.acknowledged_by.as_deref(), Some("alice"));
     let acks = incident.timeline.iter().filter(|e| e.kind == "acknowledged").count();
     assert_eq!(acks, 1, "exactly once");
+    // The receipt saying where it was acknowledged was kept with the ack, and landed with it.
+    let said: Vec<&str> = incident.timeline.iter().map(|e| e.message.as_str()).collect();
+    assert!(said.contains(&"acked on alice-laptop"), "{said:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_answered_while_the_device_was_away_never_rings_when_it_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, port, device, client) = connected(dir.path()).await;
+    let mut status = client.status.clone();
+    // Something on the feed first, so the device resumes from an id when it comes back.
+    let first = page(&server.store, "a").await;
+    device.wait_for(&format!("show {first}")).await;
+    client.act(first, Request::Ack).await;
+    until(&mut status, |s| s.pending == 0 && s.ringing.is_empty()).await;
+
+    let Server { store, stop, done } = server;
+    stop.send(()).unwrap();
+    done.await.unwrap();
+    device.wait_for("lost true").await;
+    // While the device is away: one page comes and bob answers it; another comes and waits.
+    let answered = page(&store, "b").await;
+    store
+        .command(answered, "bob", reveille_core::Command::Acknowledge, jiff::Timestamp::now())
+        .await
+        .unwrap();
+    let waiting = page(&store, "c").await;
+    drop(store);
+
+    let (_server, _) = serve(dir.path(), port).await;
+    device.wait_for(&format!("show {waiting}")).await;
+    let calls = device.calls.lock().unwrap().clone();
+    let about = |id: i64| calls.iter().filter(|c| c.ends_with(&format!(" {id}"))).count();
+    assert_eq!(about(answered), 0, "the answered page did something: {calls:?}");
+    assert_eq!(device.count("ring"), 2, "{calls:?}");
+    until(&mut status, |s| s.ringing.iter().map(|i| i.id).eq([waiting])).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

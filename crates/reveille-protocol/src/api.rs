@@ -47,6 +47,37 @@ pub struct SnoozeRequest {
     pub seconds: u64,
 }
 
+/// Body of `POST /api/v1/incidents/{ack,resolve,snooze}`: one action on many incidents at once
+/// ("acknowledge all" in a storm), in one transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    pub ids: Vec<i64>,
+    /// For a snooze: how long, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<u64>,
+    /// The device acting: an ack also records `acked on <device>`, in the same transaction, so
+    /// a device that acknowledged offline needs nothing else kept for its receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
+/// Answer of a bulk action: the incidents it applied to, and those it could not.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BulkAnswer {
+    pub done: Vec<i64>,
+    #[serde(default)]
+    pub refused: Vec<BulkRefusal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BulkRefusal {
+    pub id: i64,
+    /// `not_found` or `refused`.
+    pub code: String,
+    pub message: String,
+}
+
 /// Answer of `GET /api/v1/incidents`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentList {

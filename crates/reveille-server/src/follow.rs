@@ -118,6 +118,11 @@ impl Pump {
         if *closing.borrow_and_update() || self.replay().await.is_err() || self.start.poll {
             return;
         }
+        // A resuming device learns at once that the replay is over: it acts on each incident's
+        // last entry only, and must not wait a whole heartbeat for that.
+        if self.start.after.is_some() && self.send(Frame::Beat).await.is_err() {
+            return;
+        }
         let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         loop {
             tokio::select! {

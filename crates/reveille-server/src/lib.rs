@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod browsers;
+pub mod bulk;
 pub mod calendar;
 pub mod clock;
 pub mod cluster;
@@ -153,6 +154,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/me/notify", get(rules::get).put(rules::put).delete(rules::delete))
         .route("/api/v1/incidents", get(api::list_incidents))
         .route("/api/v1/incidents/stream", get(live::incidents))
+        .route("/api/v1/incidents/ack", post(bulk::ack))
+        .route("/api/v1/incidents/resolve", post(bulk::resolve))
+        .route("/api/v1/incidents/snooze", post(bulk::snooze))
         .route("/api/v1/incidents/{id}/postmortem", get(api::postmortem))
         .route("/api/v1/readiness", get(readiness::board))
         .route("/api/v1/calendars", get(calendar::links))

@@ -185,3 +185,65 @@ async fn errors_axum_makes_itself_have_the_same_shape() {
     let (status, body) = h.post("/api/v1/events", Some(&format!("Bearer {}", h.key)), &big).await;
     assert_eq!((status, body["code"].as_str()), (413, Some("payload_too_large")));
 }
+
+#[tokio::test]
+async fn many_incidents_are_acknowledged_snoozed_or_resolved_in_one_call() {
+    let h = Harness::start().await;
+    let mut ids = Vec::new();
+    for n in 0..40 {
+        ids.push(h.trigger(&format!("k{n}"), "storm").await);
+    }
+    let auth = format!("Bearer {}", h.alice);
+    // Acknowledged from a laptop: each incident is acknowledged once, with the laptop's receipt.
+    let body = json!({"ids": ids[..30], "device": "alice-laptop"}).to_string();
+    let (status, answer) = h.post("/api/v1/incidents/ack", Some(&auth), &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["done"].as_array().unwrap().len(), 30);
+    let (_, detail) = h.get(&format!("/api/v1/incidents/{}", ids[7]), &h.bob).await;
+    assert_eq!(
+        (detail["state"].as_str(), detail["acknowledged_by"].as_str()),
+        (Some("acknowledged"), Some("alice"))
+    );
+    let said: Vec<&str> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert!(said.contains(&"acked on alice-laptop"), "{said:?}");
+    let (_, open) = h.get("/api/v1/incidents?state=triggered", &h.alice).await;
+    assert_eq!(open["incidents"].as_array().unwrap().len(), 10);
+
+    // One that is gone, and one resolved, answer for themselves; the others go on.
+    let (_, _) = h.post(&format!("/api/v1/incidents/{}/resolve", ids[30]), Some(&auth), "").await;
+    let body = json!({"ids": [ids[30], ids[31], 999_999], "seconds": 600}).to_string();
+    let (status, answer) = h.post("/api/v1/incidents/snooze", Some(&auth), &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["done"], json!([ids[31]]));
+    let refused: Vec<(i64, &str)> = answer["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_i64().unwrap(), r["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(refused, [(ids[30], "refused"), (999_999, "not_found")]);
+    let body = json!({"ids": ids[32..]}).to_string();
+    let (status, answer) = h.post("/api/v1/incidents/resolve", Some(&auth), &body).await;
+    assert_eq!((status, answer["done"].as_array().unwrap().len()), (200, 8));
+
+    // Bad bodies name their field; a read-only token may not act.
+    let reader = format!("Bearer {}", h.mint_token("alice", &["read"]).await);
+    let too_many: Vec<i64> = (1..=10_001).collect();
+    for (path, auth, body, status, field) in [
+        ("ack", &auth, json!({"ids": []}), 400, Some("ids")),
+        ("ack", &auth, json!({"ids": too_many}), 400, Some("ids")),
+        ("ack", &auth, json!({"ids": "all"}), 400, Some("ids")),
+        ("ack", &auth, json!({"ids": [1], "device": ""}), 400, Some("device")),
+        ("snooze", &auth, json!({"ids": [1]}), 400, Some("seconds")),
+        ("ack", &reader, json!({"ids": [1]}), 403, None),
+    ] {
+        let (got, error) =
+            h.post(&format!("/api/v1/incidents/{path}"), Some(auth), &body.to_string()).await;
+        assert_eq!((got, error["field"].as_str()), (status, field), "{path} {body}: {error}");
+    }
+}

@@ -32,6 +32,17 @@ impl Store for Sqlite {
         self.write(move |s| engine::command(s, id, &actor, &command, now)).await
     }
 
+    async fn command_many(
+        &self,
+        ids: Vec<i64>,
+        actor: &str,
+        commands: Vec<Command>,
+        now: Timestamp,
+    ) -> Result<Vec<(i64, Result<Incident>)>> {
+        let actor = actor.to_owned();
+        self.write(move |s| engine::command_many(s, &ids, &actor, &commands, now)).await
+    }
+
     async fn wake_due(&self, now: Timestamp, rules: Arc<Rules>) -> Result<usize> {
         self.write(move |s| engine::wake_due(s, now, &rules)).await
     }

@@ -61,11 +61,47 @@ pub fn command(
     command: &Command,
     now: Timestamp,
 ) -> Result<Incident> {
+    command_one(tx, id, actor, command, now)
+}
+
+fn command_one(
+    tx: &mut impl Tx,
+    id: i64,
+    actor: &str,
+    command: &Command,
+    now: Timestamp,
+) -> Result<Incident> {
     let incident = tx.incident(id)?;
     let effects = reveille_core::on_command(&incident, actor, command, now)
         .map_err(|refusal| Error::Refused(refusal.0))?;
     perform(tx, Some(incident.clone()), &effects, now)?;
     if effects.is_empty() { Ok(incident) } else { tx.incident(id) }
+}
+
+/// Applies a person's commands, in order, to each of several incidents, in one transaction
+/// ("acknowledge all" in a storm). An incident that is gone or refuses a command gets its own
+/// error and the others go on; a failure of the database fails the whole.
+pub fn command_many(
+    tx: &mut impl Tx,
+    ids: &[i64],
+    actor: &str,
+    commands: &[Command],
+    now: Timestamp,
+) -> Result<Vec<(i64, Result<Incident>)>> {
+    let mut answers = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let mut answer = Err(Error::Refused("no command".into()));
+        for command in commands {
+            answer = command_one(tx, id, actor, command, now);
+            match &answer {
+                Ok(_) => {}
+                Err(Error::NotFound(_) | Error::Refused(_)) => break,
+                Err(_) => return answer.map(|_| Vec::new()),
+            }
+        }
+        answers.push((id, answer));
+    }
+    Ok(answers)
 }
 
 /// Wakes the snoozes that have ended; returns how many incidents changed.

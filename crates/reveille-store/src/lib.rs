@@ -283,6 +283,16 @@ pub trait Store: Send + Sync + 'static {
         command: Command,
         now: Timestamp,
     ) -> Result<Incident>;
+    /// Applies `commands`, in order, to each incident of `ids` in one transaction; each
+    /// incident's answer is its own (`NotFound`, `Refused`), the `Err` of the whole is the
+    /// database's.
+    async fn command_many(
+        &self,
+        ids: Vec<i64>,
+        actor: &str,
+        commands: Vec<Command>,
+        now: Timestamp,
+    ) -> Result<Vec<(i64, Result<Incident>)>>;
     /// Applies the passing of time to snoozes; returns how many incidents changed.
     async fn wake_due(&self, now: Timestamp, rules: Arc<Rules>) -> Result<usize>;
     /// Moves escalation ladders on that are due, or whose current level cannot hear the page.
