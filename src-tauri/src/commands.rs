@@ -8,12 +8,14 @@ use reveille_protocol::{Incident, IncidentDetail};
 use serde::Serialize;
 use tauri::{AppHandle, Manager, State, Wry};
 
+use reveille_client::desktop::Event;
+
 use crate::error::{Error, Result};
 use crate::settings::Settings;
 use crate::{Shared, lock, secrets};
 
 /// Everything the settings window shows.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct View {
     pub signed_in: bool,
     pub user: Option<String>,
@@ -28,7 +30,7 @@ pub struct View {
     pub keyring_problem: Option<String>,
 }
 
-fn view(shared: &Shared) -> View {
+pub fn view(shared: &Shared) -> View {
     let status =
         lock(&shared.subscriber).as_ref().map(|s| s.status.borrow().clone()).unwrap_or_default();
     View {
@@ -100,11 +102,7 @@ pub fn sign_out(app: AppHandle<Wry>, shared: State<'_, Arc<Shared>>) -> Result<V
     *lock(&shared.token) = None;
     *lock(&shared.user) = None;
     // Signed out, this computer no longer rings: leave nothing sounding or raised.
-    shared.ringing.store(false, std::sync::atomic::Ordering::SeqCst);
-    shared.lost.store(false, std::sync::atomic::Ordering::SeqCst);
-    if let Some(alarm) = &shared.alarm {
-        alarm.stop();
-    }
+    shared.apply(&app, Event::SignedOut);
     if let Some(saved) = lock(&shared.saved_output).take() {
         crate::output::restore(&saved);
     }
@@ -114,7 +112,6 @@ pub fn sign_out(app: AppHandle<Wry>, shared: State<'_, Arc<Shared>>) -> Result<V
         }
     }
     shared.waiting.clear(&app);
-    shared.refresh_look(&app);
     secrets::forget(&server)?;
     Ok(view(&shared))
 }
@@ -198,51 +195,52 @@ pub fn act(shared: State<'_, Arc<Shared>>, id: i64, action: String) -> Result<()
 }
 
 /// Plays the page sound for ten seconds, unless a real page is ringing.
-pub fn test_alarm_now(shared: &Arc<Shared>) {
-    use std::sync::atomic::Ordering;
-    let Some(alarm) = shared.alarm.clone() else { return };
-    if shared.ringing.load(Ordering::SeqCst) {
+pub fn test_alarm_now(app: &AppHandle<Wry>, shared: &Arc<Shared>) {
+    if shared.alarm.is_none() || shared.state().ringing {
         return;
     }
-    shared.testing.store(true, Ordering::SeqCst);
-    alarm.play(lock(&shared.settings).page_sound());
-    let shared = shared.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(10));
-        stop_test(&shared);
+    shared.apply(app, Event::TestStarted);
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+        let shared = app.state::<Arc<Shared>>().inner().clone();
+        shared.apply(&app, Event::TestEnded);
     });
 }
 
-/// Stops the test alarm; a real page is only stopped by acknowledging or snoozing it.
-fn stop_test(shared: &Shared) {
-    use std::sync::atomic::Ordering;
-    if shared.testing.swap(false, Ordering::SeqCst)
-        && !shared.ringing.load(Ordering::SeqCst)
-        && let Some(alarm) = &shared.alarm
-    {
-        alarm.stop();
-    }
-}
-
 #[tauri::command]
-pub fn test_alarm(shared: State<'_, Arc<Shared>>) -> bool {
-    test_alarm_now(&shared);
+pub fn test_alarm(app: AppHandle<Wry>, shared: State<'_, Arc<Shared>>) -> bool {
+    test_alarm_now(&app, &shared);
     shared.alarm.is_some()
 }
 
+/// Stops the test alarm; a real page is only stopped by acknowledging or snoozing it.
 #[tauri::command]
-pub fn stop_alarm(shared: State<'_, Arc<Shared>>) {
-    stop_test(&shared);
+pub fn stop_alarm(app: AppHandle<Wry>, shared: State<'_, Arc<Shared>>) {
+    shared.apply(&app, Event::TestEnded);
 }
 
+/// Saves the settings, and they take effect at once: the device's name and the feed-lost
+/// threshold on the running subscriber, on duty on the tray, the sound at the next alarm.
 #[tauri::command]
-pub fn save_settings(shared: State<'_, Arc<Shared>>, settings: Settings) -> Result<View> {
+pub async fn save_settings(
+    app: AppHandle<Wry>,
+    shared: State<'_, Arc<Shared>>,
+    settings: Settings,
+) -> Result<View> {
     crate::output::autostart(settings.autostart)?;
-    let mut current = lock(&shared.settings);
-    // The server only changes by signing in.
-    let server = current.server.clone();
-    *current = Settings { server, ..settings };
-    current.save(&shared.dir)?;
-    drop(current);
+    let saved = {
+        let mut current = lock(&shared.settings);
+        // The server only changes by signing in.
+        let server = current.server.clone();
+        *current = Settings { server, ..settings };
+        current.save(&shared.dir)?;
+        current.clone()
+    };
+    shared.apply(&app, Event::OnDuty(saved.on_duty));
+    let subscriber = lock(&shared.subscriber).clone();
+    if let Some(subscriber) = subscriber {
+        subscriber.configure(saved.device.clone(), saved.policy()).await;
+    }
     Ok(view(&shared))
 }

@@ -10,8 +10,9 @@ use reveille_client::{Device, Sound};
 use reveille_protocol::{Incident, Urgency};
 use tauri::{AppHandle, Manager, Wry};
 
+use reveille_client::desktop::{Event, Look};
+
 use crate::Shared;
-use crate::tray::Look;
 
 pub struct Desktop {
     pub app: AppHandle<Wry>,
@@ -21,42 +22,27 @@ pub struct Desktop {
 impl Device for Desktop {
     fn ring(&self) {
         let settings = self.shared.settings.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        self.shared.ringing.store(true, Ordering::SeqCst);
-        self.shared.testing.store(false, Ordering::SeqCst);
         if settings.make_sure_i_hear_it {
             let mut saved = self.shared.saved_output.lock().unwrap_or_else(|p| p.into_inner());
             if saved.is_none() {
                 *saved = crate::output::raise();
             }
         }
-        // A page always has the speakers, even over the feed-lost warning.
-        match &self.shared.alarm {
-            Some(alarm) => alarm.play(settings.page_sound()),
-            None => {
-                tracing::warn!(
-                    "no audio output: this page is SILENT here; flashing the tray and repeating the notification"
-                );
-                self.flash_and_repeat();
-            }
+        self.shared.apply(&self.app, Event::Ring);
+        if self.shared.alarm.is_none() {
+            tracing::warn!(
+                "no audio output: this page is SILENT here; flashing the tray and repeating the notification"
+            );
+            self.flash_and_repeat();
         }
-        self.shared.refresh_look(&self.app);
     }
 
     fn silence(&self) {
-        self.shared.ringing.store(false, Ordering::SeqCst);
-        let lost = self.shared.lost.load(Ordering::SeqCst);
-        if let Some(alarm) = &self.shared.alarm {
-            if lost { alarm.play(reveille_alarm::Sound::FeedLost) } else { alarm.stop() }
-        }
+        self.shared.apply(&self.app, Event::Silence);
         if let Some(saved) =
             self.shared.saved_output.lock().unwrap_or_else(|p| p.into_inner()).take()
         {
             crate::output::restore(&saved);
-        }
-        if lost {
-            self.shared.refresh_look(&self.app)
-        } else {
-            self.shared.look(&self.app, Look::Acknowledged)
         }
     }
 
@@ -143,23 +129,8 @@ impl Device for Desktop {
     }
 
     fn feed_lost(&self, lost: bool) {
-        self.shared.lost.store(lost, Ordering::SeqCst);
-        let on_duty = self.shared.settings.lock().unwrap_or_else(|p| p.into_inner()).on_duty;
-        let ringing = self.shared.ringing.load(Ordering::SeqCst);
-        if let Some(alarm) = &self.shared.alarm {
-            match (lost, on_duty, ringing) {
-                // A ringing page keeps the speakers; the warning comes as look and notification.
-                (_, _, true) => {}
-                (true, true, false) => alarm.play(reveille_alarm::Sound::FeedLost),
-                (false, _, false) => {
-                    if alarm.status().sound == Some(reveille_alarm::Sound::FeedLost) {
-                        alarm.stop();
-                    }
-                }
-                (true, false, false) => {}
-            }
-        }
-        if lost && on_duty {
+        self.shared.apply(&self.app, Event::FeedLost(lost));
+        if lost && self.shared.state().on_duty {
             let _ = Notification::new()
                 .appname("Reveille")
                 .summary("Reveille cannot reach the server")
@@ -167,7 +138,6 @@ impl Device for Desktop {
                 .urgency(NotifyUrgency::Critical)
                 .show();
         }
-        self.shared.refresh_look(&self.app);
     }
 
     fn sound(&self) -> Sound {
@@ -192,7 +162,7 @@ impl Desktop {
         let (app, shared) = (self.app.clone(), self.shared.clone());
         std::thread::spawn(move || {
             let mut tick = 0u32;
-            while shared.ringing.load(Ordering::SeqCst) {
+            while shared.state().ringing {
                 if tick.is_multiple_of(2) {
                     shared.look(&app, Look::Ringing)
                 } else {

@@ -19,13 +19,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use reveille_client::desktop::{Event, Look, Sound, State};
 use reveille_client::outbox::Request;
 use reveille_client::{Config, Subscriber};
 use reveille_protocol::Incident;
-use tauri::{AppHandle, Manager, RunEvent, Wry};
+use tauri::{AppHandle, Emitter, Manager, RunEvent, Wry};
 
 use crate::settings::Settings;
-use crate::tray::{Look, StatusLine};
+use crate::tray::StatusLine;
 
 /// What the app shares between the tray, the commands and the subscriber's device.
 pub struct Shared {
@@ -41,18 +42,16 @@ pub struct Shared {
     pub notifications: Mutex<HashMap<i64, u32>>,
     /// The storm summary: ringing pages without a window of their own.
     pub waiting: device::Waiting,
-    /// A page is ringing.
-    pub ringing: std::sync::atomic::AtomicBool,
-    /// The feed has been lost for longer than the threshold.
-    pub lost: std::sync::atomic::AtomicBool,
-    /// The test alarm is playing (and may be stopped without acknowledging anything).
-    pub testing: std::sync::atomic::AtomicBool,
+    /// Signed in, on duty, ringing, feed lost, testing: what the tray and speakers follow.
+    state: Mutex<State>,
     /// The output's mute and volume before "make sure I hear it" raised them.
     pub saved_output: Mutex<Option<output::Saved>>,
     /// Why the token cannot be read from the keyring now (locked, no keyring); retried.
     pub keyring_problem: Mutex<Option<String>>,
     status_line: Mutex<Option<StatusLine>>,
     quit_armed: Mutex<Option<Instant>>,
+    /// A status event is being sent; changes meanwhile are sent with the next one.
+    emitting: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -60,6 +59,38 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// The state now.
+    pub fn state(&self) -> State {
+        *lock(&self.state)
+    }
+
+    /// Applies an event to the state, then plays what it calls for and shows its look.
+    pub fn apply(&self, app: &AppHandle<Wry>, event: Event) {
+        let look = {
+            let mut state = lock(&self.state);
+            let before = *state;
+            state.on(event);
+            // Under the lock: two events never reach the speakers out of order.
+            if state.sound() != before.sound() {
+                self.play(state.sound());
+            }
+            (state.look() != before.look()).then(|| state.look())
+        };
+        if let Some(look) = look {
+            self.look(app, look);
+        }
+        self.changed(app);
+    }
+
+    fn play(&self, sound: Sound) {
+        let Some(alarm) = &self.alarm else { return };
+        match sound {
+            Sound::Nothing => alarm.stop(),
+            Sound::Page | Sound::Test => alarm.play(lock(&self.settings).page_sound()),
+            Sound::FeedLost => alarm.play(reveille_alarm::Sound::FeedLost),
+        }
+    }
+
     pub fn look(&self, app: &AppHandle<Wry>, look: Look) {
         // Clone the menu line out of the lock: showing waits for the main thread.
         let line = lock(&self.status_line).as_ref().map(|l| StatusLine(l.0.clone()));
@@ -68,24 +99,25 @@ impl Shared {
         }
     }
 
-    /// The look the state calls for: signed out, off duty, feed lost, ringing, or all quiet.
+    /// Shows the look the state calls for now.
     pub fn refresh_look(&self, app: &AppHandle<Wry>) {
-        let on_duty = lock(&self.settings).on_duty;
-        // A keyring that will not give the token back means no pages: as red as a lost feed.
-        let look = if on_duty && lock(&self.keyring_problem).is_some() {
-            Look::FeedLost
-        } else if lock(&self.token).is_none() {
-            Look::SignedOut
-        } else if !on_duty {
-            Look::OffDuty
-        } else if self.lost.load(std::sync::atomic::Ordering::SeqCst) {
-            Look::FeedLost
-        } else if self.ringing.load(std::sync::atomic::Ordering::SeqCst) {
-            Look::Ringing
-        } else {
-            Look::Quiet
-        };
-        self.look(app, look);
+        self.look(app, self.state().look());
+    }
+
+    /// Tells the windows that what they show has changed (a `status` event with the whole
+    /// view). A storm's thousands of changes are sent as at most ten events a second.
+    pub fn changed(&self, app: &AppHandle<Wry>) {
+        use std::sync::atomic::Ordering;
+        if self.emitting.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let app = app.clone();
+        tauri::async_runtime::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let shared = app.state::<Arc<Shared>>().inner().clone();
+            shared.emitting.store(false, Ordering::SeqCst);
+            let _ = app.emit("status", commands::view(&shared));
+        });
     }
 
     pub fn remember(&self, incident: &Incident) {
@@ -112,10 +144,7 @@ impl Shared {
         self.waiting.clear(app);
         let settings = lock(&self.settings).clone();
         let Some(token) = lock(&self.token).clone() else { return Ok(()) };
-        let policy = reveille_client::conn::Policy {
-            lost_after: Duration::from_secs(settings.feed_lost_seconds.max(5)),
-            ..Default::default()
-        };
+        let policy = settings.policy();
         let config = Config {
             server: settings.server.trim_end_matches('/').to_owned(),
             token,
@@ -125,8 +154,16 @@ impl Shared {
         };
         let device = Arc::new(device::Desktop { app: app.clone(), shared: self.clone() });
         let subscriber = Subscriber::start(config, device)?;
+        // The windows hear of every change of the subscriber's status.
+        let (mut status, app_events) = (subscriber.status.clone(), app.clone());
+        let shared = self.clone();
+        tauri::async_runtime::spawn(async move {
+            while status.changed().await.is_ok() {
+                shared.changed(&app_events);
+            }
+        });
         *lock(&self.subscriber) = Some(subscriber);
-        self.refresh_look(app);
+        self.apply(app, Event::SignedIn);
         Ok(())
     }
 }
@@ -142,6 +179,7 @@ async fn sign_in_from_keyring(app: AppHandle<Wry>, shared: Arc<Shared>) {
     let report = move |problem: Option<String>| {
         let fresh = problem.is_some() && lock(&reporting.keyring_problem).is_none();
         *lock(&reporting.keyring_problem) = problem.clone();
+        reporting.apply(&report_app, Event::KeyringProblem(problem.is_some()));
         if let Some(problem) = problem.filter(|_| fresh) {
             tracing::warn!(%problem, "cannot read the token from the keyring; trying again");
             let _ = notify_rust::Notification::new()
@@ -152,7 +190,6 @@ async fn sign_in_from_keyring(app: AppHandle<Wry>, shared: Arc<Shared>) {
                 .show();
             windows::settings(&report_app);
         }
-        reporting.refresh_look(&report_app);
     };
     let patience = reveille_client::signin::Patience::default();
     match reveille_client::signin::read_token(load, report, patience).await {
@@ -176,14 +213,15 @@ pub fn on_menu(app: &AppHandle<Wry>, id: &str) {
             let seconds = lock(&shared.settings).snooze_minutes * 60;
             shared.act_all(Request::Snooze { seconds });
         }
-        "test" => commands::test_alarm_now(&shared),
+        "test" => commands::test_alarm_now(app, &shared),
         "off-duty" => {
-            {
+            let on_duty = {
                 let mut settings = lock(&shared.settings);
                 settings.on_duty = !settings.on_duty;
                 let _ = settings.save(&shared.dir);
-            }
-            shared.refresh_look(app);
+                settings.on_duty
+            };
+            shared.apply(app, Event::OnDuty(on_duty));
         }
         "quit" => {
             let on_duty = lock(&shared.settings).on_duty;
@@ -243,13 +281,12 @@ pub fn run() {
                 incidents: Mutex::default(),
                 notifications: Mutex::default(),
                 waiting: device::Waiting::default(),
-                ringing: Default::default(),
-                lost: Default::default(),
-                testing: Default::default(),
+                state: Mutex::new(State::new(settings.on_duty)),
                 saved_output: Mutex::default(),
                 keyring_problem: Mutex::default(),
                 status_line: Mutex::new(Some(line)),
                 quit_armed: Mutex::default(),
+                emitting: Default::default(),
             });
             app.manage(shared.clone());
             if settings.server.is_empty() {

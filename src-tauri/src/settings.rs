@@ -69,6 +69,14 @@ impl Settings {
         reveille_alarm::Sound::PageWith(self.curve(), reveille_alarm::Tone::parse(&self.sound))
     }
 
+    /// How the feed connection behaves, with the feed-lost threshold chosen here.
+    pub fn policy(&self) -> reveille_client::conn::Policy {
+        reveille_client::conn::Policy {
+            lost_after: std::time::Duration::from_secs(self.feed_lost_seconds.max(5)),
+            ..Default::default()
+        }
+    }
+
     pub fn curve(&self) -> reveille_core::alarm::Curve {
         reveille_core::alarm::Curve {
             start: self.start_level.clamp(0.05, 1.0),

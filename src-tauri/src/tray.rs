@@ -5,53 +5,32 @@ use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Wry};
 
-/// What the icon shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Look {
-    Quiet,
-    Ringing,
-    Acknowledged,
-    FeedLost,
-    OffDuty,
-    SignedOut,
+pub use reveille_client::desktop::Look;
+
+/// A look's colour on the icon.
+fn colour(look: Look) -> [u8; 3] {
+    match look {
+        Look::Quiet => [0x1f, 0x6f, 0xeb],
+        Look::Ringing => [0xf5, 0x9e, 0x0b],
+        Look::Acknowledged => [0x16, 0xa3, 0x4a],
+        Look::FeedLost => [0xdc, 0x26, 0x26],
+        Look::OffDuty | Look::SignedOut => [0x8b, 0x94, 0x9e],
+    }
 }
 
-impl Look {
-    fn colour(self) -> [u8; 3] {
-        match self {
-            Self::Quiet => [0x1f, 0x6f, 0xeb],
-            Self::Ringing => [0xf5, 0x9e, 0x0b],
-            Self::Acknowledged => [0x16, 0xa3, 0x4a],
-            Self::FeedLost => [0xdc, 0x26, 0x26],
-            Self::OffDuty | Self::SignedOut => [0x8b, 0x94, 0x9e],
+/// A 32×32 disc in the look's colour (a hollow ring when off duty or signed out).
+pub fn icon(look: Look) -> Image<'static> {
+    let [r, g, b] = colour(look);
+    let hollow = matches!(look, Look::OffDuty | Look::SignedOut);
+    let mut rgba = Vec::with_capacity(32 * 32 * 4);
+    for y in 0..32 {
+        for x in 0..32 {
+            let d = ((x as f32 - 15.5).powi(2) + (y as f32 - 15.5).powi(2)).sqrt();
+            let inside = d <= 15.0 && !(hollow && d < 10.0);
+            rgba.extend_from_slice(&[r, g, b, if inside { 255 } else { 0 }]);
         }
     }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Quiet => "On duty — all quiet",
-            Self::Ringing => "RINGING — a page is waiting",
-            Self::Acknowledged => "Acknowledged",
-            Self::FeedLost => "FEED LOST — you may miss pages",
-            Self::OffDuty => "Off duty",
-            Self::SignedOut => "Not signed in",
-        }
-    }
-
-    /// A 32×32 disc in the state's colour (a hollow ring when off duty or signed out).
-    pub fn icon(self) -> Image<'static> {
-        let [r, g, b] = self.colour();
-        let hollow = matches!(self, Self::OffDuty | Self::SignedOut);
-        let mut rgba = Vec::with_capacity(32 * 32 * 4);
-        for y in 0..32 {
-            for x in 0..32 {
-                let d = ((x as f32 - 15.5).powi(2) + (y as f32 - 15.5).powi(2)).sqrt();
-                let inside = d <= 15.0 && !(hollow && d < 10.0);
-                rgba.extend_from_slice(&[r, g, b, if inside { 255 } else { 0 }]);
-            }
-        }
-        Image::new_owned(rgba, 32, 32)
-    }
+    Image::new_owned(rgba, 32, 32)
 }
 
 pub const TRAY: &str = "reveille";
@@ -77,7 +56,7 @@ pub fn build(app: &AppHandle<Wry>, on_duty: bool) -> tauri::Result<(TrayIcon<Wry
         ],
     )?;
     let tray = TrayIconBuilder::with_id(TRAY)
-        .icon(Look::SignedOut.icon())
+        .icon(icon(Look::SignedOut))
         .tooltip("Reveille")
         .menu(&menu)
         .show_menu_on_left_click(true)
@@ -89,7 +68,7 @@ pub fn build(app: &AppHandle<Wry>, on_duty: bool) -> tauri::Result<(TrayIcon<Wry
 /// Shows `look` on the tray icon and in the menu's first line.
 pub fn show(app: &AppHandle<Wry>, line: &StatusLine, look: Look) {
     if let Some(tray) = app.tray_by_id(TRAY) {
-        let _ = tray.set_icon(Some(look.icon()));
+        let _ = tray.set_icon(Some(icon(look)));
         let _ = tray.set_tooltip(Some(format!("Reveille: {}", look.label())));
     }
     let _ = line.0.set_text(look.label());

@@ -336,7 +336,37 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
         heading == "Payments runbook"
     })
     .await;
-    let _ = client.switch_to_window(alarm).await;
+    let _ = client.switch_to_window(alarm.clone()).await;
+
+    // Each window may do only its job: the alarm window may load its incident, but a call to a
+    // settings command from it is refused by the app's capabilities, and changes nothing.
+    let call = |command: &str, args: Value| {
+        let script = r#"
+            const [command, args, done] = arguments;
+            window.__TAURI_INTERNALS__.invoke(command, args)
+                .then(() => done("allowed"), (e) => done("refused: " + e));
+        "#;
+        client.execute_async(script, vec![json!(command), args])
+    };
+    let id = incident(&url, &site.token, "disk").await["id"].clone();
+    assert_eq!(call("incident", json!({"id": id})).await.unwrap(), "allowed");
+    let settings_before = std::fs::read_to_string(data.join("settings.json")).unwrap();
+    let mut hijack = serde_json::from_str::<Value>(&settings_before).unwrap();
+    hijack["on_duty"] = json!(false);
+    for (command, args) in [
+        ("save_settings", json!({"settings": hijack})),
+        ("sign_out", json!({})),
+        ("sign_in", json!({"server": "http://127.0.0.1:9", "token": "x"})),
+        ("status", json!({})),
+    ] {
+        let answer = call(command, args).await.unwrap();
+        let answer = answer.as_str().unwrap_or_default();
+        assert!(
+            answer.starts_with("refused") && answer.contains("not allowed"),
+            "{command}: {answer}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(data.join("settings.json")).unwrap(), settings_before);
 
     // Let the ramp play, then acknowledge in the window.
     tokio::time::sleep(Duration::from_secs(7)).await;
@@ -377,6 +407,18 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
     assert!((30..=35).contains(&level), "ringing at {level}%");
     assert!(timeline.contains("acked on alice-laptop"), "{timeline}");
 
+    // Settings take effect without signing in again: the device's new name is on the next
+    // page's receipts.
+    client.switch_to_window(settings_window.clone()).await.unwrap();
+    let device = client.find(Locator::Id("device")).await.unwrap();
+    device.clear().await.unwrap();
+    device.send_keys("alice-desk").await.unwrap();
+    client.find(Locator::Id("save")).await.unwrap().click().await.unwrap();
+    eventually("the settings saved", Duration::from_secs(10), async || {
+        std::fs::read_to_string(data.join("settings.json")).unwrap().contains("alice-desk")
+    })
+    .await;
+
     // A second page, acknowledged from the command line, also stops the sound.
     assert!(
         Command::new("pactl").args(["set-sink-mute", "alarm", "0"]).status().unwrap().success()
@@ -389,7 +431,7 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
             id = incident(&url, &site.token, "cpu").await["id"].as_i64().unwrap();
             incident(&url, &site.token, "cpu").await["timeline"]
                 .to_string()
-                .contains("ringing on alice-laptop")
+                .contains("ringing on alice-desk")
         })
         .await;
         id
@@ -447,7 +489,7 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
     eventually("the fourth page ringing", Duration::from_secs(10), async || {
         incident(&url, &site.token, "net").await["timeline"]
             .to_string()
-            .contains("ringing on alice-laptop")
+            .contains("ringing on alice-desk")
     })
     .await;
     let pactl = |args: &[&str]| Command::new("pactl").args(args).status().unwrap().success();

@@ -1,5 +1,7 @@
-// The only caller of invoke(): every command the Rust side offers, typed.
+// The only caller of invoke() and listen(): every command the Rust side offers, and the one event
+// it sends, typed.
 import { invoke } from "@tauri-apps/api/core";
+import { listen } from "@tauri-apps/api/event";
 
 export interface Incident {
   id: number;
@@ -62,3 +64,6 @@ export const act = (id: number, action: "ack" | "snooze" | "resolve") => invoke<
 export const testAlarm = () => invoke<boolean>("test_alarm");
 export const stopAlarm = () => invoke<void>("stop_alarm");
 export const saveSettings = (settings: Settings) => invoke<View>("save_settings", { settings });
+/** The whole view, each time it changes (sent at most ten times a second). */
+export const onStatus = (render: (view: View) => void) =>
+  listen<View>("status", (event) => render(event.payload));

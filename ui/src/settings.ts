@@ -106,5 +106,6 @@ const refresh = async () => {
     error(e);
   }
 };
+// The app sends the whole view whenever it changes; read once at the start.
+ipc.onStatus(render);
 refresh();
-setInterval(refresh, 1000);

@@ -105,6 +105,11 @@ impl Connection {
         (conn, Effect::Connect { after: last_id })
     }
 
+    /// New tunables, from the next event on.
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+    }
+
     pub fn is_lost(&self) -> bool {
         self.lost
     }

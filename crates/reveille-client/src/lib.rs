@@ -2,10 +2,12 @@
 //!
 //! The pure parts — the connection state machine ([`conn`]) and the ringing state ([`pages`]) —
 //! take time as an argument and return effects; [`outbox`] keeps acknowledgements on disk until
-//! the server has them; [`runbook`] renders markdown to safe HTML. No UI, audio or OS secret store
+//! the server has them; [`runbook`] renders markdown to safe HTML; [`desktop`] decides what a
+//! desktop's tray shows and its speakers play. No UI, audio or OS secret store
 //! here: the apps implement those.
 
 pub mod conn;
+pub mod desktop;
 pub mod device;
 pub mod outbox;
 pub mod pages;

@@ -47,6 +47,7 @@ pub struct Status {
 enum Command {
     Act(i64, Request),
     ActAll(Request),
+    Configure { device: String, policy: Policy },
 }
 
 /// A handle on a running subscriber; dropping every handle stops it.
@@ -89,6 +90,12 @@ impl Subscriber {
     /// The same for every page ringing now, however many a storm brought.
     pub async fn act_all(&self, request: Request) {
         let _ = self.commands.send(Command::ActAll(request)).await;
+    }
+
+    /// New settings, taken at once: the device's name in receipts, and the connection's policy
+    /// (the feed-lost threshold); the connection itself stays.
+    pub async fn configure(&self, device: String, policy: Policy) {
+        let _ = self.commands.send(Command::Configure { device, policy }).await;
     }
 }
 
@@ -149,6 +156,11 @@ impl Task {
                     Some(Command::ActAll(request)) => {
                         let ringing: Vec<i64> = self.pages.ringing().map(|i| i.id).collect();
                         self.act(&ringing, request).await;
+                    }
+                    Some(Command::Configure { device, policy }) => {
+                        self.config.device = device;
+                        self.config.policy = policy;
+                        conn.set_policy(policy);
                     }
                     None => return,
                 },
