@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod pages;
 pub mod runbook;
 pub mod signin;
+pub mod sources;
 pub mod subscriber;
 
 pub use device::{Device, Sound};

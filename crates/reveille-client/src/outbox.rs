@@ -51,21 +51,25 @@ impl Request {
     }
 }
 
+/// What an outbox keeps: `K` names the incident (a Reveille id, or another pager's own key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pending {
-    pub incident: i64,
+pub struct Pending<K = i64> {
+    pub incident: K,
     pub request: Request,
     pub at: Timestamp,
 }
 
 /// A small JSON file, rewritten atomically on every change.
 #[derive(Debug)]
-pub struct Outbox {
+pub struct Outbox<K = i64> {
     path: PathBuf,
-    pending: Vec<Pending>,
+    pending: Vec<Pending<K>>,
 }
 
-impl Outbox {
+impl<K> Outbox<K>
+where
+    K: Clone + Eq + std::hash::Hash + Serialize + serde::de::DeserializeOwned,
+{
     /// Opens the outbox at `path` (an unreadable file starts empty, and is kept aside).
     pub fn open(path: impl AsRef<Path>) -> std::io::Result<Self> {
         let path = path.as_ref().to_path_buf();
@@ -81,32 +85,32 @@ impl Outbox {
         Ok(Self { path, pending })
     }
 
-    pub fn pending(&self) -> &[Pending] {
+    pub fn pending(&self) -> &[Pending<K>] {
         &self.pending
     }
 
     /// Keeps a request; a repeated one for the same incident replaces the older.
-    pub fn push(&mut self, item: Pending) -> std::io::Result<()> {
+    pub fn push(&mut self, item: Pending<K>) -> std::io::Result<()> {
         self.push_all(vec![item])
     }
 
     /// Keeps several requests with one write (acknowledging a whole storm at once).
-    pub fn push_all(&mut self, items: Vec<Pending>) -> std::io::Result<()> {
-        let new: std::collections::HashSet<(i64, Request)> =
-            items.iter().map(|p| (p.incident, p.request)).collect();
-        self.pending.retain(|p| !new.contains(&(p.incident, p.request)));
+    pub fn push_all(&mut self, items: Vec<Pending<K>>) -> std::io::Result<()> {
+        let new: std::collections::HashSet<(&K, Request)> =
+            items.iter().map(|p| (&p.incident, p.request)).collect();
+        self.pending.retain(|p| !new.contains(&(&p.incident, p.request)));
         self.pending.extend(items);
         self.save()
     }
 
     /// Forgets a request the server has answered (for good or with a final refusal).
-    pub fn done(&mut self, incident: i64, request: Request) -> std::io::Result<()> {
+    pub fn done(&mut self, incident: K, request: Request) -> std::io::Result<()> {
         self.done_many(request, &[incident])
     }
 
     /// Forgets `request` for every one of `incidents`, with one write.
-    pub fn done_many(&mut self, request: Request, incidents: &[i64]) -> std::io::Result<()> {
-        let gone: std::collections::HashSet<i64> = incidents.iter().copied().collect();
+    pub fn done_many(&mut self, request: Request, incidents: &[K]) -> std::io::Result<()> {
+        let gone: std::collections::HashSet<&K> = incidents.iter().collect();
         self.pending.retain(|p| p.request != request || !gone.contains(&p.incident));
         self.save()
     }
@@ -156,7 +160,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("outbox.json");
         std::fs::write(&path, b"{not json").unwrap();
-        assert!(Outbox::open(&path).unwrap().pending().is_empty());
+        assert!(Outbox::<i64>::open(&path).unwrap().pending().is_empty());
         assert!(path.with_extension("corrupt").exists());
     }
 }
