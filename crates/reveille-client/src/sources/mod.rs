@@ -18,7 +18,7 @@ use jiff::Timestamp;
 use reveille_protocol::{Incident, IncidentState, Link, Severity, Urgency};
 use serde::{Deserialize, Serialize};
 
-pub use poller::{Handle, start};
+pub use poller::{CATCH_UP, Handle, Health, Timing, start};
 
 /// What kind of pager a source is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,9 +210,10 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     })
 }
 
-/// Ids of a source's incidents: below zero, with the source's slot in them.
+/// Ids of a source's incidents: below zero, with the source's slot in them, and growing with `n`
+/// (the ringing state shows the oldest pages first, by id).
 pub fn local_id(slot: u8, n: u32) -> i64 {
-    -(i64::from(slot) * SLOT + i64::from(n) + 1)
+    -(i64::from(slot) + 1) * SLOT + i64::from(n)
 }
 
 /// The slot of the source an incident id belongs to; None for the Reveille server's ids.
@@ -235,6 +236,7 @@ mod tests {
                 assert_eq!(slot_of(id), Some(slot), "{slot} {n}");
             }
         }
+        assert!(local_id(3, 1) > local_id(3, 0), "later pages have greater ids");
         assert_eq!(slot_of(7), None);
         assert_eq!(slot_of(0), None);
     }

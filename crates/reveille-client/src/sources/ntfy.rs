@@ -1,7 +1,10 @@
 //! Any ntfy server: the topic's JSON stream (`GET /{topic}/json`, resumed with `since=` the last
 //! message id after a drop, so nothing sent meanwhile is missed). Messages of priority 4 and 5
-//! ring, the others notify. ntfy keeps no state of its own, so "acknowledge" and "resolve" only
-//! dismiss the message here. Credentials: an access token, or a user name and password.
+//! ring, the others notify. A message with a `sequence_id` replaces the earlier one of that
+//! sequence, and `message_delete` / `message_clear` for it withdraw it (Reveille's own ntfy
+//! endpoint does so when a page is answered anywhere). ntfy keeps no state of its own, so
+//! "acknowledge" and "resolve" only dismiss the message here. Credentials: an access token, or a
+//! user name and password.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,6 +47,8 @@ struct Message {
     #[serde(default)]
     topic: String,
     #[serde(default)]
+    sequence_id: Option<String>,
+    #[serde(default)]
     message: Option<String>,
     #[serde(default)]
     title: Option<String>,
@@ -82,12 +87,16 @@ impl Message {
             .find(|l| l.text.as_deref().is_some_and(|t| t.to_lowercase().contains("runbook")))
             .map(|l| l.href.clone());
         let message = self.message.unwrap_or_default();
-        let title = match self.title {
-            Some(title) if !title.is_empty() => title,
-            _ => message.lines().next().unwrap_or("ntfy message").to_owned(),
+        // The alarm's one line: the title and the message's first line, as the ntfy app shows.
+        let first = message.lines().next().unwrap_or_default();
+        let title = match (self.title.filter(|t| !t.is_empty()), first) {
+            (Some(title), "") => title,
+            (Some(title), first) => format!("{title}: {first}"),
+            (None, "") => "ntfy message".to_owned(),
+            (None, first) => first.to_owned(),
         };
         Found {
-            key: self.id,
+            key: self.sequence_id.unwrap_or(self.id),
             title,
             service: self.topic,
             severity,
@@ -206,11 +215,16 @@ impl Follow {
                 let Ok(message) = parsed else { continue };
                 let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
                 state.down = None;
-                if message.event == "message" && !state.open.iter().any(|f| f.key == message.id) {
+                let event = message.event.clone();
+                if matches!(event.as_str(), "message" | "message_delete" | "message_clear") {
                     state.last = Some(message.id.clone());
-                    state.open.push(message.found());
-                    let excess = state.open.len().saturating_sub(KEPT);
-                    state.open.drain(..excess);
+                    let found = message.found();
+                    state.open.retain(|f| f.key != found.key);
+                    if event == "message" {
+                        state.open.push(found);
+                        let excess = state.open.len().saturating_sub(KEPT);
+                        state.open.drain(..excess);
+                    }
                 }
                 drop(state);
                 wake.notify_one();

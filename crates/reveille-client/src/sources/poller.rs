@@ -81,6 +81,13 @@ impl Handle {
     }
 }
 
+/// How often a source is looked at, and how long it may fail before its feed counts as lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub interval: Duration,
+    pub lost_after: Duration,
+}
+
 /// Starts following `config` with its credential; `outbox` keeps its answers across restarts.
 pub fn start(
     slot: u8,
@@ -88,7 +95,7 @@ pub fn start(
     secret: String,
     device: Arc<dyn Device>,
     outbox: PathBuf,
-    lost_after: Duration,
+    timing: Timing,
 ) -> std::io::Result<Handle> {
     let outbox = Outbox::open(outbox)?;
     let (commands, rx) = mpsc::channel(32);
@@ -112,7 +119,7 @@ pub fn start(
         health: health_tx,
         failing_since: None,
         attempt: 0,
-        lost_after,
+        timing,
     };
     use super::Kind;
     match config.kind {
@@ -146,7 +153,7 @@ struct Poller {
     health: watch::Sender<Health>,
     failing_since: Option<Instant>,
     attempt: u32,
-    lost_after: Duration,
+    timing: Timing,
 }
 
 impl Poller {
@@ -185,11 +192,11 @@ impl Poller {
                 let count = found.len();
                 self.update(found, now);
                 self.report(Some(true), format!("{count} open"), count);
-                self.config.interval()
+                self.timing.interval
             }
             Err(failure) => {
                 let since = *self.failing_since.get_or_insert(now);
-                let lost = now.duration_since(since) >= self.lost_after;
+                let lost = now.duration_since(since) >= self.timing.lost_after;
                 if lost && !self.health.borrow().lost {
                     self.device.feed_lost(true);
                 }
@@ -197,12 +204,13 @@ impl Poller {
                 self.report(Some(false), failure.to_string(), open);
                 self.health.send_modify(|h| h.lost = lost);
                 self.attempt += 1;
-                let backoff =
-                    Duration::from_secs(1 << self.attempt.min(6)).min(self.config.interval());
+                // A quarter of the interval, doubling on each failure, up to the interval.
+                let backoff = (self.timing.interval / 4 * (1u32 << self.attempt.min(6)))
+                    .min(self.timing.interval);
                 match failure {
                     Failure::RateLimited(Some(wait)) => wait.max(backoff),
                     Failure::RateLimited(None) | Failure::Down(_) => backoff,
-                    Failure::Refused(_) => self.config.interval(),
+                    Failure::Refused(_) => self.timing.interval,
                 }
             }
         }

@@ -31,6 +31,8 @@ page = ["alice"]
 #[derive(Default)]
 pub struct Recorder {
     pub calls: Mutex<Vec<String>>,
+    /// Every incident notified or shown, as it was then.
+    pub incidents: Mutex<std::collections::HashMap<i64, Incident>>,
     changed: watch::Sender<usize>,
     /// The output has gone (or is muted): the device can no longer be heard.
     pub silent: std::sync::atomic::AtomicBool,
@@ -61,6 +63,16 @@ impl Recorder {
     pub fn count(&self, call: &str) -> usize {
         self.calls.lock().unwrap().iter().filter(|c| *c == call).count()
     }
+
+    /// How many calls start with `prefix` (`"notify "`: every notification).
+    pub fn count_starting(&self, prefix: &str) -> usize {
+        self.calls.lock().unwrap().iter().filter(|c| c.starts_with(prefix)).count()
+    }
+
+    /// The incident as it was last notified or shown.
+    pub fn incident(&self, id: i64) -> Incident {
+        self.incidents.lock().unwrap().get(&id).cloned().expect("never notified nor shown")
+    }
 }
 
 impl Device for Recorder {
@@ -71,9 +83,11 @@ impl Device for Recorder {
         self.record("silence".into());
     }
     fn notify(&self, incident: &Incident) {
+        self.incidents.lock().unwrap().insert(incident.id, incident.clone());
         self.record(format!("notify {}", incident.id));
     }
     fn show(&self, incident: &Incident) {
+        self.incidents.lock().unwrap().insert(incident.id, incident.clone());
         self.record(format!("show {}", incident.id));
     }
     fn withdraw(&self, incident: i64) {
