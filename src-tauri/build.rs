@@ -6,6 +6,8 @@ fn main() {
         "sign_in",
         "sign_out",
         "save_settings",
+        "add_source",
+        "remove_source",
         "test_alarm",
         "stop_alarm",
         "incident",

@@ -28,22 +28,26 @@ pub struct View {
     pub settings: Settings,
     /// Why the saved sign-in cannot be read from the keyring now, while it is retried.
     pub keyring_problem: Option<String>,
+    /// The pagers besides Reveille, with their health.
+    pub sources: Vec<crate::pagers::SourceView>,
 }
 
 pub fn view(shared: &Shared) -> View {
     let status =
         lock(&shared.subscriber).as_ref().map(|s| s.status.borrow().clone()).unwrap_or_default();
+    let state = shared.state();
     View {
         signed_in: lock(&shared.token).is_some(),
         user: lock(&shared.user).clone(),
         connected: status.connected,
-        lost: status.lost,
+        lost: state.lost(),
         ringing: status.ringing,
         ringing_total: status.ringing_total,
         pending: status.pending,
         audio: shared.alarm.is_some(),
         settings: lock(&shared.settings).clone(),
         keyring_problem: lock(&shared.keyring_problem).clone(),
+        sources: crate::pagers::views(shared),
     }
 }
 
@@ -102,7 +106,7 @@ pub fn sign_out(app: AppHandle<Wry>, shared: State<'_, Arc<Shared>>) -> Result<V
     *lock(&shared.token) = None;
     *lock(&shared.user) = None;
     // Signed out, this computer no longer rings: leave nothing sounding or raised.
-    shared.apply(&app, Event::SignedOut);
+    shared.apply(&app, Event::Removed(0));
     if let Some(saved) = lock(&shared.saved_output).take() {
         crate::output::restore(&saved);
     }
@@ -130,8 +134,13 @@ pub struct IncidentView {
 /// How long the window waits for the server before showing what the feed brought.
 const QUICK: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// The incident as the server has it now, or as the feed brought it when the server is slow.
+/// The incident as the server has it now, or as the feed brought it when the server is slow; a
+/// source's incident as its last look found it.
 async fn load_incident(shared: &Shared, id: i64) -> Result<Incident> {
+    if reveille_client::sources::slot_of(id).is_some() {
+        let kept = lock(&shared.incidents).get(&id).cloned();
+        return kept.ok_or_else(|| Error::Server(format!("This page (#{id}) is no longer open")));
+    }
     let server = lock(&shared.settings).server.clone();
     let token = lock(&shared.token).clone().ok_or(Error::Server("sign in first".into()))?;
     let url = format!("{server}/api/v1/incidents/{id}");
@@ -196,7 +205,7 @@ pub fn act(shared: State<'_, Arc<Shared>>, id: i64, action: String) -> Result<()
 
 /// Plays the page sound for ten seconds, unless a real page is ringing.
 pub fn test_alarm_now(app: &AppHandle<Wry>, shared: &Arc<Shared>) {
-    if shared.alarm.is_none() || shared.state().ringing {
+    if shared.alarm.is_none() || shared.state().ringing() {
         return;
     }
     shared.apply(app, Event::TestStarted);
@@ -231,9 +240,10 @@ pub async fn save_settings(
     crate::output::autostart(settings.autostart)?;
     let saved = {
         let mut current = lock(&shared.settings);
-        // The server only changes by signing in.
+        // The server only changes by signing in, the sources by adding and removing them.
         let server = current.server.clone();
-        *current = Settings { server, ..settings };
+        let sources = current.sources.clone();
+        *current = Settings { server, sources, ..settings };
         current.save(&shared.dir)?;
         current.clone()
     };
@@ -242,5 +252,28 @@ pub async fn save_settings(
     if let Some(subscriber) = subscriber {
         subscriber.configure(saved.device.clone(), saved.policy()).await;
     }
+    Ok(view(&shared))
+}
+
+/// Adds a pager besides Reveille: its credential goes to the keyring, the rest to the settings.
+#[tauri::command]
+pub async fn add_source(
+    app: AppHandle<Wry>,
+    shared: State<'_, Arc<Shared>>,
+    source: reveille_client::sources::SourceConfig,
+    secret: String,
+) -> Result<View> {
+    crate::pagers::add(&app, &shared, source, &secret)?;
+    Ok(view(&shared))
+}
+
+/// Stops following a pager and forgets it, credential included.
+#[tauri::command]
+pub async fn remove_source(
+    app: AppHandle<Wry>,
+    shared: State<'_, Arc<Shared>>,
+    name: String,
+) -> Result<View> {
+    crate::pagers::remove(&app, &shared, &name)?;
     Ok(view(&shared))
 }

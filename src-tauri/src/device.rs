@@ -10,13 +10,15 @@ use reveille_client::{Device, Sound};
 use reveille_protocol::{Incident, Urgency};
 use tauri::{AppHandle, Manager, Wry};
 
-use reveille_client::desktop::{Event, Look};
+use reveille_client::desktop::{Event, Look, Source};
 
 use crate::Shared;
 
 pub struct Desktop {
     pub app: AppHandle<Wry>,
     pub shared: Arc<Shared>,
+    /// Which source this device rings for: 0 is the Reveille server.
+    pub source: Source,
 }
 
 impl Device for Desktop {
@@ -28,7 +30,7 @@ impl Device for Desktop {
                 *saved = crate::output::raise();
             }
         }
-        self.shared.apply(&self.app, Event::Ring);
+        self.shared.apply(&self.app, Event::Ring(self.source));
         if self.shared.alarm.is_none() {
             tracing::warn!(
                 "no audio output: this page is SILENT here; flashing the tray and repeating the notification"
@@ -38,7 +40,7 @@ impl Device for Desktop {
     }
 
     fn silence(&self) {
-        self.shared.apply(&self.app, Event::Silence);
+        self.shared.apply(&self.app, Event::Silence(self.source));
         if let Some(saved) =
             self.shared.saved_output.lock().unwrap_or_else(|p| p.into_inner()).take()
         {
@@ -86,7 +88,8 @@ impl Device for Desktop {
     }
 
     fn withdraw(&self, incident: i64) {
-        self.shared.incidents.lock().unwrap_or_else(|p| p.into_inner()).remove(&incident);
+        let page =
+            self.shared.incidents.lock().unwrap_or_else(|p| p.into_inner()).remove(&incident);
         let id =
             self.shared.notifications.lock().unwrap_or_else(|p| p.into_inner()).remove(&incident);
         if let Some(id) = id {
@@ -95,7 +98,10 @@ impl Device for Desktop {
                 .id(id)
                 .appname("Reveille")
                 .summary("Page answered")
-                .body(&format!("Incident #{incident} no longer needs you."))
+                .body(&match page {
+                    Some(page) if incident < 0 => format!("{} no longer needs you.", page.summary),
+                    _ => format!("Incident #{incident} no longer needs you."),
+                })
                 .urgency(NotifyUrgency::Low)
                 .timeout(Timeout::Milliseconds(4000))
                 .show();
@@ -129,11 +135,15 @@ impl Device for Desktop {
     }
 
     fn feed_lost(&self, lost: bool) {
-        self.shared.apply(&self.app, Event::FeedLost(lost));
+        self.shared.apply(&self.app, Event::FeedLost(self.source, lost));
         if lost && self.shared.state().on_duty {
+            let summary = match crate::pagers::name(&self.shared, self.source) {
+                Some(name) => format!("Reveille cannot reach {name}"),
+                None => "Reveille cannot reach the server".to_owned(),
+            };
             let _ = Notification::new()
                 .appname("Reveille")
-                .summary("Reveille cannot reach the server")
+                .summary(&summary)
                 .body("While this lasts you will NOT hear pages on this computer.")
                 .urgency(NotifyUrgency::Critical)
                 .show();
@@ -162,7 +172,7 @@ impl Desktop {
         let (app, shared) = (self.app.clone(), self.shared.clone());
         std::thread::spawn(move || {
             let mut tick = 0u32;
-            while shared.state().ringing {
+            while shared.state().ringing() {
                 if tick.is_multiple_of(2) {
                     shared.look(&app, Look::Ringing)
                 } else {
@@ -176,7 +186,7 @@ impl Desktop {
                         .values()
                         .cloned()
                         .collect();
-                    let desktop = Desktop { app: app.clone(), shared: shared.clone() };
+                    let desktop = Desktop { app: app.clone(), shared: shared.clone(), source: 0 };
                     for page in pages
                         .iter()
                         .filter(|i| i.state == reveille_protocol::IncidentState::Triggered)

@@ -9,6 +9,7 @@ mod commands;
 mod device;
 mod error;
 mod output;
+mod pagers;
 mod secrets;
 mod settings;
 mod tray;
@@ -42,19 +43,23 @@ pub struct Shared {
     pub notifications: Mutex<HashMap<i64, u32>>,
     /// The storm summary: ringing pages without a window of their own.
     pub waiting: device::Waiting,
+    /// The pagers besides Reveille being followed.
+    pub sources: Mutex<Vec<reveille_client::sources::Handle>>,
+    /// The tray's line for each of them.
+    pub source_lines: Mutex<Vec<(u8, tauri::menu::MenuItem<Wry>)>>,
     /// Signed in, on duty, ringing, feed lost, testing: what the tray and speakers follow.
     state: Mutex<State>,
     /// The output's mute and volume before "make sure I hear it" raised them.
     pub saved_output: Mutex<Option<output::Saved>>,
     /// Why the token cannot be read from the keyring now (locked, no keyring); retried.
     pub keyring_problem: Mutex<Option<String>>,
-    status_line: Mutex<Option<StatusLine>>,
+    pub status_line: Mutex<Option<StatusLine>>,
     quit_armed: Mutex<Option<Instant>>,
     /// A status event is being sent; changes meanwhile are sent with the next one.
     emitting: std::sync::atomic::AtomicBool,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -124,17 +129,31 @@ impl Shared {
         lock(&self.incidents).insert(incident.id, incident.clone());
     }
 
-    /// The person acted on a page (from a notification, the tray or a window).
-    pub fn act(&self, incident: i64, request: Request) {
-        if let Some(subscriber) = lock(&self.subscriber).clone() {
+    /// The person acted on a page (from a notification, the tray or a window): the Reveille
+    /// server's, or a source's (its id says which).
+    pub fn act(self: &Arc<Self>, incident: i64, request: Request) {
+        if let Some(slot) = reveille_client::sources::slot_of(incident) {
+            let shared = self.clone();
+            tauri::async_runtime::spawn(async move {
+                let commands =
+                    lock(&shared.sources).iter().find(|h| h.slot == slot).map(|h| h.commands());
+                if let Some(commands) = commands {
+                    commands.act(incident, request).await;
+                }
+            });
+        } else if let Some(subscriber) = lock(&self.subscriber).clone() {
             tauri::async_runtime::spawn(async move { subscriber.act(incident, request).await });
         }
     }
 
-    /// The person acts on every page ringing now (the tray's Acknowledge and Snooze).
+    /// The person acts on every page ringing now, from every source (the tray's Acknowledge and
+    /// Snooze).
     pub fn act_all(&self, request: Request) {
         if let Some(subscriber) = lock(&self.subscriber).clone() {
             tauri::async_runtime::spawn(async move { subscriber.act_all(request).await });
+        }
+        for commands in lock(&self.sources).iter().map(|h| h.commands()) {
+            tauri::async_runtime::spawn(async move { commands.act_all(request).await });
         }
     }
 
@@ -152,7 +171,8 @@ impl Shared {
             outbox: self.dir.join("outbox.json"),
             policy,
         };
-        let device = Arc::new(device::Desktop { app: app.clone(), shared: self.clone() });
+        let device =
+            Arc::new(device::Desktop { app: app.clone(), shared: self.clone(), source: 0 });
         let subscriber = Subscriber::start(config, device)?;
         // The windows hear of every change of the subscriber's status.
         let (mut status, app_events) = (subscriber.status.clone(), app.clone());
@@ -163,7 +183,7 @@ impl Shared {
             }
         });
         *lock(&self.subscriber) = Some(subscriber);
-        self.apply(app, Event::SignedIn);
+        self.apply(app, Event::Added(0));
         Ok(())
     }
 }
@@ -173,6 +193,14 @@ impl Shared {
 /// with a notification, that this computer will not ring, and it is read again until it works.
 async fn sign_in_from_keyring(app: AppHandle<Wry>, shared: Arc<Shared>) {
     let server = lock(&shared.settings).server.clone();
+    if !server.is_empty() {
+        read_reveille_token(&app, &shared, server).await;
+    }
+    // The keyring answers now: the other pagers' credentials can be read.
+    pagers::start_saved(app, shared).await;
+}
+
+async fn read_reveille_token(app: &AppHandle<Wry>, shared: &Arc<Shared>, server: String) {
     let load = move || secrets::load(&server).map_err(|e| e.to_string());
     let reporting = shared.clone();
     let report_app = app.clone();
@@ -195,11 +223,12 @@ async fn sign_in_from_keyring(app: AppHandle<Wry>, shared: Arc<Shared>) {
     match reveille_client::signin::read_token(load, report, patience).await {
         Some(token) => {
             *lock(&shared.token) = Some(token);
-            if let Err(e) = shared.subscribe(&app) {
+            if let Err(e) = shared.subscribe(app) {
                 tracing::error!(error = %e, "cannot start following the feed");
             }
         }
-        None => windows::settings(&app),
+        None if lock(&shared.settings).sources.is_empty() => windows::settings(app),
+        None => {}
     }
 }
 
@@ -261,6 +290,8 @@ pub fn run() {
             commands::test_alarm,
             commands::stop_alarm,
             commands::save_settings,
+            commands::add_source,
+            commands::remove_source,
         ])
         .setup(|app| {
             let dir = app.path().app_data_dir()?;
@@ -281,6 +312,8 @@ pub fn run() {
                 incidents: Mutex::default(),
                 notifications: Mutex::default(),
                 waiting: device::Waiting::default(),
+                sources: Mutex::default(),
+                source_lines: Mutex::default(),
                 state: Mutex::new(State::new(settings.on_duty)),
                 saved_output: Mutex::default(),
                 keyring_problem: Mutex::default(),
@@ -289,7 +322,7 @@ pub fn run() {
                 emitting: Default::default(),
             });
             app.manage(shared.clone());
-            if settings.server.is_empty() {
+            if settings.server.is_empty() && settings.sources.is_empty() {
                 windows::settings(app.handle());
             } else {
                 tauri::async_runtime::spawn(sign_in_from_keyring(app.handle().clone(), shared));

@@ -25,6 +25,8 @@ pub struct Settings {
     pub make_sure_i_hear_it: bool,
     /// Start Reveille at login.
     pub autostart: bool,
+    /// The pagers besides Reveille (their credentials are in the keyring).
+    pub sources: Vec<reveille_client::sources::SourceConfig>,
 }
 
 impl Default for Settings {
@@ -41,6 +43,7 @@ impl Default for Settings {
             on_duty: true,
             make_sure_i_hear_it: false,
             autostart: false,
+            sources: Vec::new(),
         }
     }
 }

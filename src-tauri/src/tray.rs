@@ -38,23 +38,43 @@ pub const TRAY: &str = "reveille";
 /// The menu line that says the state.
 pub struct StatusLine(pub MenuItem<Wry>);
 
-pub fn build(app: &AppHandle<Wry>, on_duty: bool) -> tauri::Result<(TrayIcon<Wry>, StatusLine)> {
+/// A tray line per source, under the status line.
+type SourceLines = Vec<(u8, MenuItem<Wry>)>;
+
+/// The menu: the state, a line per source, then what a paged person needs.
+fn menu(
+    app: &AppHandle<Wry>,
+    on_duty: bool,
+    sources: &[(u8, String)],
+) -> tauri::Result<(Menu<Wry>, StatusLine, SourceLines)> {
     let status = MenuItem::with_id(app, "status", Look::SignedOut.label(), false, None::<&str>)?;
-    let menu = Menu::with_items(
-        app,
-        &[
-            &status,
-            &PredefinedMenuItem::separator(app)?,
-            &MenuItem::with_id(app, "incidents", "Open incidents…", true, None::<&str>)?,
-            &MenuItem::with_id(app, "ack", "Acknowledge ringing pages", true, None::<&str>)?,
-            &MenuItem::with_id(app, "snooze", "Snooze ringing pages", true, None::<&str>)?,
-            &MenuItem::with_id(app, "test", "Test alarm", true, None::<&str>)?,
-            &MenuItem::with_id(app, "settings", "Settings…", true, None::<&str>)?,
-            &CheckMenuItem::with_id(app, "off-duty", "Off duty", true, !on_duty, None::<&str>)?,
-            &PredefinedMenuItem::separator(app)?,
-            &MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?,
-        ],
-    )?;
+    let lines: SourceLines = sources
+        .iter()
+        .map(|(slot, text)| {
+            MenuItem::with_id(app, format!("source-{slot}"), text, false, None::<&str>)
+                .map(|item| (*slot, item))
+        })
+        .collect::<tauri::Result<_>>()?;
+    let menu = Menu::with_items(app, &[&status])?;
+    for (_, line) in &lines {
+        menu.append(line)?;
+    }
+    menu.append_items(&[
+        &PredefinedMenuItem::separator(app)?,
+        &MenuItem::with_id(app, "incidents", "Open incidents…", true, None::<&str>)?,
+        &MenuItem::with_id(app, "ack", "Acknowledge ringing pages", true, None::<&str>)?,
+        &MenuItem::with_id(app, "snooze", "Snooze ringing pages", true, None::<&str>)?,
+        &MenuItem::with_id(app, "test", "Test alarm", true, None::<&str>)?,
+        &MenuItem::with_id(app, "settings", "Settings…", true, None::<&str>)?,
+        &CheckMenuItem::with_id(app, "off-duty", "Off duty", true, !on_duty, None::<&str>)?,
+        &PredefinedMenuItem::separator(app)?,
+        &MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?,
+    ])?;
+    Ok((menu, StatusLine(status), lines))
+}
+
+pub fn build(app: &AppHandle<Wry>, on_duty: bool) -> tauri::Result<(TrayIcon<Wry>, StatusLine)> {
+    let (menu, status, _) = menu(app, on_duty, &[])?;
     let tray = TrayIconBuilder::with_id(TRAY)
         .icon(icon(Look::SignedOut))
         .tooltip("Reveille")
@@ -62,7 +82,37 @@ pub fn build(app: &AppHandle<Wry>, on_duty: bool) -> tauri::Result<(TrayIcon<Wry
         .show_menu_on_left_click(true)
         .on_menu_event(|app, event| crate::on_menu(app, event.id().as_ref()))
         .build(app)?;
-    Ok((tray, StatusLine(status)))
+    Ok((tray, status))
+}
+
+/// Makes the menu again with a line for each source followed now.
+pub fn rebuild(app: &AppHandle<Wry>, shared: &crate::Shared) {
+    let sources: Vec<(u8, String)> = crate::lock(&shared.sources)
+        .iter()
+        .map(|h| (h.slot, crate::pagers::line(&h.config, &h.health.borrow())))
+        .collect();
+    let on_duty = shared.state().on_duty;
+    let Ok((menu, status, lines)) = menu(app, on_duty, &sources) else { return };
+    if let Some(tray) = app.tray_by_id(TRAY) {
+        let _ = tray.set_menu(Some(menu));
+    }
+    *crate::lock(&shared.status_line) = Some(status);
+    *crate::lock(&shared.source_lines) = lines;
+    shared.refresh_look(app);
+}
+
+/// Says each source's health on its line.
+pub fn refresh_sources(shared: &crate::Shared) {
+    let texts: Vec<(u8, String)> = crate::lock(&shared.sources)
+        .iter()
+        .map(|h| (h.slot, crate::pagers::line(&h.config, &h.health.borrow())))
+        .collect();
+    let lines = crate::lock(&shared.source_lines).clone();
+    for (slot, item) in lines {
+        if let Some((_, text)) = texts.iter().find(|(s, _)| *s == slot) {
+            let _ = item.set_text(text);
+        }
+    }
 }
 
 /// Shows `look` on the tray icon and in the menu's first line.

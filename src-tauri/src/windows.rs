@@ -12,7 +12,11 @@ pub fn alarm(app: &AppHandle<Wry>, incident: i64) {
     }
     let url = WebviewUrl::App(format!("alarm.html?incident={incident}").into());
     let built = WebviewWindowBuilder::new(app, &label, url)
-        .title(format!("Reveille — page #{incident}"))
+        .title(if incident > 0 {
+            format!("Reveille — page #{incident}")
+        } else {
+            "Reveille — page".into()
+        })
         .inner_size(760.0, 640.0)
         .always_on_top(true)
         .visible_on_all_workspaces(true)

@@ -4,6 +4,7 @@
 //! server gets its own temporary directory, config and database, and listens on a free port
 //! that it reports on stdout; helpers wait on that line, never on a timer.
 
+pub mod alertmanager;
 pub mod cluster;
 pub mod postgres;
 

@@ -506,6 +506,87 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
     let net = silent["id"].to_string();
     assert!(reveille(&["ack", &net], &env).status.success());
 
+    // Another pager besides Reveille: the person adds the team's Alertmanager in the settings
+    // window; its firing alert rings with the same alarm and window, and acknowledging it there
+    // makes a silence in Alertmanager.
+    let am = reveille_tests::alertmanager::start_with(
+        "route:\n  receiver: nobody\nreceivers:\n  - name: nobody\n",
+    )
+    .await;
+    let alert = json!([{"labels": {"alertname": "DiskFull", "team": "db", "severity": "critical"},
+        "annotations": {"summary": "Disk full on db-9", "runbook_url": "https://runbooks.example/disk"}}]);
+    let http = reqwest::Client::new();
+    let posted = http.post(format!("{}/api/v2/alerts", am.url)).json(&alert).send().await.unwrap();
+    assert!(posted.status().is_success());
+    client.switch_to_window(settings_window.clone()).await.unwrap();
+    // The form opens, and Alertmanager is chosen (as a person's click and choice would).
+    let choose = r#"
+        document.getElementById("add-source-box").open = true;
+        const kind = document.getElementById("source-kind");
+        kind.value = "alertmanager";
+        kind.dispatchEvent(new Event("change"));
+    "#;
+    client.execute(choose, vec![]).await.unwrap();
+    for (id, value) in [
+        ("source-name", "prometheus"),
+        ("source-url", am.url.as_str()),
+        ("source-email", "alice@example.com"),
+        ("source-matchers", "team=\"db\""),
+    ] {
+        client.find(Locator::Id(id)).await.unwrap().send_keys(value).await.unwrap();
+    }
+    client.find(Locator::Id("add-source")).await.unwrap().click().await.unwrap();
+    switch_to_title(&client, "Disk full on db-9").await;
+    eventually("the Alertmanager alert's window", Duration::from_secs(10), async || {
+        text(&client, "summary").await == "Disk full on db-9"
+    })
+    .await;
+    eventually("the tray ringing for it", Duration::from_secs(5), async || {
+        tray_shows(&scratch, "#F59E0B")
+    })
+    .await;
+    let am_alarm = client.window().await.unwrap();
+    client.switch_to_window(settings_window.clone()).await.unwrap();
+    eventually("the pager's health in the settings", Duration::from_secs(10), async || {
+        text(&client, "sources").await.contains("prometheus (Alertmanager): OK, 1 open")
+    })
+    .await;
+    client.switch_to_window(am_alarm).await.unwrap();
+    client.find(Locator::Id("ack")).await.unwrap().click().await.unwrap();
+    eventually("the silence in Alertmanager", Duration::from_secs(10), async || {
+        // Alertmanager asks for no credential: the empty Bearer is ignored.
+        let silences = reveille_tests::get_json(&format!("{}/api/v2/silences", am.url), "").await;
+        silences[0]["createdBy"] == "alice@example.com"
+    })
+    .await;
+    eventually("the tray acknowledged (green)", Duration::from_secs(5), async || {
+        tray_shows(&scratch, "#16A34A")
+    })
+    .await;
+    // Pictures for the README: the settings with both pagers, and the tray's menu.
+    client.switch_to_window(settings_window.clone()).await.unwrap();
+    eventually("the silence shown in the settings", Duration::from_secs(10), async || {
+        text(&client, "sources").await.contains("silenced")
+    })
+    .await;
+    let shoot = |name: &str| {
+        let _ = Command::new("/usr/bin/import")
+            .args(["-window", "root"])
+            .arg(scratch.join(name))
+            .status();
+    };
+    shoot("settings-sources.png");
+    let _ = Command::new("xdotool").args(["mousemove", "1262", "20", "click", "1"]).status();
+    eventually("the tray menu open", Duration::from_secs(5), async || {
+        Command::new("xdotool")
+            .args(["search", "--onlyvisible", "--class", "reveille"])
+            .output()
+            .is_ok_and(|o| o.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() > 1)
+    })
+    .await;
+    shoot("tray-menu.png");
+    let _ = Command::new("xdotool").args(["key", "Escape"]).status();
+
     // The server goes away: the app reports the feed lost within its threshold.
     client.switch_to_window(settings_window).await.unwrap();
     server.kill();

@@ -13,11 +13,13 @@ async function load() {
   try {
     const view = await ipc.incident(id);
     const i = view.incident;
-    document.title = `Reveille — #${i.id} ${i.summary}`;
+    // Another pager's page has no Reveille number (its id is below zero): its source names it.
+    const number = i.id > 0 ? `#${i.id} ` : "";
+    document.title = `Reveille — ${number}${i.summary}`;
     $("severity").textContent = `${i.drill ? "DRILL · " : ""}${i.severity.toUpperCase()} · ${i.urgency} urgency`;
     $("severity").dataset.severity = i.severity;
     $("summary").textContent = i.summary;
-    $("meta").textContent = `#${i.id} · ${i.service} · ${i.source} · ${i.state} · ${age(i.created_at)} ago`;
+    $("meta").textContent = `${number}${i.service} · ${i.source} · ${i.state} · ${age(i.created_at)} ago`;
     $("links").replaceChildren(
       ...i.links.map((l) => {
         const li = document.createElement("li");

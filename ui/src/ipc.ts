@@ -45,6 +45,32 @@ export interface View {
   settings: Settings;
   /** Why the saved sign-in cannot be read from the keyring now (it is retried). */
   keyring_problem: string | null;
+  sources: SourceView[];
+}
+
+export type Kind = "pagerduty" | "opsgenie" | "alertmanager" | "ntfy";
+
+/** A pager besides Reveille, as set up (never its credential). */
+export interface SourceConfig {
+  name: string;
+  kind: Kind;
+  url: string;
+  email: string;
+  matchers: string[];
+  query: string;
+  topic: string;
+  user: string;
+  poll_seconds: number;
+  silence_minutes: number;
+}
+
+export interface SourceView {
+  name: string;
+  kind: Kind;
+  url: string;
+  health: { ok: boolean | null; message: string; open: number; lost: boolean; pending: number; note: string | null };
+  /** What the tray says of it. */
+  line: string;
 }
 
 export interface IncidentView {
@@ -64,6 +90,8 @@ export const act = (id: number, action: "ack" | "snooze" | "resolve") => invoke<
 export const testAlarm = () => invoke<boolean>("test_alarm");
 export const stopAlarm = () => invoke<void>("stop_alarm");
 export const saveSettings = (settings: Settings) => invoke<View>("save_settings", { settings });
+export const addSource = (source: SourceConfig, secret: string) => invoke<View>("add_source", { source, secret });
+export const removeSource = (name: string) => invoke<View>("remove_source", { name });
 /** The whole view, each time it changes (sent at most ten times a second). */
 export const onStatus = (render: (view: View) => void) =>
   listen<View>("status", (event) => render(event.payload));

@@ -9,11 +9,14 @@ function field(id: string): HTMLInputElement {
 }
 
 function render(view: ipc.View) {
+  const following = view.signed_in || view.sources.length > 0;
   $("signin").hidden = view.signed_in;
   $("account").hidden = !view.signed_in;
+  $("alarm-settings").hidden = !following;
+  renderSources(view.sources);
   const state = view.keyring_problem
     ? `${view.keyring_problem} This computer will NOT ring until it can read your sign-in.`
-    : !view.signed_in
+    : !following
     ? "Not signed in: this computer will not ring."
     : view.lost
       ? "FEED LOST — you may miss pages."
@@ -55,6 +58,87 @@ function render(view: ipc.View) {
   }
   current = view;
 }
+
+/** One line per pager: what the tray says of it, what its last answer did, and Remove. */
+function renderSources(sources: ipc.SourceView[]) {
+  $("sources").replaceChildren(
+    ...sources.map((source) => {
+      const li = document.createElement("li");
+      li.className = source.health.ok === false ? "error" : "";
+      li.dataset.source = source.name;
+      const text = document.createElement("span");
+      text.textContent = source.line + (source.health.note ? ` — ${source.health.note}` : "");
+      const remove = document.createElement("button");
+      remove.textContent = "Remove";
+      remove.addEventListener("click", async () => {
+        try {
+          render(await ipc.removeSource(source.name));
+        } catch (e) {
+          error(e);
+        }
+      });
+      li.append(text, " ", remove);
+      return li;
+    }),
+  );
+}
+
+/** Shows the fields the chosen kind of pager uses, named as that pager names them. */
+function showSourceFields() {
+  const kind = $<HTMLSelectElement>("source-kind").value as ipc.Kind;
+  document.querySelectorAll<HTMLElement>("#source-form [data-kinds]").forEach((label) => {
+    label.hidden = !label.dataset.kinds!.split(" ").includes(kind);
+  });
+  const secret: Record<ipc.Kind, string> = {
+    pagerduty: "PagerDuty user API token",
+    opsgenie: "Opsgenie API key (GenieKey)",
+    alertmanager: "Password or token (empty if none)",
+    ntfy: "Access token or password",
+  };
+  const email: Record<ipc.Kind, string> = {
+    pagerduty: "Your PagerDuty login email (the From of your acknowledgements)",
+    opsgenie: "Your Opsgenie user (email)",
+    alertmanager: "Your name or email (on the silences you make)",
+    ntfy: "",
+  };
+  const url: Record<ipc.Kind, string> = {
+    pagerduty: "https://api.pagerduty.com",
+    opsgenie: "https://api.opsgenie.com",
+    alertmanager: "http://alertmanager:9093",
+    ntfy: "https://ntfy.sh",
+  };
+  $("source-secret-label").textContent = secret[kind];
+  $("source-email-label").textContent = email[kind];
+  field("source-url").placeholder = url[kind];
+}
+$("source-kind").addEventListener("change", showSourceFields);
+showSourceFields();
+
+$("source-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("error").textContent = "";
+  const source: ipc.SourceConfig = {
+    name: field("source-name").value,
+    kind: $<HTMLSelectElement>("source-kind").value as ipc.Kind,
+    url: field("source-url").value,
+    email: field("source-email").value,
+    matchers: $<HTMLTextAreaElement>("source-matchers").value.split("\n"),
+    query: field("source-query").value,
+    topic: field("source-topic").value,
+    user: field("source-user").value,
+    poll_seconds: Number(field("source-poll").value),
+    silence_minutes: Number(field("source-silence").value),
+  };
+  try {
+    render(await ipc.addSource(source, field("source-secret").value));
+    $<HTMLFormElement>("source-form").reset();
+    showSourceFields();
+  } catch (e) {
+    error(e);
+  } finally {
+    field("source-secret").value = "";
+  }
+});
 
 let current: ipc.View | null = null;
 let formFilled = false;

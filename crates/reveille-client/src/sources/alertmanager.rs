@@ -155,7 +155,9 @@ impl poller::Api for Api {
         }
         let answer: Value = response.json().await.unwrap_or_default();
         let id = answer["silenceID"].as_str().unwrap_or("?");
-        let until = body["endsAt"].as_str().unwrap_or_default().to_owned();
+        let until = body["endsAt"].as_str().and_then(|t| t.parse::<Timestamp>().ok());
+        let until =
+            until.map_or_else(String::new, |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string());
         Ok(Some(format!("silenced \"{}\" until {until} (silence {id})", found.title)))
     }
 }

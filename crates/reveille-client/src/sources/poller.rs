@@ -73,11 +73,27 @@ pub struct Handle {
 
 impl Handle {
     pub async fn act(&self, incident: i64, request: Request) {
-        let _ = self.commands.send(Command::Act(incident, request)).await;
+        self.commands().act(incident, request).await;
     }
 
+    /// A way to reach the source's task without holding the handle (which owns it).
+    pub fn commands(&self) -> Commands {
+        Commands(self.commands.clone())
+    }
+}
+
+/// The person's answers, for a source's task.
+#[derive(Clone)]
+pub struct Commands(mpsc::Sender<Command>);
+
+impl Commands {
+    pub async fn act(&self, incident: i64, request: Request) {
+        let _ = self.0.send(Command::Act(incident, request)).await;
+    }
+
+    /// The same for every page of the source ringing now.
     pub async fn act_all(&self, request: Request) {
-        let _ = self.commands.send(Command::ActAll(request)).await;
+        let _ = self.0.send(Command::ActAll(request)).await;
     }
 }
 
