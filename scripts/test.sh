@@ -38,6 +38,9 @@ RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver"
 export RUSTC_WORKSPACE_WRAPPER
 step "building every binary and test, with Clippy's lints (warnings are errors)"
 cargo build --workspace --all-targets --locked
+step "the desktop app's .deb (the Tauri bundler, from ui/'s npm packages), installed with dpkg -i"
+ui/node_modules/.bin/tauri bundle --debug --bundles deb
+as_root dpkg -i target/debug/bundle/deb/Reveille_0.1.0_amd64.deb >/dev/null
 step "the feed-disconnect scenario, 20 runs in a row (scripts/repeat-disconnects.sh 200 for the full check)"
 scripts/repeat-disconnects.sh 20
 step "cargo test (inside a desktop session)"

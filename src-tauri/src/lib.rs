@@ -296,6 +296,12 @@ pub fn run() {
         .setup(|app| {
             let dir = app.path().app_data_dir()?;
             let settings = Settings::load(&dir);
+            // The login entry names this program where it is now (a package may have moved it).
+            if settings.autostart
+                && let Err(e) = output::autostart(true)
+            {
+                tracing::warn!(error = %e, "cannot write the autostart entry");
+            }
             let alarm = reveille_alarm::Alarm::open()
                 .map_err(
                     |e| tracing::warn!(error = %e, "no audio output: pages will be silent here"),

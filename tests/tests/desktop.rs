@@ -194,10 +194,10 @@ async fn text(client: &Client, id: &str) -> String {
     }
 }
 
-/// Starts the desktop app through tauri-driver and drives it.
-async fn start_app(webdriver: &str) -> Client {
+/// Starts the desktop app (`application`) through tauri-driver and drives it.
+async fn start_app(webdriver: &str, application: &Path) -> Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let caps = json!({"browserName": "wry", "tauri:options": {"application": desktop_binary()}});
+    let caps = json!({"browserName": "wry", "tauri:options": {"application": application}});
     ClientBuilder::rustls()
         .unwrap()
         .capabilities(caps.as_object().unwrap().clone())
@@ -219,8 +219,12 @@ fn notification_id(log: &str, needle: &str) -> Option<u32> {
     lines.get(reply + 1)?.trim().strip_prefix("uint32 ")?.parse().ok()
 }
 
+/// The desktop tests share the session's screen, speakers and keyring: one at a time.
+static SESSION: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
+    let _session = SESSION.lock().await;
     if let Some(why) = missing() {
         assert!(std::env::var_os("CI").is_none(), "CI must run the desktop suite: {why}");
         eprintln!("SKIPPED the desktop end-to-end test: {why}");
@@ -252,7 +256,7 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
         reqwest::get(format!("{webdriver}/status")).await.is_ok()
     })
     .await;
-    let client = start_app(&webdriver).await;
+    let client = start_app(&webdriver, &desktop_binary()).await;
 
     // Sign in through the real window.
     switch_to_title(&client, "Reveille").await;
@@ -611,7 +615,7 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
         .status()
         .unwrap();
     assert!(lock.success());
-    let client = start_app(&webdriver).await;
+    let client = start_app(&webdriver, &desktop_binary()).await;
     switch_to_title(&client, "Reveille").await;
     eventually("the locked keyring named", Duration::from_secs(20), async || {
         let state = text(&client, "state").await;
@@ -639,4 +643,99 @@ async fn the_desktop_app_rings_shows_the_runbook_and_stops_when_acknowledged() {
             .is_ok_and(|o| o.status.success())
     })
     .await;
+}
+
+/// Where the package installs the app.
+const INSTALLED: &str = "/usr/bin/reveille-desktop";
+
+/// The `.deb` the test command builds with the Tauri bundler and installs with `dpkg -i`: the
+/// installed program rings for a page, writes its login entry, and started from that entry (as a
+/// session does at login) rings again without signing in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_installed_package_rings_and_starts_at_login() {
+    let _session = SESSION.lock().await;
+    let installed = Command::new("dpkg-query").args(["-W", "-f=${Status}", "reveille"]).output();
+    let why = missing().or_else(|| {
+        let ok = installed
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"));
+        (!ok || !Path::new(INSTALLED).is_file()).then(|| {
+            "the reveille package is not installed (scripts/test.sh builds and installs it)"
+                .to_owned()
+        })
+    });
+    if let Some(why) = why {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the package test: {why}");
+        eprintln!("SKIPPED the package test: {why}");
+        return;
+    }
+    let site = Site::with_files(CONFIG, &[("runbooks/payments.md", "# Payments\n")]);
+    let server = site.start();
+    let url = server.url.clone();
+    let scratch = PathBuf::from(std::env::var("DESKTOP_SESSION_DIR").unwrap()).join("package");
+    // A home of its own: nothing of the other test's settings or login entries.
+    let (data, config) = (scratch.join("data"), scratch.join("config"));
+    let app_dir = data.join("dev.reveille.desktop");
+    std::fs::create_dir_all(&app_dir).unwrap();
+    let settings = json!({"device": "alice-installed", "start_level": 0.5, "ramp_seconds": 2,
+        "feed_lost_seconds": 60, "on_duty": true, "autostart": true});
+    std::fs::write(app_dir.join("settings.json"), settings.to_string()).unwrap();
+    let env = [("XDG_DATA_HOME", &data), ("XDG_CONFIG_HOME", &config)];
+
+    let (port, native) = (free_port(), free_port());
+    let mut driver = Command::new(which("tauri-driver").unwrap());
+    driver.args(["--port", &port.to_string(), "--native-port", &native.to_string()]);
+    driver.envs(env).stdout(Stdio::null());
+    let driver = Proc(driver.spawn().unwrap());
+    let webdriver = format!("http://127.0.0.1:{port}");
+    eventually("tauri-driver", Duration::from_secs(20), async || {
+        reqwest::get(format!("{webdriver}/status")).await.is_ok()
+    })
+    .await;
+    let client = start_app(&webdriver, Path::new(INSTALLED)).await;
+    switch_to_title(&client, "Reveille").await;
+    client.find(Locator::Id("server")).await.unwrap().send_keys(&url).await.unwrap();
+    client.find(Locator::Id("token")).await.unwrap().send_keys(&site.token).await.unwrap();
+    client.find(Locator::Id("signin-button")).await.unwrap().click().await.unwrap();
+    eventually("signed in", Duration::from_secs(20), async || {
+        text(&client, "state").await.contains("all quiet")
+    })
+    .await;
+
+    // The login entry names the installed program.
+    let entry = config.join("autostart/dev.reveille.desktop.desktop");
+    let exec = std::fs::read_to_string(&entry).unwrap_or_default();
+    let exec = exec.lines().find_map(|l| l.strip_prefix("Exec=")).map(str::to_owned);
+    assert_eq!(exec.as_deref(), Some(INSTALLED), "the autostart entry");
+
+    // Page → sound, from the installed program.
+    let heard = async |dedup: &str| {
+        let recording = record(&scratch, &format!("{dedup}.wav"));
+        page(&url, &site.key, dedup, "Installed and ringing").await;
+        eventually("the page ringing", Duration::from_secs(15), async || {
+            incident(&url, &site.token, dedup).await["timeline"]
+                .to_string()
+                .contains("ringing on alice-installed")
+        })
+        .await;
+        // The recording must hold a second of the alarm (it records only what plays).
+        eventually("a second of sound", Duration::from_secs(10), async || {
+            std::fs::metadata(&recording.path).is_ok_and(|m| m.len() > (RATE * 2) as u64 + 44)
+        })
+        .await;
+        let samples = recording.stop();
+        assert!(rms(&samples) > 300.0, "the installed app's page was not heard: {}", rms(&samples));
+        let id = incident(&url, &site.token, dedup).await["id"].to_string();
+        let env = [("REVEILLE_SERVER", url.as_str()), ("REVEILLE_TOKEN", site.token.as_str())];
+        assert!(reveille(&["ack", &id], &env).status.success());
+    };
+    heard("installed").await;
+    client.close().await.unwrap();
+    drop(driver);
+
+    // Logging in again: the session starts what the entry says; the token comes from the keyring.
+    let started =
+        Proc(Command::new(exec.unwrap()).envs(env).stdout(Stdio::null()).spawn().unwrap());
+    heard("at-login").await;
+    drop(started);
+    drop(server);
 }
