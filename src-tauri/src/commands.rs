@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use reveille_client::outbox::Request;
 use reveille_client::runbook;
-use reveille_protocol::{Incident, IncidentDetail};
+use reveille_protocol::Incident;
 use serde::Serialize;
 use tauri::{AppHandle, Manager, State, Wry};
 
 use reveille_client::desktop::Event;
+use reveille_client::{Api, ApiError};
 
 use crate::error::{Error, Result};
 use crate::settings::Settings;
@@ -69,23 +70,16 @@ pub async fn sign_in(
     if !(server.starts_with("http://") || server.starts_with("https://")) {
         return Err(Error::Server("The server address must start with http:// or https://".into()));
     }
-    let answer = reqwest::Client::new()
-        .get(format!("{server}/api/v1/whoami"))
-        .bearer_auth(&token)
-        .send()
-        .await;
-    let answer = answer.map_err(|e| Error::Server(format!("Cannot reach {server}: {e}")))?;
-    if answer.status() == reqwest::StatusCode::UNAUTHORIZED {
-        return Err(Error::Server(
-            "The server refused this token: it is unknown or revoked.".into(),
-        ));
-    }
-    let who: serde_json::Value = answer
-        .error_for_status()
-        .map_err(|e| Error::Server(format!("The server answered: {e}")))?
-        .json()
-        .await
-        .map_err(|e| Error::Server(format!("That does not look like a Reveille server: {e}")))?;
+    let api = Api::new(&server, &token, AGENT).map_err(|e| Error::Server(e.to_string()))?;
+    let who = api.whoami().await.map_err(|e| {
+        Error::Server(match e {
+            ApiError::Refused { .. } => {
+                "The server refused this token: it is unknown or revoked.".into()
+            }
+            ApiError::Unreachable(e) => format!("Cannot reach {server}: {e}"),
+            e => format!("That does not look like a Reveille server: {e}"),
+        })
+    })?;
     secrets::save(&server, &token)?;
     {
         let mut settings = lock(&shared.settings);
@@ -131,6 +125,16 @@ pub struct IncidentView {
     pub runbook_link: Option<String>,
 }
 
+/// How this app names itself to the server.
+pub const AGENT: &str = concat!("reveille-desktop/", env!("CARGO_PKG_VERSION"));
+
+/// The API of the server signed in to.
+fn api(shared: &Shared) -> Result<Api> {
+    let server = lock(&shared.settings).server.clone();
+    let token = lock(&shared.token).clone().ok_or(Error::SignedOut)?;
+    Api::new(&server, &token, AGENT).map_err(|e| Error::Server(e.to_string()))
+}
+
 /// How long the window waits for the server before showing what the feed brought.
 const QUICK: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -141,14 +145,8 @@ async fn load_incident(shared: &Shared, id: i64) -> Result<Incident> {
         let kept = lock(&shared.incidents).get(&id).cloned();
         return kept.ok_or_else(|| Error::Server(format!("This page (#{id}) is no longer open")));
     }
-    let server = lock(&shared.settings).server.clone();
-    let token = lock(&shared.token).clone().ok_or(Error::Server("sign in first".into()))?;
-    let url = format!("{server}/api/v1/incidents/{id}");
-    let fetched = reqwest::Client::new().get(url).bearer_auth(&token).timeout(QUICK).send().await;
-    let incident = match fetched.and_then(reqwest::Response::error_for_status) {
-        Ok(r) => r.json::<IncidentDetail>().await.map(|d| d.incident).ok(),
-        Err(_) => None,
-    };
+    let fetched = tokio::time::timeout(QUICK, api(shared)?.incident(id)).await;
+    let incident = fetched.ok().and_then(Result::ok).map(|d| d.incident);
     incident
         .or_else(|| lock(&shared.incidents).get(&id).cloned())
         .ok_or_else(|| Error::Server(format!("Incident #{id} cannot be loaded")))
@@ -175,11 +173,11 @@ pub async fn runbook(shared: State<'_, Arc<Shared>>, id: i64) -> Result<Option<S
     let runbook::Source::Server(url) = runbook::source(&server, &incident) else {
         return Ok(None);
     };
-    let token = lock(&shared.token).clone().ok_or(Error::SignedOut)?;
+    let api = api(&shared)?;
     let dir = shared.dir.join("runbooks");
     let cache = dir.join(format!("{}.md", incident.service));
-    let http = reqwest::Client::new();
-    let text = match runbook::fetch(&http, &url, &token, std::time::Duration::from_secs(10)).await {
+    let fetched = runbook::fetch(api.http(), &url, api.token(), std::time::Duration::from_secs(10));
+    let text = match fetched.await {
         Ok(text) => {
             let _ = std::fs::create_dir_all(&dir);
             let _ = std::fs::write(&cache, &text);

@@ -170,6 +170,9 @@ impl Shared {
             device: settings.device.clone(),
             outbox: self.dir.join("outbox.json"),
             policy,
+            agent: commands::AGENT.into(),
+            receipts: true,
+            resume: None,
         };
         let device =
             Arc::new(device::Desktop { app: app.clone(), shared: self.clone(), source: 0 });

@@ -172,6 +172,9 @@ async fn an_ack_made_while_the_server_is_dead_lands_once_after_it_restarts() {
         device: "alice-laptop".into(),
         outbox: site.dir.path().join("outbox.json"),
         policy,
+        agent: concat!("reveille-desktop/", env!("CARGO_PKG_VERSION")).into(),
+        receipts: true,
+        resume: None,
     };
     let device = Subscriber::start(config, Arc::new(Quiet)).unwrap();
     let mut status = device.status.clone();

@@ -111,6 +111,9 @@ pub async fn run(options: Options) -> Result<(Outcome, Storm)> {
         device: "bench-laptop".into(),
         outbox: site.dir().join("outbox.json"),
         policy: Policy::default(),
+        agent: concat!("reveille-desktop/", env!("CARGO_PKG_VERSION")).into(),
+        receipts: true,
+        resume: None,
     };
     let desktop = Subscriber::start(config, device.clone())?;
     let mut status = desktop.status.clone();

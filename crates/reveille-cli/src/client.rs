@@ -1,65 +1,22 @@
 //! Client commands against a running server: page, ack, resolve, snooze, incidents, incident.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use jiff::{Timestamp, Unit};
 use reveille_protocol::api::{EventAccepted, GenericEvent, IncidentList, SnoozeRequest};
-use reveille_protocol::{ErrorBody, Incident, IncidentState};
+use reveille_protocol::{Incident, IncidentState};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+
+use reveille_client::Api;
 
 use crate::Remote;
 
-/// A thin HTTP client for Reveille's API.
-pub struct Api {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Api {
-    pub fn new(remote: &Remote) -> Result<Self> {
-        let token = remote.token.clone().filter(|t| !t.is_empty()).context(
-            "no token: pass --token or set REVEILLE_TOKEN (create one with `reveille token create`)",
-        )?;
-        Ok(Self {
-            http: reqwest::Client::builder()
-                .user_agent(concat!("reveille/", env!("CARGO_PKG_VERSION")))
-                .build()?,
-            base: remote.server.trim_end_matches('/').to_owned(),
-            token,
-        })
-    }
-
-    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token)
-    }
-
-    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        answer(self.request(reqwest::Method::GET, path)).await
-    }
-
-    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T> {
-        answer(self.request(reqwest::Method::POST, path).json(body)).await
-    }
-}
-
-/// Sends the request; turns Reveille's error body into a readable error.
-pub async fn answer<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T> {
-    let response = request.send().await.context("cannot reach the server")?;
-    let status = response.status();
-    let bytes = response.bytes().await.context("the server's answer was cut off")?;
-    if status.is_success() {
-        return serde_json::from_slice(&bytes)
-            .context("the server's answer is not what this client expects");
-    }
-    match serde_json::from_slice::<ErrorBody>(&bytes) {
-        Ok(e) if status == reqwest::StatusCode::UNAUTHORIZED => {
-            bail!("the server refused the token: {}", e.message)
-        }
-        Ok(e) => bail!("{} ({status})", e.message),
-        Err(_) => bail!("the server answered {status}: {}", String::from_utf8_lossy(&bytes)),
-    }
+/// The server's API for `remote`: the one typed client of `reveille-client`, as the desktop uses.
+pub fn api(remote: &Remote) -> Result<Api> {
+    let token = remote.token.clone().filter(|t| !t.is_empty()).context(
+        "no token: pass --token or set REVEILLE_TOKEN (create one with `reveille token create`)",
+    )?;
+    Ok(Api::new(&remote.server, &token, concat!("reveille/", env!("CARGO_PKG_VERSION")))?)
 }
 
 /// Prints `value` as JSON, or as `text` renders it.
@@ -134,7 +91,7 @@ pub struct PageArgs {
 }
 
 pub async fn page(args: PageArgs) -> Result<()> {
-    let api = Api::new(&args.remote)?;
+    let api = api(&args.remote)?;
     let event = GenericEvent {
         service: Some(args.service),
         summary: Some(args.summary),
@@ -164,7 +121,7 @@ pub struct IdArgs {
 }
 
 pub async fn command(args: IdArgs, verb: &str) -> Result<()> {
-    let api = Api::new(&args.remote)?;
+    let api = api(&args.remote)?;
     let incident: Incident =
         api.post(&format!("/api/v1/incidents/{}/{verb}", args.id), &()).await?;
     print_incident(&incident, args.remote.json)
@@ -181,7 +138,7 @@ pub struct SnoozeArgs {
 }
 
 pub async fn snooze(args: SnoozeArgs) -> Result<()> {
-    let api = Api::new(&args.remote)?;
+    let api = api(&args.remote)?;
     let body = SnoozeRequest { seconds: args.minutes * 60 };
     let incident: Incident =
         api.post(&format!("/api/v1/incidents/{}/snooze", args.id), &body).await?;
@@ -201,7 +158,7 @@ pub struct ListArgs {
 }
 
 pub async fn list(args: ListArgs) -> Result<()> {
-    let api = Api::new(&args.remote)?;
+    let api = api(&args.remote)?;
     let list: IncidentList =
         api.get(&format!("/api/v1/incidents?all={}&mine={}", args.all, args.mine)).await?;
     if args.remote.json {

@@ -7,7 +7,7 @@ use jiff::Unit;
 use reveille_protocol::IncidentDetail;
 use reveille_protocol::postmortem::markdown;
 
-use crate::client::{Api, IdArgs, clean, line, output};
+use crate::client::{IdArgs, api, clean, line, output};
 
 #[derive(Subcommand)]
 pub enum IncidentCommand {
@@ -41,7 +41,7 @@ pub async fn run(command: IncidentCommand) -> Result<()> {
 }
 
 async fn fetch(args: &IdArgs) -> Result<IncidentDetail> {
-    Api::new(&args.remote)?.get(&format!("/api/v1/incidents/{}", args.id)).await
+    Ok(api(&args.remote)?.incident(args.id).await?)
 }
 
 fn second(t: jiff::Timestamp) -> jiff::Timestamp {

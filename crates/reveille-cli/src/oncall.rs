@@ -10,7 +10,7 @@ use reveille_protocol::api::{
 };
 
 use crate::Remote;
-use crate::client::{Api, output, print_json};
+use crate::client::{api, output, print_json};
 
 /// Reads "2026-12-24T09:00:00Z", or a local "2026-12-24 09:00" in this machine's time zone.
 pub fn parse_time(text: &str) -> Result<Timestamp> {
@@ -40,7 +40,7 @@ pub struct OnCallArgs {
 }
 
 pub async fn oncall(args: OnCallArgs) -> Result<()> {
-    let api = Api::new(&args.remote)?;
+    let api = api(&args.remote)?;
     let mut path = "/api/v1/oncall?".to_string();
     if let Some(at) = &args.at {
         path += &format!("at={}&", query_time(parse_time(at)?));
@@ -99,7 +99,7 @@ pub enum ScheduleCommand {
 
 pub async fn schedule(command: ScheduleCommand) -> Result<()> {
     let ScheduleCommand::Show { schedule, days, from, remote } = command;
-    let api = Api::new(&remote)?;
+    let api = api(&remote)?;
     let mut path = format!("/api/v1/schedules/{schedule}?days={days}");
     if let Some(from) = &from {
         path += &format!("&from={}", query_time(parse_time(from)?));
@@ -188,13 +188,13 @@ pub async fn overrides(command: OverrideCommand) -> Result<()> {
     match command {
         OverrideCommand::Add { schedule, user, start, end, remote } => {
             let body = OverrideRequest { user, start: parse_time(&start)?, end: parse_time(&end)? };
-            let saved: OverrideView = Api::new(&remote)?
+            let saved: OverrideView = api(&remote)?
                 .post(&format!("/api/v1/schedules/{schedule}/overrides"), &body)
                 .await?;
             output(&saved, remote.json, show_override)
         }
         OverrideCommand::List { remote } => {
-            let list: Vec<OverrideView> = Api::new(&remote)?.get("/api/v1/overrides").await?;
+            let list: Vec<OverrideView> = api(&remote)?.get("/api/v1/overrides").await?;
             if remote.json {
                 return print_json(&list);
             }
@@ -202,11 +202,8 @@ pub async fn overrides(command: OverrideCommand) -> Result<()> {
             Ok(())
         }
         OverrideCommand::Remove { id, remote } => {
-            let api = Api::new(&remote)?;
-            let removed: OverrideView = crate::client::answer(
-                api.request(reqwest::Method::DELETE, &format!("/api/v1/overrides/{id}")),
-            )
-            .await?;
+            let removed: OverrideView =
+                api(&remote)?.delete(&format!("/api/v1/overrides/{id}")).await?;
             output(&removed, remote.json, show_override)
         }
     }
@@ -229,7 +226,7 @@ pub async fn drill(args: DrillArgs) -> Result<()> {
         bail!("say whom to drill: --user NAME or --schedule NAME");
     }
     let body = DrillRequest { user: args.user, schedule: args.schedule };
-    let incident: Incident = Api::new(&args.remote)?.post("/api/v1/drills", &body).await?;
+    let incident: Incident = api(&args.remote)?.post("/api/v1/drills", &body).await?;
     if args.remote.json {
         return print_json(&incident);
     }
@@ -248,7 +245,7 @@ pub struct DrillsArgs {
 }
 
 pub async fn drills(args: DrillsArgs) -> Result<()> {
-    let list: DrillList = Api::new(&args.remote)?.get("/api/v1/drills").await?;
+    let list: DrillList = api(&args.remote)?.get("/api/v1/drills").await?;
     if args.remote.json {
         return print_json(&list);
     }

@@ -1,18 +1,17 @@
-//! `reveille watch`: follows the token's feed in a terminal, printing each page and change.
-//! Reconnects with capped backoff and resumes from the last id; a refused token ends it.
+//! `reveille watch`: follows the token's feed in a terminal, printing each page and change, with
+//! the desktop's subscriber (`reveille-client`); a refused token ends it.
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use futures_util::StreamExt;
+use reveille_client::conn::Policy;
+use reveille_client::{Api, Config, Device, Sound, Subscriber};
 use reveille_protocol::api::IncidentList;
-use reveille_protocol::feed::FeedOpen;
-use reveille_protocol::{FeedEvent, FeedKind, IncidentState, Urgency};
+use reveille_protocol::{FeedEvent, FeedKind, Incident, IncidentState, Urgency};
 
 use crate::Remote;
-use crate::client::{Api, line};
-use reveille_protocol::sse::Parser;
+use crate::client::{api, line};
 
 #[derive(Args)]
 pub struct WatchArgs {
@@ -23,82 +22,74 @@ pub struct WatchArgs {
     remote: Remote,
 }
 
-/// With heartbeats every 15 s, three missed ones mean the connection is dead.
-const SILENCE: Duration = Duration::from_secs(45);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-/// Why a connection ended: the link broke, after or before the stream opened.
-struct Lost {
-    why: String,
-    opened: bool,
+/// The terminal as a device: it prints every feed entry, says when the feed is lost, and stops
+/// when the token is refused. It sends no receipts: a terminal is not a pager.
+struct Terminal {
+    json: bool,
+    refused: tokio::sync::mpsc::UnboundedSender<String>,
 }
 
+impl Device for Terminal {
+    fn ring(&self) {}
+    fn silence(&self) {}
+    fn notify(&self, _: &Incident) {}
+    fn show(&self, _: &Incident) {}
+    fn withdraw(&self, _: i64) {}
+
+    fn entry(&self, entry: &FeedEvent) {
+        if self.json {
+            println!("{}", serde_json::to_string(entry).unwrap_or_default());
+        } else {
+            show(entry);
+        }
+    }
+
+    fn feed_lost(&self, lost: bool) {
+        if lost {
+            eprintln!("FEED LOST: no contact with the server; still trying (you may miss pages)");
+        } else {
+            eprintln!("feed back");
+        }
+    }
+
+    fn refused(&self, message: &str) {
+        let _ = self.refused.send(message.to_owned());
+    }
+
+    fn sound(&self) -> Sound {
+        Sound { volume: None, silent: true, output: None }
+    }
+}
+
+/// Follows the feed with the same subscriber as the desktop (backoff with jitter, a watchdog of
+/// three heartbeats, a fresh connection after the machine slept, resuming from the last id).
 pub async fn watch(args: WatchArgs) -> Result<()> {
-    let api = Api::new(&args.remote)?;
-    let mut last = args.since;
-    let mut backoff = Duration::from_secs(1);
-    loop {
-        let lost = follow(&api, &mut last, args.remote.json).await?;
-        if lost.opened {
-            backoff = Duration::from_secs(1);
-        }
-        eprintln!("feed lost ({}); reconnecting in {}s", lost.why, backoff.as_secs());
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
-}
-
-async fn follow(api: &Api, last: &mut Option<i64>, json: bool) -> Result<Lost> {
-    let lost = |why: String, opened| Ok(Lost { why, opened });
-    let mut request = api.request(reqwest::Method::GET, "/api/v1/feed");
-    if let Some(id) = last {
-        request = request.header("Last-Event-ID", id.to_string());
-    }
-    let response = match request.send().await {
-        Ok(response) => response,
-        Err(e) => return lost(e.to_string(), false),
+    let api = api(&args.remote)?;
+    let json = args.remote.json;
+    show_open(&api, json).await?;
+    let (refused_tx, mut refused) = tokio::sync::mpsc::unbounded_channel();
+    let config = Config {
+        server: api.server().to_owned(),
+        token: api.token().to_owned(),
+        device: "terminal".into(),
+        // Never written: a terminal acknowledges with `reveille ack`.
+        outbox: std::env::temp_dir().join(format!("reveille-watch-{}.json", std::process::id())),
+        policy: Policy::default(),
+        agent: concat!("reveille/", env!("CARGO_PKG_VERSION")).into(),
+        receipts: false,
+        resume: args.since,
     };
-    let status = response.status();
-    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-        let body = response.text().await.unwrap_or_default();
-        let message =
-            serde_json::from_str::<reveille_protocol::ErrorBody>(&body).map_or(body, |e| e.message);
-        bail!("the server refused the token: {message}");
-    }
-    if !status.is_success() {
-        return lost(format!("server answered {status}"), false);
-    }
-    let mut body = response.bytes_stream();
-    let mut parser = Parser::default();
-    loop {
-        let chunk = match tokio::time::timeout(SILENCE, body.next()).await {
-            Err(_) => return lost("no heartbeat for 45 s".into(), true),
-            Ok(None) => return lost("the server closed the stream".into(), true),
-            Ok(Some(Err(e))) => return lost(e.to_string(), true),
-            Ok(Some(Ok(chunk))) => chunk,
-        };
-        for event in parser.push(&chunk) {
-            match event.event.as_str() {
-                "open" if last.is_none() => {
-                    let open: FeedOpen = serde_json::from_str(&event.data)?;
-                    // Resume from here after a drop, so nothing sent meanwhile is missed.
-                    *last = Some(open.head);
-                    show_open(api, json).await?;
-                    eprintln!("watching your pages (Ctrl-C to stop)");
-                }
-                "page" | "incident" => {
-                    let entry: FeedEvent = serde_json::from_str(&event.data)?;
-                    *last = Some(entry.id);
-                    if json {
-                        println!("{}", event.data);
-                    } else {
-                        show(&entry);
-                    }
-                }
-                _ => {}
-            }
+    let subscriber = Subscriber::start(config, Arc::new(Terminal { json, refused: refused_tx }))?;
+    let mut status = subscriber.status.clone();
+    tokio::select! {
+        connected = status.wait_for(|s| s.connected) => {
+            connected?;
+            eprintln!("watching your pages (Ctrl-C to stop)");
         }
+        message = refused.recv() => bail!("{}", message.unwrap_or_default()),
     }
+    let message = refused.recv().await.unwrap_or_default();
+    bail!("{message}")
 }
 
 /// What was already open when watching started: pages do not wait for the watcher.

@@ -1,6 +1,6 @@
 //! What a device must be able to do for the subscriber: the app (desktop, or a test) implements it.
 
-use reveille_protocol::Incident;
+use reveille_protocol::{FeedEvent, Incident};
 
 /// How the alarm sounds right now, for the `ringing` receipt.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +32,16 @@ pub trait Device: Send + Sync + 'static {
     }
     /// The feed has been lost for longer than the threshold (true), or is back (false).
     fn feed_lost(&self, lost: bool);
+    /// Every entry of the feed as it arrives, before anything is decided about it (a terminal
+    /// prints them all). Most devices act only on the calls above.
+    fn entry(&self, entry: &FeedEvent) {
+        let _ = entry;
+    }
+    /// The server refused the token (401 or 403): it is unknown, revoked or may not read the
+    /// feed. The subscriber keeps trying (an admin may fix it); a terminal may rather stop.
+    fn refused(&self, message: &str) {
+        let _ = message;
+    }
     /// How the alarm sounds now.
     fn sound(&self) -> Sound;
 }

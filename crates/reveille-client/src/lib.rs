@@ -6,6 +6,7 @@
 //! desktop's tray shows and its speakers play. No UI, audio or OS secret store
 //! here: the apps implement those.
 
+pub mod api;
 pub mod conn;
 pub mod desktop;
 pub mod device;
@@ -16,5 +17,6 @@ pub mod signin;
 pub mod sources;
 pub mod subscriber;
 
+pub use api::{Api, ApiError};
 pub use device::{Device, Sound};
 pub use subscriber::{Config, Status, Subscriber};

@@ -8,13 +8,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use reqwest::StatusCode;
-use reveille_protocol::api::{BulkAnswer, IncidentList};
 use reveille_protocol::feed::FeedOpen;
 use reveille_protocol::sse::Parser;
 use reveille_protocol::{FeedEvent, FeedKind, Incident, Receipt, ReceiptKind};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::api::Api;
 use crate::conn::{Connection, Effect as Link, Event, Now, Policy};
 use crate::device::Device;
 use crate::outbox::{Outbox, Pending, Request};
@@ -29,6 +28,14 @@ pub struct Config {
     pub device: String,
     pub outbox: PathBuf,
     pub policy: Policy,
+    /// The User-Agent: the server tells desktops (`reveille-desktop/…`) from terminals by it.
+    pub agent: String,
+    /// Whether to send receipts (`delivered`, `ringing`): a device that can ring does; a
+    /// terminal that only shows the feed does not.
+    pub receipts: bool,
+    /// Replay the feed after this id at the start (`reveille watch --since`); None starts with
+    /// what is new, and rings for what is open.
+    pub resume: Option<i64>,
 }
 
 /// What the app can show.
@@ -63,15 +70,12 @@ impl Subscriber {
         let outbox = Outbox::open(&config.outbox)?;
         let (commands, rx) = mpsc::channel(32);
         let (status_tx, status) = watch::channel(Status::default());
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("reveille-desktop/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
+        let api = Api::new(&config.server, &config.token, &config.agent)
             .map_err(std::io::Error::other)?;
         let task = Task {
             config,
             device,
-            http,
+            api,
             outbox,
             pages: Pages::default(),
             status: status_tx,
@@ -104,7 +108,7 @@ type Body = BoxStream<'static, reqwest::Result<bytes::Bytes>>;
 struct Task {
     config: Config,
     device: Arc<dyn Device>,
-    http: reqwest::Client,
+    api: Api,
     outbox: Outbox,
     pages: Pages,
     status: watch::Sender<Status>,
@@ -120,7 +124,8 @@ impl Task {
 
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let fresh = true;
-        let (mut conn, first) = Connection::start(self.config.policy, None, self.now());
+        let (mut conn, first) =
+            Connection::start(self.config.policy, self.config.resume, self.now());
         let mut connecting: Option<oneshot::Receiver<Option<Body>>> = None;
         let mut body: Option<Body> = None;
         let mut parser = Parser::default();
@@ -208,6 +213,9 @@ impl Task {
                                 };
                                 let id = entry.as_ref().map(|e| e.id);
                                 pending_effects.extend(conn.on(Event::Frame { id }, now, random));
+                                if let Some(entry) = &entry {
+                                    self.device.entry(entry);
+                                }
                                 let Some(entry) = entry else {
                                     // A heartbeat: the server sends one as soon as a replay is over.
                                     self.settle(&mut backlog);
@@ -267,13 +275,11 @@ impl Task {
     /// Opens the SSE stream in the background; the answer is the body, or None on failure.
     fn connect(&self, after: Option<i64>) -> oneshot::Receiver<Option<Body>> {
         let (tx, rx) = oneshot::channel();
-        let mut request = self
-            .http
-            .get(format!("{}/api/v1/feed", self.config.server))
-            .bearer_auth(&self.config.token);
+        let mut request = self.api.request(reqwest::Method::GET, "/api/v1/feed");
         if let Some(id) = after {
             request = request.header("last-event-id", id.to_string());
         }
+        let device = self.device.clone();
         tokio::spawn(async move {
             // A server that accepts the connection but never answers counts as down.
             let answer = tokio::time::timeout(REQUEST_TIMEOUT, request.send()).await;
@@ -281,6 +287,10 @@ impl Task {
                 Ok(r) if r.status().is_success() => Some(r.bytes_stream().boxed()),
                 Ok(r) => {
                     tracing::warn!(status = %r.status(), "the server refused the feed");
+                    if matches!(r.status().as_u16(), 401 | 403) {
+                        let refused = crate::api::read::<serde_json::Value>(r).await;
+                        device.refused(&refused.err().map(|e| e.to_string()).unwrap_or_default());
+                    }
                     None
                 }
                 Err(e) => {
@@ -293,23 +303,10 @@ impl Task {
         rx
     }
 
-    /// GETs a JSON resource of the API; None if it cannot be had now.
-    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Option<T> {
-        let url = format!("{}{path}", self.config.server);
-        let got = self
-            .http
-            .get(url)
-            .bearer_auth(&self.config.token)
-            .timeout(REQUEST_TIMEOUT)
-            .send()
-            .await;
-        got.and_then(reqwest::Response::error_for_status).ok()?.json().await.ok()
-    }
-
     /// On the first stream: ring for what was already open for this person. Returns each
     /// incident listed, as of when it was listed; None if the list cannot be had now.
     async fn ring_for_open(&mut self) -> Option<BTreeMap<i64, jiff::Timestamp>> {
-        let list = self.get::<IncidentList>("/api/v1/incidents?mine=true&limit=1000").await?;
+        let list = self.api.my_open_incidents().await.ok()?;
         let effects = self.pages.on_open(&list.incidents);
         self.perform(effects);
         Some(list.incidents.iter().map(|i| (i.id, i.updated_at)).collect())
@@ -318,8 +315,7 @@ impl Task {
     /// The stream resumed from before entries retention removed: what is open now replaces
     /// what this device was ringing for.
     async fn resync(&mut self) {
-        if let Some(list) = self.get::<IncidentList>("/api/v1/incidents?mine=true&limit=1000").await
-        {
+        if let Ok(list) = self.api.my_open_incidents().await {
             let effects = self.pages.on_resync(&list.incidents);
             self.perform(effects);
         }
@@ -327,8 +323,7 @@ impl Task {
 
     /// After a refusal: ring again if the incident still waits for someone.
     async fn ring_if_waiting(&mut self, incident: i64) {
-        let path = format!("/api/v1/incidents/{incident}");
-        if let Some(detail) = self.get::<reveille_protocol::IncidentDetail>(&path).await {
+        if let Ok(detail) = self.api.incident(incident).await {
             let effects = self.pages.on_open(&[detail.incident]);
             self.perform(effects);
         }
@@ -379,6 +374,9 @@ impl Task {
     }
 
     fn send_receipt(&self, incident: i64, kind: ReceiptKind, sound: &crate::device::Sound) {
+        if !self.config.receipts {
+            return;
+        }
         let ringing = kind == ReceiptKind::Ringing;
         let sound = sound.clone();
         let receipt = Receipt {
@@ -388,14 +386,9 @@ impl Task {
             muted: ringing.then_some(sound.silent),
             output: if ringing { sound.output } else { None },
         };
-        let request = self
-            .http
-            .post(format!("{}/api/v1/incidents/{incident}/receipts", self.config.server))
-            .bearer_auth(&self.config.token)
-            .timeout(REQUEST_TIMEOUT)
-            .json(&receipt);
+        let api = self.api.clone();
         tokio::spawn(async move {
-            if let Err(e) = request.send().await {
+            if let Err(e) = api.receipt(incident, &receipt).await {
                 tracing::debug!(error = %e, "receipt not sent");
             }
         });
@@ -437,29 +430,14 @@ impl Task {
 
     /// One bulk call; false when the server could not take it now (it stays in the outbox).
     async fn send_many(&mut self, request: Request, ids: &[i64]) -> bool {
-        let (path, body) = request.call_many(ids, &self.config.device);
-        let sent = self
-            .http
-            .post(format!("{}{path}", self.config.server))
-            .bearer_auth(&self.config.token)
-            .timeout(REQUEST_TIMEOUT)
-            .json(&body)
-            .send()
-            .await;
-        let Ok(response) = sent else { return false };
-        let status = response.status();
-        let refused: Vec<i64> = if status.is_success() {
-            match response.json::<BulkAnswer>().await {
-                Ok(answer) => answer.refused.into_iter().map(|r| r.id).collect(),
-                Err(_) => return false,
-            }
-        } else if status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED {
+        let refused: Vec<i64> = match self.api.act_many(request, ids, &self.config.device).await {
+            Ok(answer) => answer.refused.into_iter().map(|r| r.id).collect(),
             // A server from before bulk actions: one call per incident.
-            return self.send_each(request, ids).await;
-        } else if refused_for_good(status) {
-            ids.to_vec()
-        } else {
-            return false;
+            Err(e) if matches!(e.status(), Some(404 | 405)) => {
+                return self.send_each(request, ids).await;
+            }
+            Err(e) if e.status().is_some_and(refused_for_good) => ids.to_vec(),
+            Err(_) => return false,
         };
         if let Err(e) = self.outbox.done_many(request, ids) {
             tracing::error!(error = %e, "cannot update the ack outbox");
@@ -475,26 +453,17 @@ impl Task {
     /// The calls of a server without bulk actions, one incident at a time.
     async fn send_each(&mut self, request: Request, ids: &[i64]) -> bool {
         for &incident in ids {
-            let (path, body) = request.call(incident);
-            let mut call = self
-                .http
-                .post(format!("{}{path}", self.config.server))
-                .bearer_auth(&self.config.token)
-                .timeout(REQUEST_TIMEOUT);
-            if !body.is_null() {
-                call = call.json(&body);
+            let refused = match self.api.act(request, incident).await {
+                Ok(_) => false,
+                Err(e) if e.status().is_some_and(refused_for_good) => true,
+                Err(_) => return false,
+            };
+            if let Err(e) = self.outbox.done(incident, request) {
+                tracing::error!(error = %e, "cannot update the ack outbox");
             }
-            match call.send().await.map(|r| r.status()) {
-                Ok(s) if s.is_success() || refused_for_good(s) => {
-                    if let Err(e) = self.outbox.done(incident, request) {
-                        tracing::error!(error = %e, "cannot update the ack outbox");
-                    }
-                    if !s.is_success() {
-                        tracing::warn!(status = %s, incident, "the server refused an action");
-                        self.ring_if_waiting(incident).await;
-                    }
-                }
-                _ => return false,
+            if refused {
+                tracing::warn!(incident, "the server refused an action");
+                self.ring_if_waiting(incident).await;
             }
         }
         true
@@ -538,10 +507,8 @@ const HOLD: Duration = Duration::from_secs(1);
 const BATCH: usize = 5_000;
 
 /// Gone, resolved, not allowed: sending it again will not change the answer.
-fn refused_for_good(status: StatusCode) -> bool {
-    status.is_client_error()
-        && status != StatusCode::TOO_MANY_REQUESTS
-        && status != StatusCode::REQUEST_TIMEOUT
+fn refused_for_good(status: u16) -> bool {
+    (400..500).contains(&status) && status != 429 && status != 408
 }
 
 /// Ticks (of 250 ms) between two looks at whether a ringing device can still be heard.

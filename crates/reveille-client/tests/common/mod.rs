@@ -189,5 +189,8 @@ pub fn config(server: String, dir: &std::path::Path) -> Config {
         device: "alice-laptop".into(),
         outbox: dir.join("outbox.json"),
         policy,
+        agent: concat!("reveille-desktop/", env!("CARGO_PKG_VERSION")).into(),
+        receipts: true,
+        resume: None,
     }
 }
