@@ -6,7 +6,7 @@ use reveille_client::outbox::Request;
 use reveille_client::runbook;
 use reveille_protocol::Incident;
 use serde::Serialize;
-use tauri::{AppHandle, Manager, State, Wry};
+use tauri::{AppHandle, Manager, Runtime};
 
 use reveille_client::desktop::Event;
 use reveille_client::{Api, ApiError};
@@ -33,7 +33,7 @@ pub struct View {
     pub sources: Vec<crate::pagers::SourceView>,
 }
 
-pub fn view(shared: &Shared) -> View {
+pub fn view<R: Runtime>(shared: &Shared<R>) -> View {
     let status =
         lock(&shared.subscriber).as_ref().map(|s| s.status.borrow().clone()).unwrap_or_default();
     let state = shared.state();
@@ -53,18 +53,15 @@ pub fn view(shared: &Shared) -> View {
 }
 
 #[tauri::command]
-pub fn status(shared: State<'_, Arc<Shared>>) -> View {
+pub fn status<R: Runtime>(app: AppHandle<R>) -> View {
+    let shared = crate::shared(&app);
     view(&shared)
 }
 
 /// Checks the token against the server, keeps it in the keyring, and starts following the feed.
 #[tauri::command]
-pub async fn sign_in(
-    app: AppHandle<Wry>,
-    shared: State<'_, Arc<Shared>>,
-    server: String,
-    token: String,
-) -> Result<View> {
+pub async fn sign_in<R: Runtime>(app: AppHandle<R>, server: String, token: String) -> Result<View> {
+    let shared = crate::shared(&app);
     let server = server.trim().trim_end_matches('/').to_owned();
     let token = token.trim().to_owned();
     if !(server.starts_with("http://") || server.starts_with("https://")) {
@@ -94,7 +91,8 @@ pub async fn sign_in(
 
 /// Forgets the token (keyring included) and stops following the feed.
 #[tauri::command]
-pub fn sign_out(app: AppHandle<Wry>, shared: State<'_, Arc<Shared>>) -> Result<View> {
+pub fn sign_out<R: Runtime>(app: AppHandle<R>) -> Result<View> {
+    let shared = crate::shared(&app);
     let server = lock(&shared.settings).server.clone();
     *lock(&shared.subscriber) = None;
     *lock(&shared.token) = None;
@@ -129,7 +127,7 @@ pub struct IncidentView {
 pub const AGENT: &str = concat!("reveille-desktop/", env!("CARGO_PKG_VERSION"));
 
 /// The API of the server signed in to.
-fn api(shared: &Shared) -> Result<Api> {
+fn api<R: Runtime>(shared: &Shared<R>) -> Result<Api> {
     let server = lock(&shared.settings).server.clone();
     let token = lock(&shared.token).clone().ok_or(Error::SignedOut)?;
     Api::new(&server, &token, AGENT).map_err(|e| Error::Server(e.to_string()))
@@ -140,7 +138,7 @@ const QUICK: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The incident as the server has it now, or as the feed brought it when the server is slow; a
 /// source's incident as its last look found it.
-async fn load_incident(shared: &Shared, id: i64) -> Result<Incident> {
+async fn load_incident<R: Runtime>(shared: &Shared<R>, id: i64) -> Result<Incident> {
     if reveille_client::sources::slot_of(id).is_some() {
         let kept = lock(&shared.incidents).get(&id).cloned();
         return kept.ok_or_else(|| Error::Server(format!("This page (#{id}) is no longer open")));
@@ -153,7 +151,8 @@ async fn load_incident(shared: &Shared, id: i64) -> Result<Incident> {
 }
 
 #[tauri::command]
-pub async fn incident(shared: State<'_, Arc<Shared>>, id: i64) -> Result<IncidentView> {
+pub async fn incident<R: Runtime>(app: AppHandle<R>, id: i64) -> Result<IncidentView> {
+    let shared = crate::shared(&app);
     let incident = load_incident(&shared, id).await?;
     let server = lock(&shared.settings).server.clone();
     let (runbook_here, runbook_link) = match runbook::source(&server, &incident) {
@@ -167,7 +166,8 @@ pub async fn incident(shared: State<'_, Arc<Shared>>, id: i64) -> Result<Inciden
 /// The incident's runbook from the server, rendered and sanitised; the copy kept from the last
 /// time when the server cannot be reached. Only ever the incident's own service's runbook.
 #[tauri::command]
-pub async fn runbook(shared: State<'_, Arc<Shared>>, id: i64) -> Result<Option<String>> {
+pub async fn runbook<R: Runtime>(app: AppHandle<R>, id: i64) -> Result<Option<String>> {
+    let shared = crate::shared(&app);
     let incident = load_incident(&shared, id).await?;
     let server = lock(&shared.settings).server.clone();
     let runbook::Source::Server(url) = runbook::source(&server, &incident) else {
@@ -190,7 +190,8 @@ pub async fn runbook(shared: State<'_, Arc<Shared>>, id: i64) -> Result<Option<S
 }
 
 #[tauri::command]
-pub fn act(shared: State<'_, Arc<Shared>>, id: i64, action: String) -> Result<()> {
+pub fn act<R: Runtime>(app: AppHandle<R>, id: i64, action: String) -> Result<()> {
+    let shared = crate::shared(&app);
     let request = match action.as_str() {
         "ack" => Request::Ack,
         "resolve" => Request::Resolve,
@@ -202,7 +203,7 @@ pub fn act(shared: State<'_, Arc<Shared>>, id: i64, action: String) -> Result<()
 }
 
 /// Plays the page sound for ten seconds, unless a real page is ringing.
-pub fn test_alarm_now(app: &AppHandle<Wry>, shared: &Arc<Shared>) {
+pub fn test_alarm_now<R: Runtime>(app: &AppHandle<R>, shared: &Arc<Shared<R>>) {
     if shared.alarm.is_none() || shared.state().ringing() {
         return;
     }
@@ -210,31 +211,30 @@ pub fn test_alarm_now(app: &AppHandle<Wry>, shared: &Arc<Shared>) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_secs(10)).await;
-        let shared = app.state::<Arc<Shared>>().inner().clone();
+        let shared = crate::shared(&app);
         shared.apply(&app, Event::TestEnded);
     });
 }
 
 #[tauri::command]
-pub fn test_alarm(app: AppHandle<Wry>, shared: State<'_, Arc<Shared>>) -> bool {
+pub fn test_alarm<R: Runtime>(app: AppHandle<R>) -> bool {
+    let shared = crate::shared(&app);
     test_alarm_now(&app, &shared);
     shared.alarm.is_some()
 }
 
 /// Stops the test alarm; a real page is only stopped by acknowledging or snoozing it.
 #[tauri::command]
-pub fn stop_alarm(app: AppHandle<Wry>, shared: State<'_, Arc<Shared>>) {
+pub fn stop_alarm<R: Runtime>(app: AppHandle<R>) {
+    let shared = crate::shared(&app);
     shared.apply(&app, Event::TestEnded);
 }
 
 /// Saves the settings, and they take effect at once: the device's name and the feed-lost
 /// threshold on the running subscriber, on duty on the tray, the sound at the next alarm.
 #[tauri::command]
-pub async fn save_settings(
-    app: AppHandle<Wry>,
-    shared: State<'_, Arc<Shared>>,
-    settings: Settings,
-) -> Result<View> {
+pub async fn save_settings<R: Runtime>(app: AppHandle<R>, settings: Settings) -> Result<View> {
+    let shared = crate::shared(&app);
     crate::output::autostart(settings.autostart)?;
     let saved = {
         let mut current = lock(&shared.settings);
@@ -255,23 +255,20 @@ pub async fn save_settings(
 
 /// Adds a pager besides Reveille: its credential goes to the keyring, the rest to the settings.
 #[tauri::command]
-pub async fn add_source(
-    app: AppHandle<Wry>,
-    shared: State<'_, Arc<Shared>>,
+pub async fn add_source<R: Runtime>(
+    app: AppHandle<R>,
     source: reveille_client::sources::SourceConfig,
     secret: String,
 ) -> Result<View> {
+    let shared = crate::shared(&app);
     crate::pagers::add(&app, &shared, source, &secret)?;
     Ok(view(&shared))
 }
 
 /// Stops following a pager and forgets it, credential included.
 #[tauri::command]
-pub async fn remove_source(
-    app: AppHandle<Wry>,
-    shared: State<'_, Arc<Shared>>,
-    name: String,
-) -> Result<View> {
+pub async fn remove_source<R: Runtime>(app: AppHandle<R>, name: String) -> Result<View> {
+    let shared = crate::shared(&app);
     crate::pagers::remove(&app, &shared, &name)?;
     Ok(view(&shared))
 }

@@ -8,20 +8,20 @@ use notify_rust::{Hint, Notification, Timeout, Urgency as NotifyUrgency};
 use reveille_client::outbox::Request;
 use reveille_client::{Device, Sound};
 use reveille_protocol::{Incident, Urgency};
-use tauri::{AppHandle, Manager, Wry};
+use tauri::{AppHandle, Manager, Runtime};
 
 use reveille_client::desktop::{Event, Look, Source};
 
 use crate::Shared;
 
-pub struct Desktop {
-    pub app: AppHandle<Wry>,
-    pub shared: Arc<Shared>,
+pub struct Desktop<R: Runtime> {
+    pub app: AppHandle<R>,
+    pub shared: Arc<Shared<R>>,
     /// Which source this device rings for: 0 is the Reveille server.
     pub source: Source,
 }
 
-impl Device for Desktop {
+impl<R: Runtime> Device for Desktop<R> {
     fn ring(&self) {
         let settings = self.shared.settings.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if settings.make_sure_i_hear_it {
@@ -166,7 +166,7 @@ impl Device for Desktop {
     }
 }
 
-impl Desktop {
+impl<R: Runtime> Desktop<R> {
     /// With no sound: the tray flashes, and the notifications come back every 30 s.
     fn flash_and_repeat(&self) {
         let (app, shared) = (self.app.clone(), self.shared.clone());
@@ -211,7 +211,7 @@ pub struct Waiting {
 }
 
 /// Shows, updates or retires the summary; its Open action opens the list of what is ringing.
-fn summarise(app: &AppHandle<Wry>, waiting: &Waiting, count: usize) {
+fn summarise<R: Runtime>(app: &AppHandle<R>, waiting: &Waiting, count: usize) {
     let mut note = waiting.note.lock().unwrap_or_else(|p| p.into_inner());
     let mut summary = Notification::new();
     summary.appname("Reveille");
@@ -258,7 +258,7 @@ fn summarise(app: &AppHandle<Wry>, waiting: &Waiting, count: usize) {
 
 impl Waiting {
     /// Retires the summary: the person signed out, or another subscriber takes over.
-    pub fn clear(&self, app: &AppHandle<Wry>) {
+    pub fn clear<R: Runtime>(&self, app: &AppHandle<R>) {
         self.count.store(0, Ordering::SeqCst);
         summarise(app, self, 0);
     }

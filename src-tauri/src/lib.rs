@@ -24,13 +24,13 @@ use reveille_client::desktop::{Event, Look, Sound, State};
 use reveille_client::outbox::Request;
 use reveille_client::{Config, Subscriber};
 use reveille_protocol::Incident;
-use tauri::{AppHandle, Emitter, Manager, RunEvent, Wry};
+use tauri::{AppHandle, Emitter, Manager, RunEvent, Runtime};
 
 use crate::settings::Settings;
 use crate::tray::StatusLine;
 
 /// What the app shares between the tray, the commands and the subscriber's device.
-pub struct Shared {
+pub struct Shared<R: Runtime> {
     pub dir: PathBuf,
     pub settings: Mutex<Settings>,
     /// None when this machine has no audio output: pages are then silent here, and say so.
@@ -46,31 +46,36 @@ pub struct Shared {
     /// The pagers besides Reveille being followed.
     pub sources: Mutex<Vec<reveille_client::sources::Handle>>,
     /// The tray's line for each of them.
-    pub source_lines: Mutex<Vec<(u8, tauri::menu::MenuItem<Wry>)>>,
+    pub source_lines: Mutex<Vec<(u8, tauri::menu::MenuItem<R>)>>,
     /// Signed in, on duty, ringing, feed lost, testing: what the tray and speakers follow.
     state: Mutex<State>,
     /// The output's mute and volume before "make sure I hear it" raised them.
     pub saved_output: Mutex<Option<output::Saved>>,
     /// Why the token cannot be read from the keyring now (locked, no keyring); retried.
     pub keyring_problem: Mutex<Option<String>>,
-    pub status_line: Mutex<Option<StatusLine>>,
+    pub status_line: Mutex<Option<StatusLine<R>>>,
     quit_armed: Mutex<Option<Instant>>,
     /// A status event is being sent; changes meanwhile are sent with the next one.
     emitting: std::sync::atomic::AtomicBool,
+}
+
+/// What the app shares, from anywhere that has the app.
+pub fn shared<R: Runtime>(app: &AppHandle<R>) -> Arc<Shared<R>> {
+    app.state::<Arc<Shared<R>>>().inner().clone()
 }
 
 pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl Shared {
+impl<R: Runtime> Shared<R> {
     /// The state now.
     pub fn state(&self) -> State {
         *lock(&self.state)
     }
 
     /// Applies an event to the state, then plays what it calls for and shows its look.
-    pub fn apply(&self, app: &AppHandle<Wry>, event: Event) {
+    pub fn apply(&self, app: &AppHandle<R>, event: Event) {
         let look = {
             let mut state = lock(&self.state);
             let before = *state;
@@ -96,7 +101,7 @@ impl Shared {
         }
     }
 
-    pub fn look(&self, app: &AppHandle<Wry>, look: Look) {
+    pub fn look(&self, app: &AppHandle<R>, look: Look) {
         // Clone the menu line out of the lock: showing waits for the main thread.
         let line = lock(&self.status_line).as_ref().map(|l| StatusLine(l.0.clone()));
         if let Some(line) = line {
@@ -105,13 +110,13 @@ impl Shared {
     }
 
     /// Shows the look the state calls for now.
-    pub fn refresh_look(&self, app: &AppHandle<Wry>) {
+    pub fn refresh_look(&self, app: &AppHandle<R>) {
         self.look(app, self.state().look());
     }
 
     /// Tells the windows that what they show has changed (a `status` event with the whole
     /// view). A storm's thousands of changes are sent as at most ten events a second.
-    pub fn changed(&self, app: &AppHandle<Wry>) {
+    pub fn changed(&self, app: &AppHandle<R>) {
         use std::sync::atomic::Ordering;
         if self.emitting.swap(true, Ordering::SeqCst) {
             return;
@@ -119,7 +124,7 @@ impl Shared {
         let app = app.clone();
         tauri::async_runtime::spawn(async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            let shared = app.state::<Arc<Shared>>().inner().clone();
+            let shared = shared(&app);
             shared.emitting.store(false, Ordering::SeqCst);
             let _ = app.emit("status", commands::view(&shared));
         });
@@ -158,7 +163,7 @@ impl Shared {
     }
 
     /// Starts following the feed with the signed-in token.
-    pub fn subscribe(self: &Arc<Self>, app: &AppHandle<Wry>) -> std::io::Result<()> {
+    pub fn subscribe(self: &Arc<Self>, app: &AppHandle<R>) -> std::io::Result<()> {
         // A summary from the previous subscriber's storm would never be updated again.
         self.waiting.clear(app);
         let settings = lock(&self.settings).clone();
@@ -194,7 +199,7 @@ impl Shared {
 /// Reads the saved token and starts following the feed. A keyring that cannot be read now (one
 /// still locked after login, say) is not the same as no token: the person is told, in words and
 /// with a notification, that this computer will not ring, and it is read again until it works.
-async fn sign_in_from_keyring(app: AppHandle<Wry>, shared: Arc<Shared>) {
+async fn sign_in_from_keyring<R: Runtime>(app: AppHandle<R>, shared: Arc<Shared<R>>) {
     let server = lock(&shared.settings).server.clone();
     if !server.is_empty() {
         read_reveille_token(&app, &shared, server).await;
@@ -203,7 +208,11 @@ async fn sign_in_from_keyring(app: AppHandle<Wry>, shared: Arc<Shared>) {
     pagers::start_saved(app, shared).await;
 }
 
-async fn read_reveille_token(app: &AppHandle<Wry>, shared: &Arc<Shared>, server: String) {
+async fn read_reveille_token<R: Runtime>(
+    app: &AppHandle<R>,
+    shared: &Arc<Shared<R>>,
+    server: String,
+) {
     let load = move || secrets::load(&server).map_err(|e| e.to_string());
     let reporting = shared.clone();
     let report_app = app.clone();
@@ -236,8 +245,8 @@ async fn read_reveille_token(app: &AppHandle<Wry>, shared: &Arc<Shared>, server:
 }
 
 /// What the tray menu does.
-pub fn on_menu(app: &AppHandle<Wry>, id: &str) {
-    let shared = app.state::<Arc<Shared>>().inner().clone();
+pub fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
+    let shared = shared(app);
     match id {
         "incidents" | "settings" => windows::settings(app),
         "ack" => shared.act_all(Request::Ack),
@@ -274,15 +283,11 @@ pub fn on_menu(app: &AppHandle<Wry>, id: &str) {
     }
 }
 
-pub fn run() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("REVEILLE_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    tauri::Builder::default()
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| windows::settings(app)))
+/// The app on any Tauri runtime: its commands, and what it sets up at start. `session` is a
+/// person's desktop session: the tray, the speakers, the keyring read and the first window at
+/// start. Without it (the commands' tests on Tauri's mock runtime) only the state is made.
+pub fn app<R: Runtime>(builder: tauri::Builder<R>, session: bool) -> tauri::Builder<R> {
+    builder
         .invoke_handler(tauri::generate_handler![
             commands::status,
             commands::sign_in,
@@ -296,54 +301,78 @@ pub fn run() {
             commands::add_source,
             commands::remove_source,
         ])
-        .setup(|app| {
-            let dir = app.path().app_data_dir()?;
-            let settings = Settings::load(&dir);
-            // The login entry names this program where it is now (a package may have moved it).
-            if settings.autostart
-                && let Err(e) = output::autostart(true)
-            {
-                tracing::warn!(error = %e, "cannot write the autostart entry");
-            }
-            let alarm = reveille_alarm::Alarm::open()
-                .map_err(
-                    |e| tracing::warn!(error = %e, "no audio output: pages will be silent here"),
-                )
-                .ok();
-            let (_tray, line) = tray::build(app.handle(), settings.on_duty)?;
-            let shared = Arc::new(Shared {
-                dir,
-                settings: Mutex::new(settings.clone()),
-                alarm,
-                subscriber: Mutex::default(),
-                token: Mutex::default(),
-                user: Mutex::default(),
-                incidents: Mutex::default(),
-                notifications: Mutex::default(),
-                waiting: device::Waiting::default(),
-                sources: Mutex::default(),
-                source_lines: Mutex::default(),
-                state: Mutex::new(State::new(settings.on_duty)),
-                saved_output: Mutex::default(),
-                keyring_problem: Mutex::default(),
-                status_line: Mutex::new(Some(line)),
-                quit_armed: Mutex::default(),
-                emitting: Default::default(),
-            });
-            app.manage(shared.clone());
-            if settings.server.is_empty() && settings.sources.is_empty() {
-                windows::settings(app.handle());
-            } else {
-                tauri::async_runtime::spawn(sign_in_from_keyring(app.handle().clone(), shared));
-            }
-            Ok(())
-        })
-        .build(tauri::generate_context!())
-        .expect("cannot start Reveille")
-        .run(|_app, event| {
+        .setup(move |app| Ok(start(app.handle(), session)?))
+}
+
+/// Makes the app's state (and, in a person's session, the tray, the speakers, the keyring read
+/// and the first window). Tauri calls it once at start; the commands' tests call it themselves.
+pub fn start<R: Runtime>(app: &AppHandle<R>, session: bool) -> tauri::Result<()> {
+    let dir = app.path().app_data_dir()?;
+    let settings = Settings::load(&dir);
+    // The login entry names this program where it is now (a package may have moved it).
+    if session
+        && settings.autostart
+        && let Err(e) = output::autostart(true)
+    {
+        tracing::warn!(error = %e, "cannot write the autostart entry");
+    }
+    let alarm = session.then(reveille_alarm::Alarm::open).and_then(|opened| {
+        opened
+            .map_err(|e| {
+                tracing::warn!(error = %e, "no audio output: pages will be silent here");
+            })
+            .ok()
+    });
+    let line = match session {
+        true => Some(tray::build(app, settings.on_duty)?.1),
+        false => None,
+    };
+    let shared = Arc::new(Shared {
+        dir,
+        settings: Mutex::new(settings.clone()),
+        alarm,
+        subscriber: Mutex::default(),
+        token: Mutex::default(),
+        user: Mutex::default(),
+        incidents: Mutex::default(),
+        notifications: Mutex::default(),
+        waiting: device::Waiting::default(),
+        sources: Mutex::default(),
+        source_lines: Mutex::default(),
+        state: Mutex::new(State::new(settings.on_duty)),
+        saved_output: Mutex::default(),
+        keyring_problem: Mutex::default(),
+        status_line: Mutex::new(line),
+        quit_armed: Mutex::default(),
+        emitting: Default::default(),
+    });
+    app.manage(shared.clone());
+    if !session {
+        return Ok(());
+    }
+    if settings.server.is_empty() && settings.sources.is_empty() {
+        windows::settings(app);
+    } else {
+        tauri::async_runtime::spawn(sign_in_from_keyring(app.clone(), shared));
+    }
+    Ok(())
+}
+
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("REVEILLE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let builder = tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| windows::settings(app)));
+    app(builder, true).build(tauri::generate_context!()).expect("cannot start Reveille").run(
+        |_app, event| {
             // A tray app stays when its last window closes.
             if let RunEvent::ExitRequested { api, code: None, .. } = event {
                 api.prevent_exit();
             }
-        });
+        },
+    );
 }

@@ -9,13 +9,13 @@ use std::time::Duration;
 use reveille_client::desktop::{Event, SOURCES};
 use reveille_client::sources::{self, Handle, Health, Kind, SourceConfig, Timing};
 use serde::Serialize;
-use tauri::{AppHandle, Wry};
+use tauri::{AppHandle, Runtime};
 
 use crate::error::{Error, Result};
 use crate::{Shared, device, lock, secrets, tray};
 
 /// The name of the source in `slot`, if one is followed there.
-pub fn name(shared: &Shared, slot: u8) -> Option<String> {
+pub fn name<R: Runtime>(shared: &Shared<R>, slot: u8) -> Option<String> {
     lock(&shared.sources).iter().find(|h| h.slot == slot).map(|h| h.config.name.clone())
 }
 
@@ -51,7 +51,7 @@ pub fn line(config: &SourceConfig, health: &Health) -> String {
     }
 }
 
-pub fn views(shared: &Shared) -> Vec<SourceView> {
+pub fn views<R: Runtime>(shared: &Shared<R>) -> Vec<SourceView> {
     lock(&shared.sources)
         .iter()
         .map(|h| {
@@ -68,9 +68,9 @@ pub fn views(shared: &Shared) -> Vec<SourceView> {
 }
 
 /// Starts following a source whose credential is at hand.
-fn start(
-    app: &AppHandle<Wry>,
-    shared: &Arc<Shared>,
+fn start<R: Runtime>(
+    app: &AppHandle<R>,
+    shared: &Arc<Shared<R>>,
     config: SourceConfig,
     secret: String,
 ) -> Result<()> {
@@ -108,7 +108,7 @@ fn start(
 
 /// Follows the sources saved in the settings, reading each credential from the keyring (waiting,
 /// as for the Reveille token, while the keyring is locked).
-pub async fn start_saved(app: AppHandle<Wry>, shared: Arc<Shared>) {
+pub async fn start_saved<R: Runtime>(app: AppHandle<R>, shared: Arc<Shared<R>>) {
     let saved = lock(&shared.settings).sources.clone();
     for config in saved {
         let name = account(&config.name);
@@ -128,9 +128,9 @@ pub async fn start_saved(app: AppHandle<Wry>, shared: Arc<Shared>) {
 }
 
 /// Checks, keeps (credential in the keyring, the rest in the settings) and follows a new source.
-pub fn add(
-    app: &AppHandle<Wry>,
-    shared: &Arc<Shared>,
+pub fn add<R: Runtime>(
+    app: &AppHandle<R>,
+    shared: &Arc<Shared<R>>,
     mut config: SourceConfig,
     secret: &str,
 ) -> Result<()> {
@@ -156,7 +156,7 @@ pub fn add(
 }
 
 /// Stops following a source and forgets it, credential included.
-pub fn remove(app: &AppHandle<Wry>, shared: &Arc<Shared>, name: &str) -> Result<()> {
+pub fn remove<R: Runtime>(app: &AppHandle<R>, shared: &Arc<Shared<R>>, name: &str) -> Result<()> {
     let handle: Option<Handle> = {
         let mut running = lock(&shared.sources);
         let at = running.iter().position(|h| h.config.name == name);

@@ -3,7 +3,7 @@
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
-use tauri::{AppHandle, Wry};
+use tauri::{AppHandle, Runtime};
 
 pub use reveille_client::desktop::Look;
 
@@ -36,19 +36,19 @@ pub fn icon(look: Look) -> Image<'static> {
 pub const TRAY: &str = "reveille";
 
 /// The menu line that says the state.
-pub struct StatusLine(pub MenuItem<Wry>);
+pub struct StatusLine<R: Runtime>(pub MenuItem<R>);
 
 /// A tray line per source, under the status line.
-type SourceLines = Vec<(u8, MenuItem<Wry>)>;
+type SourceLines<R> = Vec<(u8, MenuItem<R>)>;
 
 /// The menu: the state, a line per source, then what a paged person needs.
-fn menu(
-    app: &AppHandle<Wry>,
+fn menu<R: Runtime>(
+    app: &AppHandle<R>,
     on_duty: bool,
     sources: &[(u8, String)],
-) -> tauri::Result<(Menu<Wry>, StatusLine, SourceLines)> {
+) -> tauri::Result<(Menu<R>, StatusLine<R>, SourceLines<R>)> {
     let status = MenuItem::with_id(app, "status", Look::SignedOut.label(), false, None::<&str>)?;
-    let lines: SourceLines = sources
+    let lines: SourceLines<R> = sources
         .iter()
         .map(|(slot, text)| {
             MenuItem::with_id(app, format!("source-{slot}"), text, false, None::<&str>)
@@ -73,7 +73,10 @@ fn menu(
     Ok((menu, StatusLine(status), lines))
 }
 
-pub fn build(app: &AppHandle<Wry>, on_duty: bool) -> tauri::Result<(TrayIcon<Wry>, StatusLine)> {
+pub fn build<R: Runtime>(
+    app: &AppHandle<R>,
+    on_duty: bool,
+) -> tauri::Result<(TrayIcon<R>, StatusLine<R>)> {
     let (menu, status, _) = menu(app, on_duty, &[])?;
     let tray = TrayIconBuilder::with_id(TRAY)
         .icon(icon(Look::SignedOut))
@@ -86,12 +89,16 @@ pub fn build(app: &AppHandle<Wry>, on_duty: bool) -> tauri::Result<(TrayIcon<Wry
 }
 
 /// Makes the menu again with a line for each source followed now.
-pub fn rebuild(app: &AppHandle<Wry>, shared: &crate::Shared) {
+pub fn rebuild<R: Runtime>(app: &AppHandle<R>, shared: &crate::Shared<R>) {
     let sources: Vec<(u8, String)> = crate::lock(&shared.sources)
         .iter()
         .map(|h| (h.slot, crate::pagers::line(&h.config, &h.health.borrow())))
         .collect();
     let on_duty = shared.state().on_duty;
+    // No tray (the commands' tests): nothing to show it in.
+    if app.tray_by_id(TRAY).is_none() {
+        return;
+    }
     let Ok((menu, status, lines)) = menu(app, on_duty, &sources) else { return };
     if let Some(tray) = app.tray_by_id(TRAY) {
         let _ = tray.set_menu(Some(menu));
@@ -102,7 +109,7 @@ pub fn rebuild(app: &AppHandle<Wry>, shared: &crate::Shared) {
 }
 
 /// Says each source's health on its line.
-pub fn refresh_sources(shared: &crate::Shared) {
+pub fn refresh_sources<R: Runtime>(shared: &crate::Shared<R>) {
     let texts: Vec<(u8, String)> = crate::lock(&shared.sources)
         .iter()
         .map(|h| (h.slot, crate::pagers::line(&h.config, &h.health.borrow())))
@@ -116,7 +123,7 @@ pub fn refresh_sources(shared: &crate::Shared) {
 }
 
 /// Shows `look` on the tray icon and in the menu's first line.
-pub fn show(app: &AppHandle<Wry>, line: &StatusLine, look: Look) {
+pub fn show<R: Runtime>(app: &AppHandle<R>, line: &StatusLine<R>, look: Look) {
     if let Some(tray) = app.tray_by_id(TRAY) {
         let _ = tray.set_icon(Some(icon(look)));
         let _ = tray.set_tooltip(Some(format!("Reveille: {}", look.label())));

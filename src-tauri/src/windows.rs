@@ -1,9 +1,9 @@
 //! Windows are made on demand and destroyed when closed; the app lives in the tray.
 
-use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder, Wry};
+use tauri::{AppHandle, Manager, Runtime, WebviewUrl, WebviewWindowBuilder};
 
 /// Opens (or raises) the alarm window of an incident: on top, focused, on every workspace.
-pub fn alarm(app: &AppHandle<Wry>, incident: i64) {
+pub fn alarm<R: Runtime>(app: &AppHandle<R>, incident: i64) {
     let label = format!("alarm-{incident}");
     if let Some(window) = app.get_webview_window(&label) {
         let _ = window.show();
@@ -41,7 +41,7 @@ pub fn alarm(app: &AppHandle<Wry>, incident: i64) {
 }
 
 /// Opens (or raises) the settings and sign-in window.
-pub fn settings(app: &AppHandle<Wry>) {
+pub fn settings<R: Runtime>(app: &AppHandle<R>) {
     if let Some(window) = app.get_webview_window("settings") {
         let _ = window.show();
         let _ = window.set_focus();
