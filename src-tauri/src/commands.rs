@@ -107,7 +107,7 @@ pub fn sign_out<R: Runtime>(app: AppHandle<R>) -> Result<View> {
             let _ = window.destroy();
         }
     }
-    shared.waiting.clear(&app);
+    shared.waiting.clear(&app, 0);
     secrets::forget(&server)?;
     Ok(view(&shared))
 }
@@ -235,7 +235,17 @@ pub fn stop_alarm<R: Runtime>(app: AppHandle<R>) {
 #[tauri::command]
 pub async fn save_settings<R: Runtime>(app: AppHandle<R>, settings: Settings) -> Result<View> {
     let shared = crate::shared(&app);
-    crate::output::autostart(settings.autostart)?;
+    let device = settings.device.trim();
+    if device.is_empty() || device.len() > 128 {
+        return Err(Error::Server(
+            "device: name this device in 1 to 128 characters (it is on every receipt)".into(),
+        ));
+    }
+    let settings = Settings { device: device.to_owned(), ..settings };
+    // The login entry is written or removed only when the choice changes.
+    if settings.autostart != lock(&shared.settings).autostart {
+        crate::output::autostart(settings.autostart)?;
+    }
     let saved = {
         let mut current = lock(&shared.settings);
         // The server only changes by signing in, the sources by adding and removing them.
@@ -269,6 +279,6 @@ pub async fn add_source<R: Runtime>(
 #[tauri::command]
 pub async fn remove_source<R: Runtime>(app: AppHandle<R>, name: String) -> Result<View> {
     let shared = crate::shared(&app);
-    crate::pagers::remove(&app, &shared, &name)?;
+    crate::pagers::remove(&app, &shared, &name).await?;
     Ok(view(&shared))
 }

@@ -41,6 +41,10 @@ impl<R: Runtime> Device for Desktop<R> {
 
     fn silence(&self) {
         self.shared.apply(&self.app, Event::Silence(self.source));
+        // The output goes back as it was only when no source rings any more.
+        if self.shared.state().ringing() {
+            return;
+        }
         if let Some(saved) =
             self.shared.saved_output.lock().unwrap_or_else(|p| p.into_inner()).take()
         {
@@ -113,7 +117,13 @@ impl<R: Runtime> Device for Desktop<R> {
 
     fn waiting(&self, count: usize) {
         let waiting = &self.shared.waiting;
-        waiting.count.store(count, Ordering::SeqCst);
+        // One summary for every source: the sum of what each has waiting.
+        let total: usize = {
+            let mut counts = waiting.counts.lock().unwrap_or_else(|p| p.into_inner());
+            counts.insert(self.source, count);
+            counts.values().sum()
+        };
+        waiting.count.store(total, Ordering::SeqCst);
         // One thread shows the newest count; a storm's thousands of updates collapse into it.
         if waiting.busy.swap(true, Ordering::SeqCst) {
             return;
@@ -205,6 +215,8 @@ impl<R: Runtime> Desktop<R> {
 /// The one notification that stands for every ringing page without an alarm window.
 #[derive(Default)]
 pub struct Waiting {
+    /// What each source has waiting.
+    counts: std::sync::Mutex<std::collections::HashMap<Source, usize>>,
     count: std::sync::atomic::AtomicUsize,
     busy: std::sync::atomic::AtomicBool,
     note: std::sync::Mutex<Option<u32>>,
@@ -257,9 +269,15 @@ fn summarise<R: Runtime>(app: &AppHandle<R>, waiting: &Waiting, count: usize) {
 }
 
 impl Waiting {
-    /// Retires the summary: the person signed out, or another subscriber takes over.
-    pub fn clear<R: Runtime>(&self, app: &AppHandle<R>) {
-        self.count.store(0, Ordering::SeqCst);
-        summarise(app, self, 0);
+    /// Retires a source's part of the summary: the person signed out, or another subscriber
+    /// takes over.
+    pub fn clear<R: Runtime>(&self, app: &AppHandle<R>, source: Source) {
+        let total: usize = {
+            let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+            counts.remove(&source);
+            counts.values().sum()
+        };
+        self.count.store(total, Ordering::SeqCst);
+        summarise(app, self, total);
     }
 }

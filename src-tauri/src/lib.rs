@@ -45,6 +45,8 @@ pub struct Shared<R: Runtime> {
     pub waiting: device::Waiting,
     /// The pagers besides Reveille being followed.
     pub sources: Mutex<Vec<reveille_client::sources::Handle>>,
+    /// The slot given to the source added last.
+    pub last_slot: Mutex<u8>,
     /// The tray's line for each of them.
     pub source_lines: Mutex<Vec<(u8, tauri::menu::MenuItem<R>)>>,
     /// Signed in, on duty, ringing, feed lost, testing: what the tray and speakers follow.
@@ -165,7 +167,7 @@ impl<R: Runtime> Shared<R> {
     /// Starts following the feed with the signed-in token.
     pub fn subscribe(self: &Arc<Self>, app: &AppHandle<R>) -> std::io::Result<()> {
         // A summary from the previous subscriber's storm would never be updated again.
-        self.waiting.clear(app);
+        self.waiting.clear(app, 0);
         let settings = lock(&self.settings).clone();
         let Some(token) = lock(&self.token).clone() else { return Ok(()) };
         let policy = settings.policy();
@@ -338,6 +340,7 @@ pub fn start<R: Runtime>(app: &AppHandle<R>, session: bool) -> tauri::Result<()>
         notifications: Mutex::default(),
         waiting: device::Waiting::default(),
         sources: Mutex::default(),
+        last_slot: Mutex::default(),
         source_lines: Mutex::default(),
         state: Mutex::new(State::new(settings.on_duty)),
         saved_output: Mutex::default(),

@@ -76,17 +76,23 @@ fn start<R: Runtime>(
 ) -> Result<()> {
     let handle = {
         let mut running = lock(&shared.sources);
+        // Slots are given in turn, not the lowest free one: a source removed a moment ago may
+        // still be withdrawing its pages under its slot.
+        let mut last = lock(&shared.last_slot);
         let slot = (1..SOURCES)
+            .map(|step| (*last + step - 1) % (SOURCES - 1) + 1)
             .find(|s| running.iter().all(|h| h.slot != *s))
             .ok_or_else(|| Error::Server("no more sources can be followed".into()))?;
+        *last = slot;
+        drop(last);
         let device =
             Arc::new(device::Desktop { app: app.clone(), shared: shared.clone(), source: slot });
         let timing = Timing {
             interval: config.interval(),
             lost_after: Duration::from_secs(lock(&shared.settings).feed_lost_seconds.max(5)),
         };
-        let file: String =
-            config.name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        // The name's bytes in hex: one file per name, whatever characters it has.
+        let file: String = config.name.bytes().map(|b| format!("{b:02x}")).collect();
         let outbox = shared.dir.join("sources").join(format!("{file}.json"));
         let handle = sources::start(slot, config, secret, device, outbox, timing)?;
         let health = handle.health.clone();
@@ -156,16 +162,21 @@ pub fn add<R: Runtime>(
 }
 
 /// Stops following a source and forgets it, credential included.
-pub fn remove<R: Runtime>(app: &AppHandle<R>, shared: &Arc<Shared<R>>, name: &str) -> Result<()> {
+pub async fn remove<R: Runtime>(
+    app: &AppHandle<R>,
+    shared: &Arc<Shared<R>>,
+    name: &str,
+) -> Result<()> {
     let handle: Option<Handle> = {
         let mut running = lock(&shared.sources);
         let at = running.iter().position(|h| h.config.name == name);
         at.map(|at| running.remove(at))
     };
     if let Some(handle) = handle {
-        shared.apply(app, Event::Removed(handle.slot));
-        // Dropping the handle ends its poller, which withdraws what it showed.
-        drop(handle);
+        let slot = handle.slot;
+        // Its poller withdraws what it showed; only then is the slot free for another source.
+        handle.stop(Duration::from_secs(30)).await;
+        shared.apply(app, Event::Removed(slot));
     }
     {
         let mut settings = lock(&shared.settings);

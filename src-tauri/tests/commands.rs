@@ -63,6 +63,12 @@ fn each_window_calls_only_its_commands_and_the_commands_keep_what_they_say() {
         (Some("mock-desk"), Some(false))
     );
 
+    // A device name the server would refuse on every acknowledgement is refused here.
+    let mut nameless = chosen.clone();
+    nameless["device"] = json!("  ");
+    let refused = call(&settings, "save_settings", json!({"settings": nameless})).unwrap_err();
+    assert!(refused.starts_with("device:"), "{refused}");
+
     // A pager that cannot be followed is refused with the field named, and nothing is kept.
     let source =
         json!({"name": "prometheus", "kind": "alertmanager", "url": "http://127.0.0.1:9093"});

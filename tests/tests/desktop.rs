@@ -738,6 +738,14 @@ async fn the_installed_package_rings_and_starts_at_login() {
     heard("installed").await;
     client.close().await.unwrap();
     drop(driver);
+    // Gone for sure: a second start would otherwise hand over to it (one instance only).
+    eventually("the first instance gone", Duration::from_secs(15), async || {
+        !Command::new("pgrep")
+            .args(["-f", "^/usr/bin/reveille-desktop"])
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+    .await;
 
     // Logging in again: the session starts what the entry says; the token comes from the keyring.
     let started =

@@ -442,10 +442,15 @@ impl Task {
         if let Err(e) = self.outbox.done_many(request, ids) {
             tracing::error!(error = %e, "cannot update the ack outbox");
         }
-        for incident in refused {
-            // Refused for good: if the incident still waits for someone, ring again.
-            tracing::warn!(incident, "the server refused an action");
-            self.ring_if_waiting(incident).await;
+        if !refused.is_empty() {
+            // Refused for good: what still waits for someone rings again (one list, however many).
+            tracing::warn!(count = refused.len(), "the server refused actions");
+            if let Ok(list) = self.api.my_open_incidents().await {
+                let open: Vec<_> =
+                    list.incidents.into_iter().filter(|i| refused.contains(&i.id)).collect();
+                let effects = self.pages.on_open(&open);
+                self.perform(effects);
+            }
         }
         true
     }

@@ -215,15 +215,33 @@ async fn pagerduty_rings_for_high_urgency_and_acknowledges_with_from() {
     };
     until(&handle, || !puts().is_empty()).await;
     health(&handle, |h| h.pending == 0).await;
-    let puts = puts();
     assert_eq!(
-        puts,
+        puts(),
         [
             "PUT /incidents/PHIGH1 from=alice@example.com type=incident_reference status=acknowledged"
         ]
     );
     health(&handle, |h| h.open == 1).await;
     assert_eq!(device.count("ring"), 1, "an answered incident never rings again");
+
+    // Acknowledged while PagerDuty refuses actions, then the app restarts: the answer kept on
+    // disk is delivered by the next run once it has looked, and the page does not ring meanwhile.
+    fake.lock().unwrap().triggered.push(pd_incident("PHIGH2", "high", "Checkout is failing"));
+    until(&handle, || device.count("ring") == 2).await;
+    let second: i64 = shown(&device).last().unwrap().parse().unwrap();
+    fake.lock().unwrap().fail_puts = 1_000;
+    handle.act(second, Request::Ack).await;
+    health(&handle, |h| h.pending == 1).await;
+    handle.stop(Duration::from_secs(5)).await;
+    fake.lock().unwrap().fail_puts = 0;
+    let (restarted, handle) = follow(config.clone(), "pd-user-token", dir.path());
+    until(&handle, || puts().len() == 2).await;
+    assert_eq!(
+        puts()[1],
+        "PUT /incidents/PHIGH2 from=alice@example.com type=incident_reference status=acknowledged"
+    );
+    health(&handle, |h| h.pending == 0).await;
+    assert_eq!(restarted.count("ring"), 0, "a page answered before the restart rang again");
 
     // A wrong token is said in the source's health, and becomes a lost feed.
     drop(handle);

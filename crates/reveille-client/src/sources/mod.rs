@@ -218,7 +218,8 @@ pub fn local_id(slot: u8, n: u32) -> i64 {
 
 /// The slot of the source an incident id belongs to; None for the Reveille server's ids.
 pub fn slot_of(id: i64) -> Option<u8> {
-    (id < 0).then(|| u8::try_from((-id - 1) / SLOT).ok()).flatten()
+    let below = id.checked_neg()?.checked_sub(1).filter(|_| id < 0)?;
+    u8::try_from(below / SLOT).ok()
 }
 
 const SLOT: i64 = 1 << 32;
@@ -239,6 +240,7 @@ mod tests {
         assert!(local_id(3, 1) > local_id(3, 0), "later pages have greater ids");
         assert_eq!(slot_of(7), None);
         assert_eq!(slot_of(0), None);
+        assert_eq!(slot_of(i64::MIN), None, "an id from a window is not trusted");
     }
 
     #[test]

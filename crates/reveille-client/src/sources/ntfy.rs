@@ -157,19 +157,15 @@ impl Follow {
         let mut attempt = 0u32;
         loop {
             let since = state.lock().unwrap_or_else(|p| p.into_inner()).last.clone();
-            match self.stream(since, &state, &wake).await {
+            let mut opened = false;
+            match self.stream(since, &state, &wake, &mut opened).await {
                 Ok(()) => set(Some("the server closed the stream".into())),
                 Err(why) => set(Some(why)),
             }
-            attempt += 1;
-            // Backoff between attempts: 1, 2, 4 … 30 s.
-            tokio::time::sleep(
-                Duration::from_secs(1 << attempt.min(5)).min(Duration::from_secs(30)),
-            )
-            .await;
-            if state.lock().unwrap_or_else(|p| p.into_inner()).down.is_none() {
-                attempt = 0;
-            }
+            // A stream that was up starts the backoff over: 1, 2, 4 … 30 s between attempts.
+            attempt = if opened { 0 } else { attempt + 1 };
+            let backoff = Duration::from_secs(1 << attempt.min(5)).min(Duration::from_secs(30));
+            tokio::time::sleep(backoff).await;
         }
     }
 
@@ -179,6 +175,7 @@ impl Follow {
         since: Option<String>,
         state: &Mutex<State>,
         wake: &Notify,
+        opened: &mut bool,
     ) -> Result<(), String> {
         let mut request = self.http.get(&self.url);
         if let Some(since) = since {
@@ -189,13 +186,18 @@ impl Follow {
             (true, false) => request.bearer_auth(&self.secret),
             (true, true) => request,
         };
-        let response = request.send().await.map_err(|e| format!("cannot reach ntfy: {e}"))?;
+        // A server that accepts the connection and never answers counts as down.
+        let response = tokio::time::timeout(Duration::from_secs(20), request.send())
+            .await
+            .map_err(|_| "ntfy did not answer within 20 s".to_owned())?
+            .map_err(|e| format!("cannot reach ntfy: {e}"))?;
         if !response.status().is_success() {
             let status = response.status();
             let text: String =
                 response.text().await.unwrap_or_default().chars().take(200).collect();
             return Err(format!("ntfy answered {status}: {text}"));
         }
+        *opened = true;
         let mut body = response.bytes_stream();
         let mut line = Vec::new();
         loop {

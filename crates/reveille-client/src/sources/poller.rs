@@ -63,15 +63,24 @@ enum Command {
     ActAll(Request),
 }
 
-/// A running source; dropping it stops the task and withdraws its pages.
+/// A running source; dropping it stops the task, which withdraws its pages.
 pub struct Handle {
     pub slot: u8,
     pub config: SourceConfig,
     pub health: watch::Receiver<Health>,
     commands: mpsc::Sender<Command>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Handle {
+    /// Stops the source and waits until its pages are withdrawn (at most `patience`): its slot
+    /// and ids may then be given to another source without the old one acting on them.
+    pub async fn stop(self, patience: Duration) {
+        let Handle { commands, task, .. } = self;
+        drop(commands);
+        let _ = tokio::time::timeout(patience, task).await;
+    }
+
     pub async fn act(&self, incident: i64, request: Request) {
         self.commands().act(incident, request).await;
     }
@@ -136,9 +145,10 @@ pub fn start(
         failing_since: None,
         attempt: 0,
         timing,
+        looked_once: false,
     };
     use super::Kind;
-    match config.kind {
+    let task = match config.kind {
         Kind::PagerDuty => {
             tokio::spawn(state.run(super::pagerduty::Api::new(http, &config, secret), rx))
         }
@@ -150,7 +160,7 @@ pub fn start(
         }
         Kind::Ntfy => tokio::spawn(state.run(super::ntfy::Api::start(&config, secret)?, rx)),
     };
-    Ok(Handle { slot, config, health, commands })
+    Ok(Handle { slot, config, health, commands, task })
 }
 
 struct Poller {
@@ -170,13 +180,32 @@ struct Poller {
     failing_since: Option<Instant>,
     attempt: u32,
     timing: Timing,
+    /// A look has succeeded: `found` says what is open.
+    looked_once: bool,
 }
 
 impl Poller {
     async fn run<A: Api>(mut self, api: A, mut commands: mpsc::Receiver<Command>) {
         let wake = api.wake().unwrap_or_default();
+        // Answers kept from before a restart hold their pages as a fresh answer would.
+        let now = Instant::now();
+        for item in self.outbox.pending() {
+            self.held.insert(item.incident.clone(), now + CATCH_UP);
+        }
         loop {
-            let wait = self.look(&api).await;
+            // A look, unless the person answers first: an answer is taken at once, never after
+            // a slow vendor's look (the look is started again after it).
+            let opened = tokio::select! {
+                opened = api.open() => opened,
+                command = commands.recv() => match command {
+                    Some(command) => {
+                        self.command(&api, command).await;
+                        continue;
+                    }
+                    None => break,
+                },
+            };
+            let wait = self.looked(&api, opened).await;
             tokio::select! {
                 command = commands.recv() => match command {
                     Some(command) => self.command(&api, command).await,
@@ -187,19 +216,15 @@ impl Poller {
             }
         }
         // Removed or signed out: nothing of this source may keep ringing or stay on screen.
-        let open: Vec<i64> = self.pages.ringing().map(|i| i.id).collect();
-        for id in open {
-            let effects = self.pages.on_local(id);
-            self.perform(effects);
-        }
+        let effects = self.pages.on_resync(&[]);
+        self.perform(effects);
         self.device.feed_lost(false);
     }
 
-    /// Looks once; returns how long to wait before the next look.
-    async fn look<A: Api>(&mut self, api: &A) -> Duration {
-        self.flush(api).await;
+    /// Takes in what a look found; returns how long to wait before the next look.
+    async fn looked<A: Api>(&mut self, api: &A, opened: Result<Vec<Found>, Failure>) -> Duration {
         let now = Instant::now();
-        match api.open().await {
+        match opened {
             Ok(found) => {
                 self.attempt = 0;
                 if self.failing_since.take().is_some() {
@@ -208,6 +233,8 @@ impl Poller {
                 let count = found.len();
                 self.update(found, now);
                 self.report(Some(true), format!("{count} open"), count);
+                // What is open is known now: the answers kept can be delivered.
+                self.flush(api).await;
                 self.timing.interval
             }
             Err(failure) => {
@@ -236,10 +263,9 @@ impl Poller {
     fn update(&mut self, found: Vec<Found>, now: Instant) {
         let listed: std::collections::HashSet<&str> =
             found.iter().map(|f| f.key.as_str()).collect();
-        // The vendor no longer lists it: it agrees with the answer, and the hold is done.
+        // The vendor no longer lists it: it agrees with the answer, and the hold is done. A hold
+        // that ran out on a page still listed lets it ring again, delivered or not.
         self.held.retain(|key, until| listed.contains(key.as_str()) && *until > now);
-        let pending: std::collections::HashSet<&str> =
-            self.outbox.pending().iter().map(|p| p.incident.as_str()).collect();
         let mut incidents = Vec::new();
         let mut kept = HashMap::new();
         let mut ids = HashMap::new();
@@ -252,13 +278,14 @@ impl Poller {
                 }
             };
             ids.insert(item.key.clone(), id);
-            if !self.held.contains_key(&item.key) && !pending.contains(item.key.as_str()) {
+            if !self.held.contains_key(&item.key) {
                 incidents.push(item.incident(id, &self.config));
             }
             kept.insert(id, item);
         }
         self.ids = ids;
         self.found = kept;
+        self.looked_once = true;
         let effects = self.pages.on_resync(&incidents);
         self.perform(effects);
     }
@@ -291,8 +318,12 @@ impl Poller {
         self.flush(api).await;
     }
 
-    /// Delivers the answers kept; stops at the first the vendor cannot take now.
+    /// Delivers the answers kept; stops at the first the vendor cannot take now. Only once a look
+    /// has said what is open: an answer to a page no longer listed is then done.
     async fn flush<A: Api>(&mut self, api: &A) {
+        if !self.looked_once {
+            return;
+        }
         for item in self.outbox.pending().to_vec() {
             let found = self.found.values().find(|f| f.key == item.incident).cloned();
             let outcome = match &found {
