@@ -223,15 +223,23 @@ impl Follow {
                     let found = message.found();
                     state.open.retain(|f| f.key != found.key);
                     if event == "message" {
-                        state.open.push(found);
-                        let excess = state.open.len().saturating_sub(KEPT);
-                        state.open.drain(..excess);
+                        keep(&mut state.open, found);
                     }
                 }
                 drop(state);
                 wake.notify_one();
             }
         }
+    }
+}
+
+/// Adds a message to those kept; past [`KEPT`], the oldest that only notifies goes first, so a
+/// flood of chatter never pushes out a page that rings.
+fn keep(open: &mut Vec<Found>, found: Found) {
+    open.push(found);
+    if open.len() > KEPT {
+        let at = open.iter().position(|f| f.urgency == Urgency::Low).unwrap_or(0);
+        open.remove(at);
     }
 }
 
@@ -259,6 +267,24 @@ impl poller::Api for Api {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flood_of_quiet_messages_never_pushes_out_a_ringing_page() {
+        let message = |id: usize, priority: u8| -> Found {
+            serde_json::from_value::<Message>(json!({"id": format!("m{id}"), "time": 1_700_000_000,
+                "event": "message", "topic": "alerts", "message": "x", "priority": priority}))
+            .unwrap()
+            .found()
+        };
+        let mut open = Vec::new();
+        keep(&mut open, message(0, 5));
+        for id in 1..=KEPT * 2 {
+            keep(&mut open, message(id, 2));
+        }
+        assert_eq!(open.len(), KEPT);
+        assert_eq!(open[0].key, "m0", "the page is still there");
+        assert_eq!(open.last().unwrap().key, format!("m{}", KEPT * 2));
+    }
 
     #[test]
     fn priority_four_and_five_ring_and_view_actions_are_links() {
