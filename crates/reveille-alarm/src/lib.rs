@@ -4,6 +4,7 @@
 //! No sound file is shipped: every sound is computed here (see assets/sounds/LICENSE).
 
 mod player;
+mod pulse;
 mod synth;
 
 pub use player::{Alarm, Status};

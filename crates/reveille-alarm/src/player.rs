@@ -1,6 +1,7 @@
 //! Playing a sound on the default output. The output lives on its own thread (audio streams are
 //! not `Send`); the handle is cheap to clone and tells what is playing, how loud, and whether
-//! there is any output at all.
+//! there is any output at all. On a PulseAudio or PipeWire desktop the sound server is spoken
+//! to natively (`pulse`); elsewhere rodio plays through ALSA.
 
 use std::num::NonZero;
 use std::sync::{Arc, Mutex, mpsc};
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use rodio::Source;
 
+use crate::pulse::Pulse;
 use crate::synth::{SAMPLE_RATE, Sound, Synth};
 use crate::{Error, Result};
 
@@ -31,7 +33,8 @@ pub struct Alarm {
     status: Arc<Mutex<Status>>,
 }
 
-/// The synth as a rodio source, reporting its gain as it plays.
+/// The synth as a source of samples, reporting its gain as it plays.
+#[derive(Clone)]
 struct Live {
     synth: Synth,
     status: Arc<Mutex<Status>>,
@@ -71,6 +74,64 @@ impl Source for Live {
     }
 }
 
+/// Where the sound goes.
+enum Output {
+    /// A sound server (see `pulse`).
+    Pulse(Pulse),
+    /// No sound server (ALSA straight to the hardware): rodio's stream, mixing silence while idle.
+    Kept { _sink: rodio::MixerDeviceSink, player: rodio::Player },
+}
+
+impl Output {
+    fn open() -> Result<Self, String> {
+        if let Ok(server) = Pulse::connect() {
+            return Ok(Output::Pulse(server));
+        }
+        // Stream errors are reported once, not for every audio period they repeat in.
+        let reported = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let on_error = move |e: rodio::cpal::Error| {
+            if !reported.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(error = %e, "the audio output reports errors");
+            }
+        };
+        let sink = rodio::DeviceSinkBuilder::from_default_device()
+            .and_then(|b| b.with_error_callback(on_error).open_sink_or_fallback())
+            .map_err(|e| e.to_string())?;
+        let player = rodio::Player::connect_new(sink.mixer());
+        Ok(Output::Kept { _sink: sink, player })
+    }
+
+    /// Plays `live` from its start, in place of anything playing.
+    fn play(&mut self, live: Live) -> Result<(), String> {
+        match self {
+            // The server may have restarted since: then connect again, once.
+            Output::Pulse(server) => server.play(live.clone()).or_else(|_| {
+                *server = Pulse::connect()?;
+                server.play(live)
+            }),
+            Output::Kept { player, .. } => {
+                player.stop();
+                player.append(live);
+                player.play();
+                Ok(())
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        match self {
+            Output::Pulse(server) => {
+                if server.stop().is_err()
+                    && let Ok(again) = Pulse::connect()
+                {
+                    *server = again;
+                }
+            }
+            Output::Kept { player, .. } => player.stop(),
+        }
+    }
+}
+
 impl Alarm {
     /// Opens the default output on a thread of its own; `Err(NoOutput)` if there is none.
     pub fn open() -> Result<Self> {
@@ -81,45 +142,36 @@ impl Alarm {
         std::thread::Builder::new()
             .name("reveille-alarm".into())
             .spawn(move || {
-                // Stream errors are reported once, not for every audio period they repeat in.
-                let reported = Arc::new(std::sync::atomic::AtomicBool::new(false));
-                let on_error = move |e: rodio::cpal::Error| {
-                    if !reported.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                        tracing::warn!(error = %e, "the audio output reports errors");
-                    }
-                };
-                let opened = rodio::DeviceSinkBuilder::from_default_device()
-                    .and_then(|b| b.with_error_callback(on_error).open_sink_or_fallback());
-                let sink = match opened {
-                    Ok(sink) => sink,
+                let mut output = match Output::open() {
+                    Ok(output) => output,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(e.to_string()));
+                        let _ = ready_tx.send(Err(e));
                         return;
                     }
                 };
-                let player = rodio::Player::connect_new(sink.mixer());
                 let _ = ready_tx.send(Ok(()));
-                // The sink must live as long as the thread: dropping it silences everything. It
-                // stays open while idle on purpose: it costs about 0.5 % of a core mixing silence,
-                // but opening it for a page took 1.8 s here (measured: docs/performance.md).
                 while let Ok(command) = rx.recv() {
-                    player.stop();
                     // Never hold the status lock while talking to the output: it may block.
                     match command {
                         Command::Play(sound) => {
                             let synth = Synth::new(sound);
                             *shared.lock().unwrap_or_else(|p| p.into_inner()) =
                                 Status { sound: Some(sound), gain: synth.gain() };
-                            player.append(Live { synth, status: shared.clone(), count: 0 });
-                            player.play();
+                            let live = Live { synth, status: shared.clone(), count: 0 };
+                            if let Err(e) = output.play(live) {
+                                // Receipts then say the page is silent here.
+                                tracing::error!(error = %e, "cannot play the alarm");
+                                *shared.lock().unwrap_or_else(|p| p.into_inner()) =
+                                    Status { sound: None, gain: 0.0 };
+                            }
                         }
                         Command::Stop => {
+                            output.stop();
                             *shared.lock().unwrap_or_else(|p| p.into_inner()) =
                                 Status { sound: None, gain: 0.0 };
                         }
                     }
                 }
-                drop(sink);
             })
             .map_err(|e| Error::NoOutput(e.to_string()))?;
         match ready.recv() {
