@@ -165,7 +165,12 @@ impl<R: Runtime> Device for Desktop<R> {
         let Some(alarm) = &self.shared.alarm else {
             return Sound { volume: None, silent: true, output: None };
         };
-        let volume = Some(alarm.status().gain);
+        let status = alarm.status();
+        let volume = Some(status.gain);
+        // The output could not be reached for this sound: nobody hears it.
+        if status.failed {
+            return Sound { volume, silent: true, output: None };
+        }
         match crate::output::heard() {
             Heard::Output { name, muted } => Sound { volume, silent: muted, output: Some(name) },
             Heard::Nothing => Sound { volume, silent: true, output: None },

@@ -29,6 +29,10 @@ use tauri::{AppHandle, Emitter, Manager, RunEvent, Runtime};
 use crate::settings::Settings;
 use crate::tray::StatusLine;
 
+/// Set when the app started itself again with `GDK_GL=disable` (main.rs), which is then not
+/// passed on to the programs it starts.
+pub const WITHOUT_GL: &str = "REVEILLE_WITHOUT_GL";
+
 /// What the app shares between the tray, the commands and the subscriber's device.
 pub struct Shared<R: Runtime> {
     pub dir: PathBuf,

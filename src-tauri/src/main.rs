@@ -18,9 +18,13 @@ fn without_gl() {
         return;
     }
     let Ok(exe) = std::env::current_exe() else { return };
+    let mut args = std::env::args_os();
     let error = std::process::Command::new(exe)
-        .args(std::env::args_os().skip(1))
+        .arg0(args.next().unwrap_or_default())
+        .args(args)
         .env("GDK_GL", "disable")
+        // Programs it starts (the browser for a runbook link) get their GL back.
+        .env(reveille_desktop::WITHOUT_GL, "1")
         .exec();
     eprintln!("reveille-desktop: cannot start again without OpenGL ({error}); going on with it");
 }

@@ -72,7 +72,12 @@ pub fn heard() -> Heard {
 /// Opens a link in the system browser, never inside the app.
 pub fn open_in_browser(url: &str) {
     if ["http://", "https://", "mailto:"].iter().any(|s| url.starts_with(s)) {
-        let _ = Command::new("xdg-open").arg(url).spawn();
+        let mut open = Command::new("xdg-open");
+        // The app turned GL off for itself only (see main.rs): not for the browser.
+        if std::env::var_os(crate::WITHOUT_GL).is_some() {
+            open.env_remove("GDK_GL").env_remove(crate::WITHOUT_GL);
+        }
+        let _ = open.arg(url).spawn();
     }
 }
 

@@ -19,6 +19,13 @@ pub struct Status {
     pub sound: Option<Sound>,
     /// Current gain, 0.0–1.0, while ringing.
     pub gain: f32,
+    /// The sound should play but the output cannot be reached: it is silent. Tried again every
+    /// second until it plays or is stopped.
+    pub failed: bool,
+}
+
+impl Status {
+    const QUIET: Status = Status { sound: None, gain: 0.0, failed: false };
 }
 
 enum Command {
@@ -78,7 +85,9 @@ impl Source for Live {
 enum Output {
     /// A sound server (see `pulse`).
     Pulse(Pulse),
-    /// No sound server (ALSA straight to the hardware): rodio's stream, mixing silence while idle.
+    /// No sound server found (ALSA straight to the hardware, or one the `pulseaudio` crate cannot
+    /// find, such as `PULSE_SERVER=tcp:…`, which ALSA's plugin may still reach): rodio's stream,
+    /// mixing silence while idle.
     Kept { _sink: rodio::MixerDeviceSink, player: rodio::Player },
 }
 
@@ -104,29 +113,33 @@ impl Output {
     /// Plays `live` from its start, in place of anything playing.
     fn play(&mut self, live: Live) -> Result<(), String> {
         match self {
-            // The server may have restarted since: then connect again, once.
-            Output::Pulse(server) => server.play(live.clone()).or_else(|_| {
-                *server = Pulse::connect()?;
-                server.play(live)
-            }),
+            Output::Pulse(server) => {
+                // The server stopped or restarted since: connect again.
+                if !server.alive() {
+                    *server = Pulse::connect()?;
+                }
+                server.play(live);
+            }
             Output::Kept { player, .. } => {
                 player.stop();
                 player.append(live);
                 player.play();
-                Ok(())
             }
+        }
+        Ok(())
+    }
+
+    /// Whether what was last played is still reaching the output.
+    fn alive(&self) -> bool {
+        match self {
+            Output::Pulse(server) => server.alive(),
+            Output::Kept { .. } => true,
         }
     }
 
     fn stop(&mut self) {
         match self {
-            Output::Pulse(server) => {
-                if server.stop().is_err()
-                    && let Ok(again) = Pulse::connect()
-                {
-                    *server = again;
-                }
-            }
+            Output::Pulse(server) => server.stop(),
             Output::Kept { player, .. } => player.stop(),
         }
     }
@@ -137,7 +150,7 @@ impl Alarm {
     pub fn open() -> Result<Self> {
         let (commands, rx) = mpsc::channel::<Command>();
         let (ready_tx, ready) = mpsc::channel::<Result<(), String>>();
-        let status = Arc::new(Mutex::new(Status { sound: None, gain: 0.0 }));
+        let status = Arc::new(Mutex::new(Status::QUIET));
         let shared = status.clone();
         std::thread::Builder::new()
             .name("reveille-alarm".into())
@@ -150,34 +163,57 @@ impl Alarm {
                     }
                 };
                 let _ = ready_tx.send(Ok(()));
-                while let Ok(command) = rx.recv() {
+                let set = |status: Status| *shared.lock().unwrap_or_else(|p| p.into_inner()) = status;
+                // What should be sounding, and whether it reached the output.
+                let mut wanted: Option<(Sound, bool)> = None;
+                loop {
+                    // While a sound should play, the output is checked every second: a sound
+                    // server that restarted mid-page is connected again and the sound restarted.
+                    let command = match wanted {
+                        None => match rx.recv() {
+                            Ok(command) => Some(command),
+                            Err(_) => return,
+                        },
+                        Some(_) => match rx.recv_timeout(Duration::from_secs(1)) {
+                            Ok(command) => Some(command),
+                            Err(mpsc::RecvTimeoutError::Timeout) => None,
+                            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                        },
+                    };
                     // Never hold the status lock while talking to the output: it may block.
-                    match command {
-                        Command::Play(sound) => {
-                            let synth = Synth::new(sound);
-                            *shared.lock().unwrap_or_else(|p| p.into_inner()) =
-                                Status { sound: Some(sound), gain: synth.gain() };
-                            let live = Live { synth, status: shared.clone(), count: 0 };
-                            if let Err(e) = output.play(live) {
-                                // Receipts then say the page is silent here.
-                                tracing::error!(error = %e, "cannot play the alarm");
-                                *shared.lock().unwrap_or_else(|p| p.into_inner()) =
-                                    Status { sound: None, gain: 0.0 };
-                            }
-                        }
-                        Command::Stop => {
+                    let sound = match command {
+                        Some(Command::Play(sound)) => sound,
+                        Some(Command::Stop) => {
+                            wanted = None;
                             output.stop();
-                            *shared.lock().unwrap_or_else(|p| p.into_inner()) =
-                                Status { sound: None, gain: 0.0 };
+                            set(Status::QUIET);
+                            continue;
                         }
+                        // A second with a sound wanted: again if it is not reaching the output.
+                        None => match wanted {
+                            Some((sound, reached)) if !(reached && output.alive()) => sound,
+                            _ => continue,
+                        },
+                    };
+                    let synth = Synth::new(sound);
+                    set(Status { sound: Some(sound), gain: synth.gain(), failed: false });
+                    let played = output.play(Live { synth, status: shared.clone(), count: 0 });
+                    if let Err(e) = &played {
+                        // Receipts then say the page is silent here; said once per outage.
+                        if !matches!(wanted, Some((_, false))) {
+                            tracing::error!(error = %e, "cannot play the alarm; trying each second");
+                        }
+                        set(Status { sound: Some(sound), gain: 0.0, failed: true });
                     }
+                    wanted = Some((sound, played.is_ok()));
                 }
             })
             .map_err(|e| Error::NoOutput(e.to_string()))?;
-        match ready.recv() {
+        // A sound server that takes the connection but never answers is no output.
+        match ready.recv_timeout(Duration::from_secs(10)) {
             Ok(Ok(())) => Ok(Self { commands, status }),
             Ok(Err(e)) => Err(Error::NoOutput(e)),
-            Err(_) => Err(Error::NoOutput("the audio thread stopped".into())),
+            Err(_) => Err(Error::NoOutput("the audio output did not open".into())),
         }
     }
 
@@ -186,12 +222,12 @@ impl Alarm {
     /// thread had not taken the command yet.
     pub fn play(&self, sound: Sound) {
         *self.status.lock().unwrap_or_else(|p| p.into_inner()) =
-            Status { sound: Some(sound), gain: Synth::new(sound).gain() };
+            Status { sound: Some(sound), gain: Synth::new(sound).gain(), failed: false };
         let _ = self.commands.send(Command::Play(sound));
     }
 
     pub fn stop(&self) {
-        *self.status.lock().unwrap_or_else(|p| p.into_inner()) = Status { sound: None, gain: 0.0 };
+        *self.status.lock().unwrap_or_else(|p| p.into_inner()) = Status::QUIET;
         let _ = self.commands.send(Command::Stop);
     }
 

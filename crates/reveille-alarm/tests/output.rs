@@ -1,6 +1,7 @@
 //! The alarm on a real PulseAudio server (the test command runs the suite in a session that has
-//! one): heard on the default output each time it plays, also after the output sat idle long
-//! enough to be suspended, and silent once stopped.
+//! one): heard on the default output each time it plays, also after six quiet seconds (longer than
+//! PulseAudio waits to suspend an output nobody plays to), silent once stopped, and playing again
+//! by itself when the sound server restarts in the middle of a page.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -39,6 +40,21 @@ fn heard(within: Duration) -> bool {
     loud
 }
 
+/// The sound server's index of the alarm's connection (the client named "Reveille").
+fn our_client() -> Option<u32> {
+    let clients = pactl(&["list", "clients"])?;
+    let mut index = None;
+    for line in clients.lines() {
+        if let Some(n) = line.strip_prefix("Client #") {
+            index = n.trim().parse().ok();
+        }
+        if line.trim() == "application.name = \"Reveille\"" {
+            return index;
+        }
+    }
+    None
+}
+
 #[test]
 fn the_alarm_is_heard_each_time_and_stops() {
     if pactl(&["info"]).is_none() {
@@ -48,9 +64,8 @@ fn the_alarm_is_heard_each_time_and_stops() {
     }
     let alarm = Alarm::open().expect("the session's output opens");
     let page = Sound::Page(Curve { start: 0.3, ramp: Duration::from_secs(60) });
-    for round in 0..3 {
+    for round in 0..2 {
         if round > 0 {
-            // Longer than PulseAudio waits before suspending an idle output.
             std::thread::sleep(Duration::from_secs(6));
         }
         alarm.play(page);
@@ -62,4 +77,22 @@ fn the_alarm_is_heard_each_time_and_stops() {
         assert!(heard(Duration::from_secs(5)), "round {round}: the feed-lost warning is heard");
         alarm.stop();
     }
+
+    // The sound server drops the connection in the middle of a page (as when it restarts): the
+    // alarm connects again and the page is heard again, without anyone asking.
+    alarm.play(page);
+    assert!(heard(Duration::from_secs(5)), "the page is heard");
+    let before = our_client().expect("the alarm is a client of the sound server");
+    let kill = Command::new("pacmd").args(["kill-client", &before.to_string()]).status();
+    assert!(kill.is_ok_and(|s| s.success()), "pacmd drops the connection");
+    // The server is another process: its list of clients is the only readiness to wait on.
+    let start = Instant::now();
+    while our_client().is_none_or(|now| now == before) {
+        assert!(start.elapsed() < Duration::from_secs(5), "the alarm never connected again");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(heard(Duration::from_secs(5)), "the page is heard again after the connection dropped");
+    assert!(!alarm.status().failed);
+    alarm.stop();
+    assert!(!heard(Duration::from_secs(1)), "silent after stop");
 }
