@@ -5,12 +5,12 @@
 
 use std::num::NonZero;
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rodio::Source;
 
 use crate::pulse::Pulse;
-use crate::synth::{SAMPLE_RATE, Sound, Synth};
+use crate::synth::{SAMPLE_RATE, Sound, Synth, gain_at};
 use crate::{Error, Result};
 
 /// What the alarm is doing.
@@ -24,8 +24,18 @@ pub struct Status {
     pub failed: bool,
 }
 
-impl Status {
-    const QUIET: Status = Status { sound: None, gain: 0.0, failed: false };
+/// What is sounding and since when: the gain heard now follows from it. (The samples are made
+/// up to a second before they are heard, so their gain would run ahead of the speakers.)
+#[derive(Debug, Clone, Copy, Default)]
+struct Playing {
+    sound: Option<(Sound, Instant)>,
+    failed: bool,
+}
+
+impl Playing {
+    fn from(sound: Sound) -> Self {
+        Playing { sound: Some((sound, Instant::now())), failed: false }
+    }
 }
 
 enum Command {
@@ -37,29 +47,18 @@ enum Command {
 #[derive(Clone)]
 pub struct Alarm {
     commands: mpsc::Sender<Command>,
-    status: Arc<Mutex<Status>>,
+    playing: Arc<Mutex<Playing>>,
 }
 
-/// The synth as a source of samples, reporting its gain as it plays.
+/// The synth as a source of samples.
 #[derive(Clone)]
-struct Live {
-    synth: Synth,
-    status: Arc<Mutex<Status>>,
-    count: u32,
-}
+struct Live(Synth);
 
 impl Iterator for Live {
     type Item = f32;
 
     fn next(&mut self) -> Option<f32> {
-        // Ten times a second is plenty for receipts and the tray.
-        self.count = (self.count + 1) % (SAMPLE_RATE / 10);
-        if self.count == 0
-            && let Ok(mut s) = self.status.try_lock()
-        {
-            s.gain = self.synth.gain();
-        }
-        self.synth.next()
+        self.0.next()
     }
 }
 
@@ -150,8 +149,8 @@ impl Alarm {
     pub fn open() -> Result<Self> {
         let (commands, rx) = mpsc::channel::<Command>();
         let (ready_tx, ready) = mpsc::channel::<Result<(), String>>();
-        let status = Arc::new(Mutex::new(Status::QUIET));
-        let shared = status.clone();
+        let playing = Arc::new(Mutex::new(Playing::default()));
+        let shared = playing.clone();
         std::thread::Builder::new()
             .name("reveille-alarm".into())
             .spawn(move || {
@@ -163,7 +162,7 @@ impl Alarm {
                     }
                 };
                 let _ = ready_tx.send(Ok(()));
-                let set = |status: Status| *shared.lock().unwrap_or_else(|p| p.into_inner()) = status;
+                let set = |now: Playing| *shared.lock().unwrap_or_else(|p| p.into_inner()) = now;
                 // What should be sounding, and whether it reached the output.
                 let mut wanted: Option<(Sound, bool)> = None;
                 loop {
@@ -186,7 +185,7 @@ impl Alarm {
                         Some(Command::Stop) => {
                             wanted = None;
                             output.stop();
-                            set(Status::QUIET);
+                            set(Playing::default());
                             continue;
                         }
                         // A second with a sound wanted: again if it is not reaching the output.
@@ -195,15 +194,17 @@ impl Alarm {
                             _ => continue,
                         },
                     };
-                    let synth = Synth::new(sound);
-                    set(Status { sound: Some(sound), gain: synth.gain(), failed: false });
-                    let played = output.play(Live { synth, status: shared.clone(), count: 0 });
+                    let played = output.play(Live(Synth::new(sound)));
                     if let Err(e) = &played {
                         // Receipts then say the page is silent here; said once per outage.
                         if !matches!(wanted, Some((_, false))) {
                             tracing::error!(error = %e, "cannot play the alarm; trying each second");
                         }
-                        set(Status { sound: Some(sound), gain: 0.0, failed: true });
+                    }
+                    // A sound played again (after a reconnect) starts over.
+                    let again = command.is_none();
+                    if again || played.is_err() {
+                        set(Playing { failed: played.is_err(), ..Playing::from(sound) });
                     }
                     wanted = Some((sound, played.is_ok()));
                 }
@@ -211,7 +212,7 @@ impl Alarm {
             .map_err(|e| Error::NoOutput(e.to_string()))?;
         // A sound server that takes the connection but never answers is no output.
         match ready.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(())) => Ok(Self { commands, status }),
+            Ok(Ok(())) => Ok(Self { commands, playing }),
             Ok(Err(e)) => Err(Error::NoOutput(e)),
             Err(_) => Err(Error::NoOutput("the audio output did not open".into())),
         }
@@ -221,17 +222,24 @@ impl Alarm {
     /// once: a ringing receipt sent right after reported the gain of before (0 %), as the audio
     /// thread had not taken the command yet.
     pub fn play(&self, sound: Sound) {
-        *self.status.lock().unwrap_or_else(|p| p.into_inner()) =
-            Status { sound: Some(sound), gain: Synth::new(sound).gain(), failed: false };
+        *self.playing.lock().unwrap_or_else(|p| p.into_inner()) = Playing::from(sound);
         let _ = self.commands.send(Command::Play(sound));
     }
 
     pub fn stop(&self) {
-        *self.status.lock().unwrap_or_else(|p| p.into_inner()) = Status::QUIET;
+        *self.playing.lock().unwrap_or_else(|p| p.into_inner()) = Playing::default();
         let _ = self.commands.send(Command::Stop);
     }
 
+    /// What is sounding now, and at what gain.
     pub fn status(&self) -> Status {
-        self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        let playing = *self.playing.lock().unwrap_or_else(|p| p.into_inner());
+        match playing.sound {
+            None => Status { sound: None, gain: 0.0, failed: false },
+            Some(_) if playing.failed => Status { sound: None, gain: 0.0, failed: true },
+            Some((sound, since)) => {
+                Status { sound: Some(sound), gain: gain_at(sound, since.elapsed()), failed: false }
+            }
+        }
     }
 }

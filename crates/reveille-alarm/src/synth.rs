@@ -54,10 +54,15 @@ impl Synth {
 
     /// The gain at this moment.
     pub fn gain(&self) -> f32 {
-        match self.sound {
-            Sound::Page(curve) | Sound::PageWith(curve, _) => curve.at(self.elapsed()).0,
-            Sound::FeedLost => 0.8,
-        }
+        gain_at(self.sound, self.elapsed())
+    }
+}
+
+/// The gain of `sound` `elapsed` after it started.
+pub fn gain_at(sound: Sound, elapsed: Duration) -> f32 {
+    match sound {
+        Sound::Page(curve) | Sound::PageWith(curve, _) => curve.at(elapsed).0,
+        Sound::FeedLost => 0.8,
     }
 }
 
