@@ -1,7 +1,7 @@
 //! The alarm on a real PulseAudio server (the test command runs the suite in a session that has
-//! one): heard on the default output each time it plays, also after six quiet seconds (longer than
-//! PulseAudio waits to suspend an output nobody plays to), silent once stopped, and playing again
-//! by itself when the sound server restarts in the middle of a page.
+//! one): heard on the default output each time it plays, silent once stopped, and playing again
+//! by itself when the sound server drops it in the middle of a page. (How soon a page is heard
+//! after a long quiet is measured by `scripts/bench.sh desktop`, not timed here.)
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -65,9 +65,6 @@ fn the_alarm_is_heard_each_time_and_stops() {
     let alarm = Alarm::open().expect("the session's output opens");
     let page = Sound::Page(Curve { start: 0.3, ramp: Duration::from_secs(60) });
     for round in 0..2 {
-        if round > 0 {
-            std::thread::sleep(Duration::from_secs(6));
-        }
         alarm.play(page);
         assert!(heard(Duration::from_secs(5)), "round {round}: the page is heard");
         assert_eq!(alarm.status().sound, Some(page));
