@@ -3,15 +3,13 @@
 //! an ordinary process in a temporary directory, all stopped when the cluster is dropped.
 //!
 //! The last node reaches the database through a [`Cuttable`] proxy, so a test can cut that one
-//! node off its database and give it back.
+//! node off its database (or freeze it there) and give it back.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-
+use crate::proxy::Cuttable;
 use crate::{Server, last_line, reveille};
 
 /// Nodes in a test cluster.
@@ -26,7 +24,7 @@ heartbeat_seconds = 1
 
 [database]
 url = "{db}"
-link_key_file = "reveille.link-key"
+link_key_file = "{key}"
 
 [ingest]
 rate_per_minute = 1000000
@@ -61,47 +59,6 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// A TCP proxy to the database that a test can cut (every connection dropped, new ones refused)
-/// and restore.
-pub struct Cuttable {
-    pub port: u16,
-    cut: watch::Sender<bool>,
-}
-
-impl Cuttable {
-    pub async fn start(target: u16) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let cut = watch::channel(false).0;
-        let watching = cut.clone();
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                let mut cut = watching.subscribe();
-                if *cut.borrow() {
-                    continue;
-                }
-                tokio::spawn(async move {
-                    let Ok(mut server) =
-                        tokio::net::TcpStream::connect(("127.0.0.1", target)).await
-                    else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cut.wait_for(|cut| *cut) => {}
-                    }
-                });
-            }
-        });
-        Self { port, cut }
-    }
-
-    /// Drops every connection and refuses new ones (`true`), or lets them through again.
-    pub fn set_cut(&self, cut: bool) {
-        self.cut.send_replace(cut);
     }
 }
 
@@ -140,16 +97,25 @@ impl Cluster {
         let db = pg.database();
         let proxy = Cuttable::start(pg.port).await;
         let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, url: &str| {
+        let write = |name: &str, url: &str, key: &str| {
             let path = dir.path().join(name);
-            std::fs::write(&path, CONFIG.replace("{db}", url).replace("{extra}", extra)).unwrap();
+            let text = CONFIG.replace("{db}", url).replace("{key}", key).replace("{extra}", extra);
+            std::fs::write(&path, text).unwrap();
             path
         };
-        let config = write("reveille.toml", &db);
+        let config = write("reveille.toml", &db, "reveille.link-key");
         let proxied = db.replace(&format!(":{}/", pg.port), &format!(":{}/", proxy.port));
-        let last = write("proxied.toml", &proxied);
         let c = config.display().to_string();
         assert!(reveille(&["rotate-link-key", "-c", &c], &[]).status.success());
+        // Each node its own copy of the key file, as on separate machines.
+        let configs: Vec<PathBuf> = (0..NODES)
+            .map(|n| {
+                let key = format!("node{n}.link-key");
+                std::fs::copy(dir.path().join("reveille.link-key"), dir.path().join(&key)).unwrap();
+                let url = if n == NODES - 1 { &proxied } else { &db };
+                write(&format!("node{n}.toml"), url, &key)
+            })
+            .collect();
         let key = last_line(&reveille(&["key", "create", "-c", &c, "--service", "payments"], &[]));
         let token = |user: &str| {
             let scope = "read,respond,ingest";
@@ -159,11 +125,8 @@ impl Cluster {
             ))
         };
         let (alice, bob) = (token("alice"), token("bob"));
-        let nodes: Vec<Server> = (0..NODES)
-            .map(|n| {
-                Server::start(&(if n == NODES - 1 { &last } else { &config }).display().to_string())
-            })
-            .collect();
+        let nodes: Vec<Server> =
+            configs.iter().map(|c| Server::start(&c.display().to_string())).collect();
         let node_urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
         let (balancer, url) = balance(dir.path(), &node_urls).await;
         Cluster {
@@ -179,6 +142,16 @@ impl Cluster {
             proxy,
             _balancer: balancer,
         }
+    }
+
+    /// Node `n`'s config file.
+    pub fn node_config(&self, n: usize) -> PathBuf {
+        self.dir.path().join(format!("node{n}.toml"))
+    }
+
+    /// Node `n`'s link key file.
+    pub fn key_file(&self, n: usize) -> PathBuf {
+        self.dir.path().join(format!("node{n}.link-key"))
     }
 
     /// SIGKILL: no chance to flush or clean up.

@@ -7,6 +7,7 @@
 pub mod alertmanager;
 pub mod cluster;
 pub mod postgres;
+pub mod proxy;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

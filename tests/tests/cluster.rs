@@ -369,3 +369,109 @@ async fn a_revoked_key_stops_on_every_node_within_a_second() {
         }
     }
 }
+
+/// `GET /healthz` of every node: its status, or 0 when it does not answer.
+async fn health(cluster: &Cluster) -> Vec<(u16, String)> {
+    let http = reqwest::Client::new();
+    let mut all = Vec::new();
+    for url in &cluster.node_urls {
+        let answer =
+            http.get(format!("{url}/healthz")).timeout(Duration::from_secs(10)).send().await;
+        all.push(match answer {
+            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+            Err(e) => (0, e.to_string()),
+        });
+    }
+    all
+}
+
+/// Waits until the health of every node is `expected` (up to 15 s; nodes report every second).
+async fn until_health(cluster: &Cluster, expected: &[u16]) -> Vec<(u16, String)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = health(cluster).await;
+        if now.iter().map(|(s, _)| *s).collect::<Vec<_>>() == expected {
+            return now;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "health stayed {now:?}, not {expected:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Signs in on `node` with a one-time link minted from `config`'s key file: whether it worked.
+async fn signs_in(config: &std::path::Path, node: &str) -> bool {
+    let c = config.display().to_string();
+    let link = reveille_tests::last_line(&reveille_tests::reveille(
+        &["web-link", "-c", &c, "--user", "alice"],
+        &[],
+    ));
+    let code = link.rsplit('/').next().unwrap().to_owned();
+    let answer = reqwest::Client::new()
+        .post(format!("{node}/api/v1/session"))
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+        .unwrap();
+    answer.status().is_success()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_another_link_key_fails_its_own_health_and_no_other() {
+    if skip() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().await;
+    let cluster = Cluster::start("").await;
+    until_health(&cluster, &[200, 200, 200]).await;
+    // Node 2 gets another key file (a copy gone wrong): it alone is the odd one.
+    let c = cluster.node_config(2).display().to_string();
+    assert!(reveille_tests::reveille(&["rotate-link-key", "-c", &c], &[]).status.success());
+    let now = until_health(&cluster, &[200, 200, 503]).await;
+    assert!(now[2].1.contains("link"), "it says why: {}", now[2].1);
+    assert!(
+        page(&cluster.url, &cluster.key, "still-paging").await > 0,
+        "the balancer keeps serving"
+    );
+    // Put right, it is healthy again.
+    std::fs::copy(cluster.key_file(0), cluster.key_file(2)).unwrap();
+    until_health(&cluster, &[200, 200, 200]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_key_changes_step_by_step_with_every_node_healthy_and_every_link_working() {
+    if skip() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().await;
+    let cluster = Cluster::start("").await;
+    until_health(&cluster, &[200, 200, 200]).await;
+    let mut sent = 0;
+    for step in ["stage", "promote", "retire"] {
+        let c = cluster.node_config(0).display().to_string();
+        let done = reveille_tests::reveille(&["link-key", step, "-c", &c], &[]);
+        assert!(done.status.success(), "{step}: {}", String::from_utf8_lossy(&done.stderr));
+        // The new file goes to the other nodes one at a time, as an operator would copy it.
+        for n in 0..3 {
+            if n > 0 {
+                std::fs::copy(cluster.key_file(0), cluster.key_file(n)).unwrap();
+            }
+            // Reports are a second apart: look, and page, for over two of them.
+            let watched = tokio::time::Instant::now() + Duration::from_millis(2500);
+            while tokio::time::Instant::now() < watched {
+                let now = health(&cluster).await;
+                assert!(now.iter().all(|(s, _)| *s == 200), "{step}, {n} copied: {now:?}");
+                sent += 1;
+                assert!(page(&cluster.url, &cluster.key, &format!("rotation-{sent}")).await > 0);
+            }
+            // A link any node signs now works on every node.
+            for signer in 0..3 {
+                for node in &cluster.node_urls {
+                    assert!(
+                        signs_in(&cluster.node_config(signer), node).await,
+                        "{step}, {n} copied: node {signer}'s link refused by {node}"
+                    );
+                }
+            }
+        }
+    }
+}

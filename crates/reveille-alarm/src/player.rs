@@ -26,20 +26,21 @@ pub struct Status {
 
 /// What is sounding and since when: the gain heard now follows from it. (The samples are made
 /// up to a second before they are heard, so their gain would run ahead of the speakers.)
+///
+/// The handle is the one owner of what should sound: `play` and `stop` set it at once and number
+/// it. The audio thread only marks an outcome (failed, started over) on the status of the very
+/// command it carried out, so a late `Stop` can never overwrite the `Play` that followed it.
 #[derive(Debug, Clone, Copy, Default)]
 struct Playing {
     sound: Option<(Sound, Instant)>,
     failed: bool,
-}
-
-impl Playing {
-    fn from(sound: Sound) -> Self {
-        Playing { sound: Some((sound, Instant::now())), failed: false }
-    }
+    /// The number of the command that set this status.
+    command: u64,
 }
 
 enum Command {
-    Play(Sound),
+    /// Play a sound; the number of the command.
+    Play(Sound, u64),
     Stop,
 }
 
@@ -162,9 +163,16 @@ impl Alarm {
                     }
                 };
                 let _ = ready_tx.send(Ok(()));
-                let set = |now: Playing| *shared.lock().unwrap_or_else(|p| p.into_inner()) = now;
-                // What should be sounding, and whether it reached the output.
-                let mut wanted: Option<(Sound, bool)> = None;
+                // Marks the outcome of command `number`, unless a later command has been given.
+                let mark = |number: u64, sound: Sound, failed: bool| {
+                    let mut playing = lock(&shared);
+                    if playing.command == number {
+                        *playing = Playing { sound: Some((sound, Instant::now())), failed, command: number };
+                    }
+                };
+                // What should be sounding (with its command's number), and whether it reached
+                // the output.
+                let mut wanted: Option<(Sound, u64, bool)> = None;
                 loop {
                     // While a sound should play, the output is checked every second: a sound
                     // server that restarted mid-page is connected again and the sound restarted.
@@ -180,33 +188,33 @@ impl Alarm {
                         },
                     };
                     // Never hold the status lock while talking to the output: it may block.
-                    let sound = match command {
-                        Some(Command::Play(sound)) => sound,
+                    let (sound, number) = match command {
+                        Some(Command::Play(sound, number)) => (sound, number),
                         Some(Command::Stop) => {
                             wanted = None;
                             output.stop();
-                            set(Playing::default());
                             continue;
                         }
                         // A second with a sound wanted: again if it is not reaching the output.
                         None => match wanted {
-                            Some((sound, reached)) if !(reached && output.alive()) => sound,
+                            Some((sound, number, reached)) if !(reached && output.alive()) => {
+                                (sound, number)
+                            }
                             _ => continue,
                         },
                     };
                     let played = output.play(Live(Synth::new(sound)));
                     if let Err(e) = &played {
                         // Receipts then say the page is silent here; said once per outage.
-                        if !matches!(wanted, Some((_, false))) {
+                        if !matches!(wanted, Some((_, _, false))) {
                             tracing::error!(error = %e, "cannot play the alarm; trying each second");
                         }
                     }
                     // A sound played again (after a reconnect) starts over.
-                    let again = command.is_none();
-                    if again || played.is_err() {
-                        set(Playing { failed: played.is_err(), ..Playing::from(sound) });
+                    if command.is_none() || played.is_err() {
+                        mark(number, sound, played.is_err());
                     }
-                    wanted = Some((sound, played.is_ok()));
+                    wanted = Some((sound, number, played.is_ok()));
                 }
             })
             .map_err(|e| Error::NoOutput(e.to_string()))?;
@@ -222,18 +230,30 @@ impl Alarm {
     /// once: a ringing receipt sent right after reported the gain of before (0 %), as the audio
     /// thread had not taken the command yet.
     pub fn play(&self, sound: Sound) {
-        *self.playing.lock().unwrap_or_else(|p| p.into_inner()) = Playing::from(sound);
-        let _ = self.commands.send(Command::Play(sound));
+        self.command(Some(sound));
     }
 
+    /// Silences the alarm; the status says so at once.
     pub fn stop(&self) {
-        *self.playing.lock().unwrap_or_else(|p| p.into_inner()) = Playing::default();
-        let _ = self.commands.send(Command::Stop);
+        self.command(None);
+    }
+
+    /// Sets what should sound and tells the audio thread, under one lock, so the thread takes the
+    /// commands in the order of their numbers.
+    fn command(&self, sound: Option<Sound>) {
+        let mut playing = lock(&self.playing);
+        let number = playing.command + 1;
+        *playing =
+            Playing { sound: sound.map(|s| (s, Instant::now())), failed: false, command: number };
+        let _ = self.commands.send(match sound {
+            Some(sound) => Command::Play(sound, number),
+            None => Command::Stop,
+        });
     }
 
     /// What is sounding now, and at what gain.
     pub fn status(&self) -> Status {
-        let playing = *self.playing.lock().unwrap_or_else(|p| p.into_inner());
+        let playing = *lock(&self.playing);
         match playing.sound {
             None => Status { sound: None, gain: 0.0, failed: false },
             Some(_) if playing.failed => Status { sound: None, gain: 0.0, failed: true },
@@ -242,4 +262,9 @@ impl Alarm {
             }
         }
     }
+}
+
+/// The status, even if a thread panicked while holding it (it is plain data, always whole).
+fn lock(playing: &Mutex<Playing>) -> std::sync::MutexGuard<'_, Playing> {
+    playing.lock().unwrap_or_else(|p| p.into_inner())
 }

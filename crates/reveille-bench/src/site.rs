@@ -66,7 +66,7 @@ impl Site {
             }
             Db::Postgres(_) => {
                 reveille_server::links::rotate(&dir.path().join("reveille.link-key"))?;
-                Box::new(Postgres::open(&url).context("open the database")?)
+                Box::new(Postgres::open(&url, &Default::default()).context("open the database")?)
             }
         };
         let (mut keys, mut tokens, mut topics) = (Vec::new(), Vec::new(), Vec::new());
@@ -150,6 +150,9 @@ listen = "127.0.0.1:0"
 base_url = "http://127.0.0.1"
 heartbeat_seconds = 15
 max_streams_per_user = 10000
+# Every subscriber of the benchmark connects from this one address.
+max_connections = 20000
+max_connections_per_ip = 0
 
 [database]
 url = "{database}"

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
@@ -13,7 +14,7 @@ use reveille_server::config::Backend;
 use reveille_server::config::Settings;
 use reveille_server::{AppState, serve as serve_http};
 use reveille_store::{KeyInfo, Store, TokenInfo};
-use reveille_store_postgres::Postgres;
+use reveille_store_postgres::{Deadlines, Postgres};
 use reveille_store_sqlite::Sqlite;
 
 use crate::ConfigPath;
@@ -30,10 +31,22 @@ pub fn store(settings: &Settings) -> Result<Arc<dyn Store>> {
                 .with_context(|| format!("cannot open the database {}", path.display()))?,
         ),
         Backend::Postgres(url) => Arc::new(
-            Postgres::open(&url)
+            Postgres::open(&url, &deadlines(settings))
                 .with_context(|| format!("cannot open the database {}", redacted(&url)))?,
         ),
     })
+}
+
+/// How long PostgreSQL may keep this node waiting, from `[database]`.
+fn deadlines(settings: &Settings) -> Deadlines {
+    let db = &settings.database;
+    Deadlines {
+        lock: Duration::from_millis(db.lock_timeout_ms),
+        statement: Duration::from_millis(db.statement_timeout_ms),
+        idle_in_transaction: Duration::from_millis(db.idle_in_transaction_timeout_ms),
+        keepalive: Duration::from_secs(db.tcp_keepalive_seconds),
+        tcp_user: Duration::from_secs(db.tcp_user_timeout_seconds),
+    }
 }
 
 fn backend(settings: &Settings) -> Result<Backend> {
@@ -152,6 +165,51 @@ pub fn rotate_link_key(config: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A step of changing the link keys of a running cluster without refusing a link.
+#[derive(Subcommand)]
+pub enum LinkKeyCommand {
+    /// Add a new key that every node accepts but none signs with yet.
+    Stage(ConfigPath),
+    /// Sign with the newest key; the older ones are still accepted.
+    Promote(ConfigPath),
+    /// Keep only the signing key (links signed with the others stop working).
+    Retire(ConfigPath),
+    /// Print the fingerprints of the keys (the signing key's first), never the keys.
+    Show(ConfigPath),
+}
+
+/// `reveille link-key stage|promote|retire|show`. Each step writes the key file in place; copy
+/// it to every node before the next step (a node reads its file again at once).
+pub fn link_key(command: LinkKeyCommand) -> Result<()> {
+    use reveille_server::links::{LinkKeys, load_or_create, write};
+    type Step = fn(&LinkKeys) -> LinkKeys;
+    let (config, step): (&ConfigPath, Option<Step>) = match &command {
+        LinkKeyCommand::Stage(c) => (c, Some(LinkKeys::staged)),
+        LinkKeyCommand::Promote(c) => (c, Some(LinkKeys::promoted)),
+        LinkKeyCommand::Retire(c) => (c, Some(LinkKeys::retired)),
+        LinkKeyCommand::Show(c) => (c, None),
+    };
+    let path = reveille_server::links::key_path(&settings(&config.config)?);
+    let mut keys = load_or_create(&path)
+        .with_context(|| format!("cannot read the link key {}", path.display()))?;
+    if let Some(step) = step {
+        if matches!(command, LinkKeyCommand::Promote(_)) && keys.fingerprints().len() < 2 {
+            bail!("there is no staged key to promote: run `reveille link-key stage` first");
+        }
+        keys = step(&keys);
+        write(&path, &keys).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let prints = keys.fingerprints();
+    println!("{}: signs with {}", path.display(), prints[0]);
+    for other in &prints[1..] {
+        println!("  also accepts {other}");
+    }
+    if step.is_some() {
+        println!("Copy this file to every node (mode 0600) before the next step.");
+    }
+    Ok(())
+}
+
 #[derive(clap::Args)]
 pub struct WebLinkArgs {
     #[command(flatten)]
@@ -175,7 +233,7 @@ pub fn web_link(args: WebLinkArgs) -> Result<()> {
     let key = reveille_server::links::load_or_create(&path)
         .with_context(|| format!("cannot read the link key {}", path.display()))?;
     let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(i64::from(args.minutes));
-    let code = reveille_server::session::signin_code(&key, &args.user, expires);
+    let code = reveille_server::session::signin_code(key.signing(), &args.user, expires);
     println!("{}", reveille_server::session::signin_url(&settings.server.base_url, &code));
     Ok(())
 }

@@ -62,6 +62,11 @@ enum Command {
     },
     /// Replace the key that signs acknowledge links; every link already sent stops working.
     RotateLinkKey(ConfigPath),
+    /// Change the link keys of a running cluster step by step, never refusing a link.
+    LinkKey {
+        #[command(subcommand)]
+        command: admin::LinkKeyCommand,
+    },
     /// Print a one-time link that signs a person in to the web console.
     WebLink(admin::WebLinkArgs),
     /// Set up a phone: the ntfy app as a pager.
@@ -119,6 +124,7 @@ fn main() -> ExitCode {
             Command::Token { command } => admin::token(command).await,
             Command::Key { command } => admin::key(command).await,
             Command::RotateLinkKey(args) => admin::rotate_link_key(&args.config),
+            Command::LinkKey { command } => admin::link_key(command),
             Command::WebLink(args) => admin::web_link(args),
             Command::Phone { command } => phone::run(command).await,
             Command::Page(args) => client::page(args).await,

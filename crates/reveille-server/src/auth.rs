@@ -204,22 +204,29 @@ async fn lookup(state: &AppState, secret: &str) -> ApiResult<Option<Caller>> {
     Ok(Some(Caller { user: info.user, scopes, digest, prefix: info.prefix, session }))
 }
 
-/// Whether the token with this digest still authenticates; a stream checks it at every
-/// heartbeat. Trusted for [`KEY_TRUST`] once seen live; when the store cannot answer, the stream
-/// is kept (it cannot be told apart from a revoked one, and a page may be on its way).
+/// Whether the token with this digest still authenticates (for a session, the token it was
+/// made from too); a stream checks it at every heartbeat. Trusted for [`KEY_TRUST`] once seen
+/// live; when the store cannot answer, the stream is kept (it cannot be told apart from a
+/// revoked one, and a page may be on its way).
 pub async fn token_live(state: &AppState, digest: &str) -> bool {
     let now = state.clock.now();
     if state.live_tokens.get(digest, now).is_some() {
         return true;
     }
-    match state.store.token(digest).await {
-        Ok(Some(info)) if !info.revoked && !session_ended(state, &info, now) => {
-            state.live_tokens.put(digest.to_owned(), info.user, now);
-            true
+    let info = match state.store.token(digest).await {
+        Ok(Some(info)) if !info.revoked && !session_ended(state, &info, now) => info,
+        Ok(_) => return false,
+        Err(_) => return true,
+    };
+    if let Some(parent) = info.scopes.iter().find_map(|s| s.strip_prefix(PARENT)) {
+        match state.store.token(parent).await {
+            Ok(Some(p)) if !p.revoked => {}
+            Ok(_) => return false,
+            Err(_) => return true,
         }
-        Ok(_) => false,
-        Err(_) => true,
     }
+    state.live_tokens.put(digest.to_owned(), info.user, now);
+    true
 }
 
 /// In a session's scopes: `from:` and the digest of the token it was signed in with.

@@ -30,7 +30,7 @@ pub async fn info(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
     if !state.settings.push.webpush.enabled {
         return Err(ApiError::not_found("browser notifications are off on this server"));
     }
-    let public_key = crate::push::webpush::public_key(&state.settings).map_err(|e| {
+    let public_key = crate::push::webpush::public_key(&state).await.map_err(|e| {
         tracing::error!(error = %e, "cannot read the Web Push key");
         ApiError::new(ErrorCode::Unavailable, "the server cannot read its Web Push key now")
     })?;

@@ -3,8 +3,10 @@
 //! named as such, every event is `TRANSP:TRANSPARENT` (a shift does not make anyone busy).
 //!
 //! Calendar apps cannot send a token, so each URL carries its own read-only key: an HMAC of what
-//! it shows under the link-signing key. It opens that one calendar and nothing else; rotating the
-//! link key (`reveille rotate-link-key`) voids every calendar URL.
+//! it shows, and of that calendar's generation, under the link-signing key. It opens that one
+//! calendar and nothing else. A person whose URL leaked makes a new one
+//! (`POST /api/v1/calendars/reset`): the generation moves on and the old URL opens nothing;
+//! rotating the link key (`reveille rotate-link-key`) voids every calendar URL.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -23,13 +25,37 @@ use crate::AppState;
 use crate::auth::{Caller, Scope};
 use crate::error::{ApiError, ApiResult};
 
-fn key(secret: &[u8], kind: &str, name: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(format!("calendar\n{kind}\n{name}").as_bytes());
-    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+/// What a calendar's key is the HMAC of. Generation 0 (never reset) is signed as before
+/// generations existed, so URLs handed out earlier keep working.
+fn signed(kind: &str, name: &str, generation: u64) -> String {
+    match generation {
+        0 => format!("calendar\n{kind}\n{name}"),
+        n => format!("calendar\n{kind}\n{name}\n{n}"),
+    }
 }
 
-fn url(state: &AppState, secret: &[u8], kind: &str, name: &str) -> String {
+fn mac(secret: &[u8], message: &str) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(message.as_bytes());
+    mac
+}
+
+fn key(secret: &[u8], kind: &str, name: &str, generation: u64) -> String {
+    URL_SAFE_NO_PAD.encode(mac(secret, &signed(kind, name, generation)).finalize().into_bytes())
+}
+
+fn meta_key(kind: &str, name: &str) -> String {
+    format!("calendar_generation:{kind}:{name}")
+}
+
+/// The calendar's current generation (0 until it is first reset).
+async fn generation(state: &AppState, kind: &str, name: &str) -> ApiResult<u64> {
+    let stored = state.store.meta(&meta_key(kind, name)).await?;
+    Ok(stored.and_then(|g| g.parse().ok()).unwrap_or(0))
+}
+
+async fn url(state: &AppState, secret: &[u8], kind: &str, name: &str) -> ApiResult<String> {
+    let generation = generation(state, kind, name).await?;
     let base = state.settings.server.base_url.trim_end_matches('/');
     // Names are free text: anything but the unreserved characters is percent-encoded.
     let path: String = name
@@ -41,7 +67,7 @@ fn url(state: &AppState, secret: &[u8], kind: &str, name: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect();
-    format!("{base}/calendars/{kind}/{path}.ics?key={}", key(secret, kind, name))
+    Ok(format!("{base}/calendars/{kind}/{path}.ics?key={}", key(secret, kind, name, generation)))
 }
 
 /// `GET /api/v1/calendars`: the caller's own calendar URL and every schedule's.
@@ -50,18 +76,33 @@ pub async fn links(
     caller: Caller,
 ) -> ApiResult<Json<CalendarLinks>> {
     caller.require(Scope::Read)?;
-    let secret = crate::links::secret(&state).await?;
+    links_of(&state, &caller.user).await.map(Json)
+}
+
+async fn links_of(state: &AppState, user: &str) -> ApiResult<CalendarLinks> {
+    let secret = crate::links::secret(state).await?;
     let directory = state.directory();
     let mut names: Vec<&String> = directory.schedules.keys().collect();
     names.sort();
-    let schedules = names
-        .into_iter()
-        .map(|name| CalendarLink {
-            schedule: name.clone(),
-            url: url(&state, &secret, "schedule", name),
-        })
-        .collect();
-    Ok(Json(CalendarLinks { me: url(&state, &secret, "user", &caller.user), schedules }))
+    let mut schedules = Vec::with_capacity(names.len());
+    for name in names {
+        let url = url(state, &secret, "schedule", name).await?;
+        schedules.push(CalendarLink { schedule: name.clone(), url });
+    }
+    Ok(CalendarLinks { me: url(state, &secret, "user", user).await?, schedules })
+}
+
+/// `POST /api/v1/calendars/reset`: a new URL for the caller's own calendar; the old one opens
+/// nothing from now on (in a calendar app that subscribed to it, the shifts stop updating).
+pub async fn reset(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<CalendarLinks>> {
+    caller.require(Scope::Respond)?;
+    let next = generation(&state, "user", &caller.user).await? + 1;
+    state.store.set_meta(&meta_key("user", &caller.user), &next.to_string()).await?;
+    tracing::info!(user = %caller.user, "calendar URL reset");
+    links_of(&state, &caller.user).await.map(Json)
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,12 +118,14 @@ pub async fn feed(
 ) -> ApiResult<Response> {
     let refused = || ApiError::not_found("no such calendar");
     let name = file.strip_suffix(".ics").ok_or_else(refused)?;
-    let secret = crate::links::secret(&state).await?;
+    let keys = crate::links::keys(&state).await?;
     // Compared as MACs, in constant time.
     let sent = URL_SAFE_NO_PAD.decode(&query.key).map_err(|_| refused())?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(&secret).expect("HMAC takes keys of any length");
-    mac.update(format!("calendar\n{kind}\n{name}").as_bytes());
-    mac.verify_slice(&sent).map_err(|_| refused())?;
+    let message = signed(&kind, name, generation(&state, &kind, name).await?);
+    let genuine = keys.accept(|key| mac(key, &message).verify_slice(&sent).is_ok());
+    if !genuine {
+        return Err(refused());
+    }
     let now = state.clock.now();
     let (from, until) =
         (now - SignedDuration::from_hours(48), now + SignedDuration::from_hours(24 * 90));

@@ -23,14 +23,20 @@ pub async fn register(
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<Json<DeviceView>> {
-    caller.require(Scope::Read)?;
+    // A device decides where this person's pages go: reading alone may not add one.
+    caller.require(Scope::Respond)?;
     let request: DeviceRequest = parse_json(&body)?;
-    if !["fcm", "apns"].contains(&request.platform.as_str()) {
-        return Err(ApiError::invalid("platform", "platform must be \"fcm\" or \"apns\""));
-    }
     let token = request.token.trim();
-    if token.is_empty() || token.len() > 4096 || token.chars().any(char::is_whitespace) {
-        return Err(ApiError::invalid("token", "token must be the provider's registration token"));
+    match request.platform.as_str() {
+        // APNs device tokens are 32 bytes (newer ones may be longer), sent as hex in the URL.
+        "apns" if !is_apns_token(token) => {
+            return Err(ApiError::invalid("token", "an APNs device token is 64 to 200 hex digits"));
+        }
+        "fcm" if !is_fcm_token(token) => {
+            return Err(ApiError::invalid("token", "token must be the FCM registration token"));
+        }
+        "apns" | "fcm" => {}
+        _ => return Err(ApiError::invalid("platform", "platform must be \"fcm\" or \"apns\"")),
     }
     let record = DeviceRecord {
         id: 0,
@@ -42,6 +48,17 @@ pub async fn register(
         push_ok: None,
     };
     Ok(Json(view(state.store.add_device(record, MAX_PER_USER).await?)))
+}
+
+/// What APNs accepts in the path of `/3/device/{token}`: hex digits.
+fn is_apns_token(token: &str) -> bool {
+    (64..=200).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// What FCM hands out: letters, digits, `-`, `_`, `:`.
+fn is_fcm_token(token: &str) -> bool {
+    (1..=4096).contains(&token.len())
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_:".contains(&b))
 }
 
 pub async fn list(
@@ -57,7 +74,7 @@ pub async fn remove(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeviceView>> {
-    caller.require(Scope::Read)?;
+    caller.require(Scope::Respond)?;
     let not_found = || ApiError::not_found(format!("device {id:?} not found"));
     let id: i64 = id.parse().map_err(|_| not_found())?;
     let mine = state.store.devices(Some(&caller.user)).await?.into_iter().any(|d| d.id == id);

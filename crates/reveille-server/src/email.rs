@@ -12,6 +12,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use reveille_protocol::{Incident, IncidentState};
 
 use crate::config::Settings;
+use crate::notify::Failure;
 
 /// Incidents a digest shows in full, then as one line each; the rest are counted.
 pub const DIGEST_FULL: usize = 20;
@@ -70,13 +71,16 @@ impl Mailer {
         Ok(Some(Self { transport: builder.build(), from, domain }))
     }
 
-    /// Sends one mail; the server's answer, or why it was not taken.
-    pub async fn send(&self, message: Message) -> Result<String, String> {
+    /// Sends one mail; the server's answer, or why it was not taken. Only a permanent refusal
+    /// (a 5xx) or a mail that cannot be made is final; a 4xx (greylisting, a full mailbox), a
+    /// connection or TLS that failed, a timeout may pass.
+    pub async fn send(&self, message: Message) -> Result<String, Failure> {
         match self.transport.send(message).await {
             Ok(answer) => {
                 Ok(format!("{} {}", answer.code(), answer.message().collect::<Vec<_>>().join(" ")))
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) if e.is_permanent() || e.is_client() => Err(Failure::permanent(e.to_string())),
+            Err(e) => Err(Failure::transient(e.to_string())),
         }
     }
 

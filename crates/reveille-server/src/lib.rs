@@ -87,6 +87,8 @@ pub struct AppState {
     pub health: Arc<health::Checks>,
     /// This node's name in the cluster.
     pub node: Arc<str>,
+    /// When this node started.
+    pub started: jiff::Timestamp,
     /// What every node last reported (with SQLite: this one).
     pub cluster: Arc<RwLock<reveille_store::ClusterView>>,
     /// Why this node disagrees with the rest of the cluster, if it does (its health fails).
@@ -96,13 +98,22 @@ pub struct AppState {
     /// Console streams open per person on this node.
     pub console_streams: Arc<live::Streams>,
     directory: Arc<RwLock<Arc<Directory>>>,
+    /// The overrides version the directory was built from, and when it was built.
+    directory_source: Arc<tokio::sync::Mutex<Option<(String, std::time::Instant)>>>,
     touched: Arc<std::sync::Mutex<HashMap<String, jiff::Timestamp>>>,
 }
+
+/// Where the version of the stored overrides is kept: every node rebuilds its schedules when it
+/// changes, instead of reading every override every second.
+const OVERRIDES_VERSION: &str = "overrides_version";
+/// The longest a node goes without reading the overrides again, whatever the version says.
+const OVERRIDES_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, settings: Settings, clock: Arc<dyn Clock>) -> Self {
         let limiter = RateLimiter::new(settings.ingest.rate_per_minute);
         let directory = Directory::build(&settings, &[]);
+        let started = clock.now();
         Self {
             store,
             presence: Arc::new(Presence::new(clock.clone())),
@@ -116,12 +127,14 @@ impl AppState {
             closing: Arc::new(watch::channel(false).0),
             health: Arc::default(),
             node: cluster::node_name().into(),
+            started,
             cluster: Arc::default(),
             cluster_problem: Arc::default(),
             link_key: Arc::default(),
             readiness: Arc::default(),
             console_streams: Arc::default(),
             directory: Arc::new(RwLock::new(Arc::new(directory))),
+            directory_source: Arc::default(),
             touched: Arc::default(),
         }
     }
@@ -131,12 +144,29 @@ impl AppState {
         self.directory.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Rebuilds the directory from the configuration and the overrides in the store.
+    /// Rebuilds the directory from the configuration and the overrides in the store, when the
+    /// overrides changed (on any node) or a minute has passed.
     pub async fn refresh(&self) -> ApiResult<()> {
+        let version = self.store.meta(OVERRIDES_VERSION).await?.unwrap_or_default();
+        let mut source = self.directory_source.lock().await;
+        let current = source
+            .as_ref()
+            .is_some_and(|(seen, at)| *seen == version && at.elapsed() < OVERRIDES_PATIENCE);
+        if current {
+            return Ok(());
+        }
         let overrides = self.store.overrides().await?;
         let fresh = Arc::new(Directory::build(&self.settings, &overrides));
         *self.directory.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        *source = Some((version, std::time::Instant::now()));
         Ok(())
+    }
+
+    /// The overrides were changed here: every node rebuilds its schedules, this one at once.
+    pub async fn overrides_changed(&self) -> ApiResult<()> {
+        let version = auth::random::<8>().iter().map(|b| format!("{b:02x}")).collect::<String>();
+        self.store.set_meta(OVERRIDES_VERSION, &version).await?;
+        self.refresh().await
     }
 }
 
@@ -160,6 +190,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/incidents/{id}/postmortem", get(api::postmortem))
         .route("/api/v1/readiness", get(readiness::board))
         .route("/api/v1/calendars", get(calendar::links))
+        .route("/api/v1/calendars/reset", post(calendar::reset))
         .route("/api/v1/webpush", get(browsers::info))
         .route(
             "/api/v1/webpush/subscriptions",
@@ -207,14 +238,7 @@ pub async fn serve(
     let worker = tokio::spawn(worker::run(state.clone()));
     let pruner = tokio::spawn(retention::run(state.clone()));
     let reporter = tokio::spawn(cluster::run(state.clone()));
-    let pusher = match push::Providers::from_settings(&state.settings) {
-        Ok(providers) if providers.is_empty() => None,
-        Ok(providers) => Some(tokio::spawn(push::run(state.clone(), providers))),
-        Err(e) => {
-            tracing::error!(error = %e, "native push is OFF: its configuration cannot be used");
-            None
-        }
-    };
+    let pusher = push::wanted(&state.settings).then(|| tokio::spawn(push::start(state.clone())));
     let webhooks =
         (!state.settings.webhooks.is_empty()).then(|| tokio::spawn(webhooks::run(state.clone())));
     let notifier = match email::Mailer::from_settings(&state.settings) {
@@ -236,6 +260,8 @@ pub async fn serve(
     let server = &state.settings.server;
     let limits = listen::Limits {
         max_connections: server.max_connections,
+        per_ip: server.per_ip(),
+        reserved: server.reserved(),
         idle: Duration::from_secs(server.idle_timeout_seconds),
         dead_peer: Duration::from_secs(server.heartbeat_seconds) * follow::STALL_BEATS,
         shutdown: Duration::from_secs(server.shutdown_seconds),

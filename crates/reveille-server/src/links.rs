@@ -2,9 +2,12 @@
 //! notification button calls, so no long-lived token ever travels inside a notification.
 //!
 //! The signing key lives in its own file next to the database ([`key_path`], created 0600), not
-//! in the database: whoever can read a copy of the database cannot forge a link. `reveille
-//! link-key rotate` replaces it, which voids every link out. A link minted for a stream carries
-//! the prefix of that stream's token and stops working when the token is revoked.
+//! in the database: whoever can read a copy of the database cannot forge a link. The file holds
+//! one key per line: the first signs, every one is accepted, so a cluster changes keys without
+//! refusing a link at any moment (`reveille link-key stage`, `promote`, `retire`; see the
+//! README). `reveille rotate-link-key` replaces them all at once, which voids every link out. A
+//! link minted for a stream carries the prefix of that stream's token and stops working when the
+//! token is revoked.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -32,42 +35,119 @@ pub fn key_path(settings: &Settings) -> PathBuf {
     settings.link_key_path()
 }
 
-/// The key file as last read: its identity (inode, modification time) and contents.
-pub type CachedKey = std::sync::Mutex<Option<((u64, std::time::SystemTime), Vec<u8>)>>;
+/// The keys of the link key file: the first signs, every one is accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkKeys(Vec<Vec<u8>>);
 
-/// The server's signing key, made on first use. Every page minted for every stream needs it, so
-/// the file is read again only when a stat shows it was replaced (a rotation takes effect at
-/// once, without a read per page).
+impl LinkKeys {
+    /// The keys of a key file's text, one per line; None if it holds none.
+    pub fn parse(text: &[u8]) -> Option<Self> {
+        let keys: Vec<Vec<u8>> = text
+            .split(|b| *b == b'\n')
+            .map(<[u8]>::trim_ascii)
+            .filter(|k| !k.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect();
+        (!keys.is_empty()).then_some(Self(keys))
+    }
+
+    /// The file's text.
+    pub fn text(&self) -> Vec<u8> {
+        self.0.join(&b'\n').into_iter().chain([b'\n']).collect()
+    }
+
+    /// The key new links are signed with.
+    pub fn signing(&self) -> &[u8] {
+        &self.0[0]
+    }
+
+    /// Whether any accepted key makes `verify` true.
+    pub fn accept(&self, verify: impl Fn(&[u8]) -> bool) -> bool {
+        self.0.iter().any(|key| verify(key))
+    }
+
+    /// A short public fingerprint of each key (never the key), the signing key's first.
+    pub fn fingerprints(&self) -> Vec<String> {
+        use sha2::Digest;
+        let print =
+            |k: &Vec<u8>| Sha256::digest(k).iter().take(8).map(|b| format!("{b:02x}")).collect();
+        self.0.iter().map(print).collect()
+    }
+
+    /// The keys with a new one accepted after the others (a rotation's first step).
+    pub fn staged(&self) -> Self {
+        let mut keys = self.0.clone();
+        keys.push(fresh_key());
+        Self(keys)
+    }
+
+    /// The newest key signing, the others still accepted (a rotation's second step).
+    pub fn promoted(&self) -> Self {
+        let mut keys = self.0.clone();
+        let newest = keys.pop().expect("never empty");
+        keys.insert(0, newest);
+        Self(keys)
+    }
+
+    /// The signing key alone (a rotation's last step).
+    pub fn retired(&self) -> Self {
+        Self(vec![self.0[0].clone()])
+    }
+}
+
+/// The key file as last read: its identity (inode, modification time) and keys.
+pub type CachedKey = std::sync::Mutex<Option<((u64, std::time::SystemTime), LinkKeys)>>;
+
+/// The server's signing key, made on first use.
 pub async fn secret(state: &AppState) -> ApiResult<Vec<u8>> {
+    Ok(keys(state).await?.signing().to_vec())
+}
+
+/// Every key the server accepts, made on first use. Every page minted for every stream needs
+/// them, so the file is read again only when a stat shows it was replaced (a change takes effect
+/// at once, without a read per page).
+pub async fn keys(state: &AppState) -> ApiResult<LinkKeys> {
     use std::os::unix::fs::MetadataExt;
     let path = key_path(&state.settings);
     let identity = std::fs::metadata(&path).and_then(|m| Ok((m.ino(), m.modified()?))).ok();
     let mut cached = state.link_key.lock().unwrap_or_else(|p| p.into_inner());
-    if let (Some(now), Some((seen, key))) = (identity, cached.as_ref())
+    if let (Some(now), Some((seen, keys))) = (identity, cached.as_ref())
         && now == *seen
     {
-        return Ok(key.clone());
+        return Ok(keys.clone());
     }
-    let key = load_or_create(&path).map_err(|e| {
+    let keys = load_or_create(&path).map_err(|e| {
         tracing::error!(error = %e, "cannot read the link signing key");
         ApiError::new(ErrorCode::Unavailable, "the server cannot sign or check links now")
     })?;
     let identity = std::fs::metadata(&path).and_then(|m| Ok((m.ino(), m.modified()?)));
-    *cached = identity.ok().map(|identity| (identity, key.clone()));
-    Ok(key)
+    *cached = identity.ok().map(|identity| (identity, keys.clone()));
+    Ok(keys)
 }
 
-/// The signing key in `path`, made there first if there is none.
-pub fn load_or_create(path: &FsPath) -> std::io::Result<Vec<u8>> {
+/// A new random key, as a line of the key file.
+fn fresh_key() -> Vec<u8> {
+    URL_SAFE_NO_PAD.encode(crate::auth::random::<32>()).into_bytes()
+}
+
+/// The keys in `path`, made there first if there is none.
+pub fn load_or_create(path: &FsPath) -> std::io::Result<LinkKeys> {
     match std::fs::read(path) {
-        Ok(key) if !key.is_empty() => Ok(key),
-        Ok(_) => rotate(path),
+        Ok(text) => match LinkKeys::parse(&text) {
+            Some(keys) => Ok(keys),
+            None => rotate(path),
+        },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = URL_SAFE_NO_PAD.encode(crate::auth::random::<32>()).into_bytes();
-            create_once(path, &key)
+            let made = create_once(path, &fresh_key())?;
+            LinkKeys::parse(&made).ok_or_else(|| std::io::Error::other("an empty link key file"))
         }
         Err(e) => Err(e),
     }
+}
+
+/// Replaces the keys in `path` (0600, atomically).
+pub fn write(path: &FsPath, keys: &LinkKeys) -> std::io::Result<()> {
+    std::fs::rename(staged(path, &keys.text())?, path)
 }
 
 /// A private (0600) file with `contents`, written in full beside `path` first.
@@ -102,12 +182,12 @@ pub fn create_once(path: &FsPath, contents: &[u8]) -> std::io::Result<Vec<u8>> {
     }
 }
 
-/// Writes a new random signing key to `path` (0600, replaced atomically); every link signed
-/// with the old one stops working.
-pub fn rotate(path: &FsPath) -> std::io::Result<Vec<u8>> {
-    let key = URL_SAFE_NO_PAD.encode(crate::auth::random::<32>()).into_bytes();
-    std::fs::rename(staged(path, &key)?, path)?;
-    Ok(key)
+/// Writes a new random signing key to `path` in place of every key there (0600, replaced
+/// atomically); every link signed with an old one stops working.
+pub fn rotate(path: &FsPath) -> std::io::Result<LinkKeys> {
+    let keys = LinkKeys(vec![fresh_key()]);
+    write(path, &keys)?;
+    Ok(keys)
 }
 
 fn mac(secret: &[u8], incident: i64, user: &str, expires: i64, token: &str) -> HmacSha256 {
@@ -159,9 +239,9 @@ async fn check(state: &AppState, incident: &str, q: &LinkQuery) -> ApiResult<i64
     let id: i64 = incident.parse().map_err(|_| refused("this link is not valid"))?;
     let signature =
         URL_SAFE_NO_PAD.decode(&q.sig).map_err(|_| refused("this link is not valid"))?;
-    let secret = secret(state).await?;
+    let keys = keys(state).await?;
     let tok = q.tok.as_deref().unwrap_or("");
-    if mac(&secret, id, &q.user, q.exp, tok).verify_slice(&signature).is_err() {
+    if !keys.accept(|key| mac(key, id, &q.user, q.exp, tok).verify_slice(&signature).is_ok()) {
         return Err(refused(&format!("this link is not valid for incident {id}")));
     }
     if let Some(prefix) = &q.tok {
@@ -188,15 +268,11 @@ pub async fn ack(
         .get(header::ACCEPT)
         .and_then(|a| a.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
-    let result = async {
+    let result: ApiResult<reveille_protocol::Incident> = async {
         let id = check(&state, &incident, &q).await?;
-        if !state.store.use_link(&q.sig, state.clock.now()).await? {
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                "this acknowledge link was already used",
-            ));
-        }
-        Ok(state.store.command(id, &q.user, Command::Acknowledge, state.clock.now()).await?)
+        let now = state.clock.now();
+        // Spent in the acknowledgement's own transaction: a failed ack leaves it usable.
+        Ok(state.store.command_by_link(&q.sig, id, &q.user, Command::Acknowledge, now).await?)
     }
     .await;
     match (result, browser) {

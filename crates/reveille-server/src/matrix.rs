@@ -11,9 +11,16 @@ use reveille_protocol::{Incident, IncidentState};
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::notify::Failure;
 
 /// Where the message's incidents are listed in its content.
 const INCIDENTS: &str = "org.reveille.incidents";
+/// Where the sync position is kept.
+const SINCE: &str = "matrix_since";
+/// Events one sync brings at most; more make it `limited`, and the gap is read from history.
+const TIMELINE: usize = 100;
+/// The most events of one gap read from history.
+const MAX_GAP: usize = 5_000;
 
 pub struct Bot {
     http: reqwest::Client,
@@ -66,28 +73,32 @@ impl Bot {
         Ok(Some(bot))
     }
 
+    /// One call of the Client-Server API. A refusal (4xx, but 429) is final; the homeserver not
+    /// answering, a 429 or a 5xx may pass.
     async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, Failure> {
         let url = format!("{}/_matrix/client/v3{path}", self.homeserver);
         let mut request = self.http.request(method, url).bearer_auth(&self.token);
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.map_err(|e| e.without_url().to_string())?;
+        let response =
+            request.send().await.map_err(|e| Failure::transient(e.without_url().to_string()))?;
         let status = response.status();
         let answer: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {
-            Ok(answer)
-        } else {
-            Err(format!("{status}: {}", answer["error"].as_str().unwrap_or("")))
+            return Ok(answer);
         }
+        let why = format!("{status}: {}", answer["error"].as_str().unwrap_or(""));
+        let transient = status.is_server_error() || status.as_u16() == 429;
+        Err(Failure { transient, why })
     }
 
-    async fn send(&self, content: Value) -> Result<String, String> {
+    async fn send(&self, content: Value) -> Result<String, Failure> {
         let txn =
             crate::auth::random::<12>().iter().map(|b| format!("{b:02x}")).collect::<String>();
         let path = format!("/rooms/{}/send/m.room.message/{txn}", url_escape(&self.room));
@@ -96,12 +107,12 @@ impl Bot {
     }
 
     /// Posts the pages of `incidents` for `mention`; the new event's ID.
-    pub async fn post(&self, incidents: &[Incident], mention: &str) -> Result<String, String> {
+    pub async fn post(&self, incidents: &[Incident], mention: &str) -> Result<String, Failure> {
         self.send(content(incidents, mention)).await
     }
 
     /// Edits a message of the bot's to show its incidents as they are now.
-    pub async fn refresh(&self, state: &AppState, event: &str) -> Result<(), String> {
+    pub async fn refresh(&self, state: &AppState, event: &str) -> Result<(), Failure> {
         let original = self.event(event).await?;
         let mention =
             original["content"]["m.mentions"]["user_ids"][0].as_str().unwrap_or("").to_owned();
@@ -121,59 +132,117 @@ impl Bot {
         self.send(edit).await.map(|_| ())
     }
 
-    async fn event(&self, event: &str) -> Result<Value, String> {
+    async fn event(&self, event: &str) -> Result<Value, Failure> {
         let path = format!("/rooms/{}/event/{}", url_escape(&self.room), url_escape(event));
         self.call(reqwest::Method::GET, &path, None).await
     }
 
-    /// Follows the room and acknowledges what people ask; runs until aborted.
+    /// Follows the room and acknowledges what people ask; runs until aborted. One node of a
+    /// cluster follows at a time (it holds the Matrix lease), so each ack is answered once.
+    /// The sync position is saved only once every event up to it was handled: an event that
+    /// could not be handled (the homeserver or the database failing) is read again. A sync that
+    /// skipped events (`limited`: more came than its timeline holds) is filled in from the
+    /// room's history first.
     pub async fn listen(&self, state: AppState) {
         let filter = json!({
-            "room": {"rooms": [self.room], "timeline": {"limit": 100}, "state": {"lazy_load_members": true}},
+            "room": {"rooms": [self.room], "timeline": {"limit": TIMELINE}, "state": {"lazy_load_members": true}},
             "presence": {"not_types": ["*"]},
             "account_data": {"not_types": ["*"]},
         })
         .to_string();
-        let mut since = state.store.meta_or_insert("matrix_since", "").await.unwrap_or_default();
         loop {
-            // The first sync only learns where "now" is: what was said before is not replayed.
-            let timeout = if since.is_empty() { 0 } else { 30_000 };
-            let mut path = format!("/sync?timeout={timeout}&filter={}", url_escape(&filter));
-            if !since.is_empty() {
-                path.push_str(&format!("&since={}", url_escape(&since)));
+            if crate::outbox::hold(&state, crate::outbox::MATRIX_LEASE).await.is_none() {
+                tokio::time::sleep(crate::outbox::RENEW).await;
+                continue;
             }
-            let synced = match self.call(reqwest::Method::GET, &path, None).await {
-                Ok(synced) => synced,
-                Err(e) => {
-                    tracing::warn!(error = %e, "Matrix sync failed; retrying in 5 s");
+            let step = self.follow(&state, &filter);
+            match crate::outbox::while_held(&state, crate::outbox::MATRIX_LEASE, step).await {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "Matrix: cannot follow the room now; retrying in 5 s");
                     tokio::time::sleep(Duration::from_secs(5)).await;
-                    continue;
                 }
-            };
-            if !since.is_empty() {
-                let events =
-                    synced["rooms"]["join"][&self.room]["timeline"]["events"].as_array().cloned();
-                for event in events.unwrap_or_default() {
-                    self.heard(&state, &event).await;
-                }
-            }
-            since = synced["next_batch"].as_str().unwrap_or_default().to_owned();
-            if let Err(e) = state.store.set_meta("matrix_since", &since).await {
-                tracing::error!(error = %e, "cannot save the Matrix sync position");
+                None => tracing::info!("Matrix: another node follows the room now"),
             }
         }
     }
 
-    /// One event of the room: an `ack` reply or a ✅ reaction to one of the bot's messages.
-    async fn heard(&self, state: &AppState, event: &Value) {
+    /// One sync from the saved position: every new event handled, then the position saved.
+    async fn follow(&self, state: &AppState, filter: &str) -> Result<(), Failure> {
+        let stored = state.store.meta(SINCE).await;
+        let since = stored.map_err(|e| Failure::transient(e.to_string()))?.unwrap_or_default();
+        // The first sync only learns where "now" is: what was said before is not replayed.
+        let timeout = if since.is_empty() { 0 } else { 30_000 };
+        let mut path = format!("/sync?timeout={timeout}&filter={}", url_escape(filter));
+        if !since.is_empty() {
+            path.push_str(&format!("&since={}", url_escape(&since)));
+        }
+        let synced = self.call(reqwest::Method::GET, &path, None).await?;
+        if !since.is_empty() {
+            let timeline = &synced["rooms"]["join"][&self.room]["timeline"];
+            let mut events = Vec::new();
+            if timeline["limited"].as_bool() == Some(true) {
+                let from = timeline["prev_batch"].as_str().unwrap_or_default();
+                events = self.missed(from, &since).await?;
+            }
+            events.extend(timeline["events"].as_array().cloned().unwrap_or_default());
+            for event in &events {
+                self.heard(state, event).await?;
+            }
+        }
+        let next = synced["next_batch"].as_str().unwrap_or_default();
+        let saved = state.store.set_meta(SINCE, next).await;
+        saved.map_err(|e| Failure::transient(format!("cannot save the sync position: {e}")))
+    }
+
+    /// The room's events a limited sync skipped: from `from` back to `since`, oldest first.
+    async fn missed(&self, from: &str, since: &str) -> Result<Vec<Value>, Failure> {
+        let mut gap = Vec::new();
+        let mut from = from.to_owned();
+        while gap.len() < MAX_GAP {
+            let path = format!(
+                "/rooms/{}/messages?dir=b&limit=100&from={}&to={}",
+                url_escape(&self.room),
+                url_escape(&from),
+                url_escape(since)
+            );
+            let page = self.call(reqwest::Method::GET, &path, None).await?;
+            let chunk = page["chunk"].as_array().cloned().unwrap_or_default();
+            if chunk.is_empty() {
+                break;
+            }
+            gap.extend(chunk);
+            match page["end"].as_str() {
+                Some(end) if end != from => from = end.to_owned(),
+                _ => break,
+            }
+        }
+        if gap.len() >= MAX_GAP {
+            tracing::warn!(
+                events = gap.len(),
+                "Matrix: a very long gap; only its newest events are read"
+            );
+        }
+        gap.reverse();
+        Ok(gap)
+    }
+
+    /// One event of the room: an `ack` reply or a ✅ reaction to one of the bot's messages. An
+    /// error means it could not be handled now and must be read again.
+    async fn heard(&self, state: &AppState, event: &Value) -> Result<(), Failure> {
         let sender = event["sender"].as_str().unwrap_or_default();
         if sender == self.me {
-            return;
+            return Ok(());
         }
-        let Some(target) = asks_ack(event) else { return };
-        let Ok(original) = self.event(&target).await else { return };
+        let Some(target) = asks_ack(event) else { return Ok(()) };
+        let original = match self.event(&target).await {
+            Ok(original) => original,
+            Err(failure) if failure.transient => return Err(failure),
+            // Not an event this bot can see (redacted, another room's): nothing to do.
+            Err(_) => return Ok(()),
+        };
         if original["sender"].as_str() != Some(self.me.as_str()) {
-            return;
+            return Ok(());
         }
         let Some(user) = state.settings.users.iter().find(|u| u.matrix.as_deref() == Some(sender))
         else {
@@ -183,18 +252,24 @@ impl Bot {
                 "m.relates_to": {"m.in_reply_to": {"event_id": event["event_id"]}},
             });
             if let Err(e) = self.send(notice).await {
-                tracing::warn!(error = %e, "cannot answer in the Matrix room");
+                tracing::warn!(error = %e.why, "cannot answer in the Matrix room");
             }
-            return;
+            return Ok(());
         };
         for id in ids(&original) {
             let now = state.clock.now();
-            if state.store.command(id, &user.name, Command::Acknowledge, now).await.is_ok() {
-                let message = format!("Acknowledged from Matrix by {sender}");
-                let note = Command::Note { kind: "matrix_ack".into(), message };
-                let _ = state.store.command(id, &user.name, note, now).await;
+            match state.store.command(id, &user.name, Command::Acknowledge, now).await {
+                Ok(_) => {
+                    let message = format!("Acknowledged from Matrix by {sender}");
+                    let note = Command::Note { kind: "matrix_ack".into(), message };
+                    let _ = state.store.command(id, &user.name, note, now).await;
+                }
+                // Already acknowledged or resolved, or gone: the ack is moot.
+                Err(reveille_store::Error::Refused(_) | reveille_store::Error::NotFound(_)) => {}
+                Err(e) => return Err(Failure::transient(format!("cannot acknowledge: {e}"))),
             }
         }
+        Ok(())
     }
 }
 

@@ -1,5 +1,9 @@
 //! Prometheus metrics: ingest outcomes, feed connections, incidents by state, and how long a page
 //! takes from ingest to a feed frame.
+//!
+//! `/metrics` needs no credentials, so what it costs is bounded: the page is made at most once
+//! per [`FRESH`] (a count over the incidents and an encoding) and served as it is to every scrape
+//! in between, however many come.
 
 use std::sync::Mutex;
 
@@ -28,8 +32,15 @@ pub struct StateLabels {
     pub state: String,
 }
 
+/// How long one rendering of the page is served.
+pub const FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub struct Metrics {
     registry: Mutex<Registry>,
+    /// The page as last made, and when.
+    page: tokio::sync::Mutex<Option<(std::time::Instant, String)>>,
+    /// How many times the page was made.
+    pub renders: std::sync::atomic::AtomicU64,
     pub events: Family<EventLabels, Counter>,
     pub feed_connections: Gauge,
     pub incidents: Family<StateLabels, Gauge>,
@@ -103,6 +114,8 @@ impl Default for Metrics {
         );
         Self {
             registry: Mutex::new(registry),
+            page: tokio::sync::Mutex::new(None),
+            renders: Default::default(),
             events,
             feed_connections,
             incidents,
@@ -127,6 +140,21 @@ impl Metrics {
 
 /// `GET /metrics`
 pub async fn scrape(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
+    // Scrapes that come while the page is being made wait for it, then share it.
+    let mut page = state.metrics.page.lock().await;
+    let text = match page.as_ref() {
+        Some((at, text)) if at.elapsed() < FRESH => text.clone(),
+        _ => {
+            let text = render(&state).await?;
+            *page = Some((std::time::Instant::now(), text.clone()));
+            text
+        }
+    };
+    Ok(([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text))
+}
+
+async fn render(state: &AppState) -> ApiResult<String> {
+    state.metrics.renders.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     for (incident_state, n) in state.store.count_by_state().await? {
         let labels = StateLabels { state: incident_state.as_str().into() };
         state.metrics.incidents.get_or_create(&labels).set(n as i64);
@@ -135,5 +163,5 @@ pub async fn scrape(State(state): State<AppState>) -> ApiResult<impl IntoRespons
     let mut text = String::new();
     let registry = state.metrics.registry.lock().unwrap_or_else(|p| p.into_inner());
     encode(&mut text, &registry).expect("writing to a String cannot fail");
-    Ok(([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text))
+    Ok(text)
 }

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use jiff::{SignedDuration, Timestamp};
+use reveille_protocol::ErrorCode;
 use reveille_protocol::api::{
     LevelOnCall, OnCallReport, OverrideRequest, OverrideView, ScheduleOnCall, ScheduleView,
     ServiceOnCall, Shift,
@@ -147,6 +148,11 @@ fn view(o: OverrideRecord) -> OverrideView {
     }
 }
 
+/// Overrides not yet ended that one schedule may hold: each is read for every shift computed.
+pub const MAX_OVERRIDES: usize = 500;
+/// The longest override.
+const MAX_OVERRIDE: SignedDuration = SignedDuration::from_hours(366 * 24);
+
 /// `POST /api/v1/schedules/{name}/overrides` with `{"user", "start", "end"}`.
 pub async fn add_override(
     State(state): State<AppState>,
@@ -165,6 +171,18 @@ pub async fn add_override(
     if request.end <= request.start {
         return Err(ApiError::invalid("end", "the override must end after it starts"));
     }
+    if request.end.duration_since(request.start) > MAX_OVERRIDE {
+        return Err(ApiError::invalid("end", "an override lasts a year at most"));
+    }
+    let now = state.clock.now();
+    let upcoming =
+        state.store.overrides().await?.iter().filter(|o| o.schedule == name && o.end > now).count();
+    if upcoming >= MAX_OVERRIDES {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("{name:?} has {upcoming} overrides still to come: remove some first"),
+        ));
+    }
     let record = OverrideRecord {
         id: 0,
         schedule: name,
@@ -175,7 +193,7 @@ pub async fn add_override(
         created_at: state.clock.now(),
     };
     let saved = state.store.add_override(record).await?;
-    state.refresh().await?;
+    state.overrides_changed().await?;
     Ok(Json(view(saved)))
 }
 
@@ -197,6 +215,6 @@ pub async fn remove_override(
     caller.require(Scope::Respond)?;
     let id = id.parse().map_err(|_| ApiError::not_found(format!("override {id:?} not found")))?;
     let removed = state.store.remove_override(id).await?;
-    state.refresh().await?;
+    state.overrides_changed().await?;
     Ok(Json(view(removed)))
 }

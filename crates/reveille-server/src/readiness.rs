@@ -2,7 +2,9 @@
 //! right now: their live devices by kind, their last receipt, their last drill, and whether the
 //! escalation ladder counts them deaf. A person is not ready, with the reasons, when nothing of
 //! theirs is live, when the server counts them deaf, or when their device last said it rang
-//! silent.
+//! silent. A channel (email, Matrix) counts as live unless the last message on it failed or is
+//! being tried again after failing ([`crate::notify::reach`]); a push device unless its last
+//! push failed.
 
 use std::collections::BTreeMap;
 
@@ -134,13 +136,24 @@ pub async fn compute(state: &AppState) -> ApiResult<Readiness> {
         }
         if let Some(u) = state.settings.users.iter().find(|u| u.name == user) {
             for channel in state.settings.channels(u) {
+                let last = crate::notify::reach(state, &user, channel).await?;
+                let (name, reached, detail) = match last {
+                    None => ("configured, nothing sent yet".into(), true, None),
+                    Some(r) if r.ok => {
+                        (format!("last message went through at {}", r.at), true, None)
+                    }
+                    Some(r) => (
+                        "failing".into(),
+                        false,
+                        Some(format!(
+                            "the last message failed at {}: {}",
+                            r.at,
+                            r.failure.unwrap_or_default()
+                        )),
+                    ),
+                };
                 let kind = channel.as_str().to_owned();
-                live.push(DeviceStatus {
-                    kind,
-                    name: "configured".into(),
-                    live: true,
-                    detail: None,
-                });
+                live.push(DeviceStatus { kind, name, live: reached, detail });
             }
         }
         let (last_receipt, silent) = receipts(state, &user).await?;

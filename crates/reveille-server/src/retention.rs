@@ -42,7 +42,8 @@ pub async fn prune(state: &AppState, now: Timestamp) {
         Ok(pruned) if pruned.is_empty() => {}
         Ok(pruned) => tracing::info!(
             %before, incidents = pruned.incidents, feed_entries = pruned.feed_entries,
-            events = pruned.events, links = pruned.links, "old history pruned"
+            events = pruned.events, links = pruned.links, overrides = pruned.overrides,
+            tokens = pruned.tokens, "old history pruned"
         ),
         Err(e) => tracing::error!(error = %e, "cannot prune old history; will retry in an hour"),
     }

@@ -27,14 +27,10 @@ impl AppState {
         Ok(stored.filter(|s| !s.is_empty()).and_then(|s| serde_json::from_str(&s).ok()))
     }
 
-    /// The rules `user` is reached by now: set through the API, else the config's. When the
-    /// database cannot be read, the config's (a page is never held for want of them).
-    pub async fn notify_rules(&self, user: &str) -> NotifyRules {
-        let written = self.written_rules(user).await.unwrap_or_else(|e| {
-            tracing::error!(error = %e, "cannot read notification rules; using the config's");
-            None
-        });
-        self.settings.notify_rules_with(user, written.as_ref())
+    /// The rules `user` is reached by now: set through the API, else the config's.
+    pub async fn notify_rules(&self, user: &str) -> reveille_store::Result<NotifyRules> {
+        let written = self.written_rules(user).await?;
+        Ok(self.settings.notify_rules_with(user, written.as_ref()))
     }
 }
 

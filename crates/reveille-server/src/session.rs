@@ -25,6 +25,7 @@ use crate::AppState;
 use crate::api::parse_json;
 use crate::auth::{self, Caller, Scope};
 use crate::error::{ApiError, ApiResult};
+use crate::links::LinkKeys;
 
 /// The cookie holding a session's secret.
 pub const COOKIE_NAME: &str = "reveille_session";
@@ -56,14 +57,15 @@ pub fn signin_url(base_url: &str, code: &str) -> String {
 }
 
 /// The user a sign-in code is for and its signature, if it is genuine and not expired.
-fn check_code(secret: &[u8], code: &str, now: Timestamp) -> ApiResult<(String, String)> {
+fn check_code(keys: &LinkKeys, code: &str, now: Timestamp) -> ApiResult<(String, String)> {
     let refused = || ApiError::unauthorized("this sign-in link is not valid");
     let parts: Vec<&str> = code.trim().split('.').collect();
     let [user, exp, nonce, sig] = parts[..] else { return Err(refused()) };
     let signature = URL_SAFE_NO_PAD.decode(sig).map_err(|_| refused())?;
-    hmac(secret, &format!("signin\n{user}\n{exp}\n{nonce}"))
-        .verify_slice(&signature)
-        .map_err(|_| refused())?;
+    let message = format!("signin\n{user}\n{exp}\n{nonce}");
+    if !keys.accept(|key| hmac(key, &message).verify_slice(&signature).is_ok()) {
+        return Err(refused());
+    }
     let exp: i64 = exp.parse().map_err(|_| refused())?;
     if now.as_second() >= exp {
         return Err(ApiError::unauthorized(
@@ -84,8 +86,10 @@ pub async fn check_csrf(state: &AppState, headers: &HeaderMap, digest: &str) -> 
     let refused = || ApiError::forbidden("this request needs the session's X-CSRF-Token header");
     let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).ok_or_else(refused)?;
     let sent = URL_SAFE_NO_PAD.decode(sent.trim()).map_err(|_| refused())?;
-    let secret = crate::links::secret(state).await?;
-    hmac(&secret, &format!("csrf\n{digest}")).verify_slice(&sent).map_err(|_| refused())
+    let keys = crate::links::keys(state).await?;
+    let message = format!("csrf\n{digest}");
+    let genuine = keys.accept(|key| hmac(key, &message).verify_slice(&sent).is_ok());
+    if genuine { Ok(()) } else { Err(refused()) }
 }
 
 /// The session secret a request's cookies carry.
@@ -135,8 +139,8 @@ pub async fn create(State(state): State<AppState>, body: Bytes) -> ApiResult<Res
             (caller.user, scopes, Some(caller.digest))
         }
         (None, Some(code)) => {
-            let secret = crate::links::secret(&state).await?;
-            let (user, signature) = check_code(&secret, &code, now)?;
+            let keys = crate::links::keys(&state).await?;
+            let (user, signature) = check_code(&keys, &code, now)?;
             if state.settings.users.iter().all(|u| u.name != user) {
                 return Err(ApiError::unauthorized(format!("{user:?} is not a user here")));
             }
@@ -160,6 +164,7 @@ pub async fn create(State(state): State<AppState>, body: Bytes) -> ApiResult<Res
         revoked: false,
     };
     state.store.add_token(&minted.hash, info).await?;
+    end_oldest_sessions(&state, &user, now).await?;
     tracing::info!(user = %user, "web console sign-in");
     let secret = crate::links::secret(&state).await?;
     let session =
@@ -168,6 +173,29 @@ pub async fn create(State(state): State<AppState>, body: Bytes) -> ApiResult<Res
     let mut response = Json(session).into_response();
     response.headers_mut().insert(SET_COOKIE, set_cookie(&state, &minted.secret, max_age));
     Ok(response)
+}
+
+/// Web console sessions one person may hold at once; signing in again ends the oldest.
+pub const MAX_SESSIONS: usize = 20;
+
+/// Ends `user`'s oldest live sessions past [`MAX_SESSIONS`].
+async fn end_oldest_sessions(state: &AppState, user: &str, now: Timestamp) -> ApiResult<()> {
+    let mut live: Vec<TokenInfo> = state
+        .store
+        .tokens()
+        .await?
+        .into_iter()
+        .filter(|t| {
+            t.user == user && !t.revoked && t.scopes.iter().any(|s| s == Scope::Web.as_str())
+        })
+        .filter(|t| now < expires(state, t.created_at))
+        .collect();
+    live.sort_by_key(|t| t.created_at);
+    let over = live.len().saturating_sub(MAX_SESSIONS);
+    for old in &live[..over] {
+        state.store.revoke_token(&old.prefix).await?;
+    }
+    Ok(())
 }
 
 /// `GET /api/v1/session`: who is signed in, and the CSRF token to send back.
@@ -203,15 +231,22 @@ mod tests {
     #[test]
     fn a_sign_in_code_names_its_user_until_it_expires() {
         let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let key = LinkKeys::parse(b"key").unwrap();
         let code = signin_code(b"key", "alice", now + SignedDuration::from_mins(15));
-        assert_eq!(check_code(b"key", &code, now).unwrap().0, "alice");
+        assert_eq!(check_code(&key, &code, now).unwrap().0, "alice");
         let later = now + SignedDuration::from_mins(15);
-        assert!(check_code(b"key", &code, later).unwrap_err().message.contains("expired"));
-        assert!(check_code(b"other key", &code, now).is_err());
+        assert!(check_code(&key, &code, later).unwrap_err().message.contains("expired"));
+        assert!(check_code(&LinkKeys::parse(b"other key").unwrap(), &code, now).is_err());
+        let staged = LinkKeys::parse(b"new key\nkey").unwrap();
+        assert_eq!(
+            check_code(&staged, &code, now).unwrap().0,
+            "alice",
+            "an older key still counts"
+        );
         let forged =
             code.replacen(&URL_SAFE_NO_PAD.encode("alice"), &URL_SAFE_NO_PAD.encode("bob"), 1);
-        assert!(check_code(b"key", &forged, now).is_err());
-        assert!(check_code(b"key", "not.a.code", now).is_err());
+        assert!(check_code(&key, &forged, now).is_err());
+        assert!(check_code(&key, "not.a.code", now).is_err());
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //!
 //! Events come from the committed feed ([`crate::outbox`]), so a webhook never slows ingest: the
 //! feed holds one entry per paged person, and one change becomes one event (the first entry of it
-//! names it). Types: `incident.triggered` (the first page, and a snoozed incident paging again),
+//! names it). A delivery still being tried keeps the outbox's saved cursor before its entry, so
+//! after a restart (or on the node that takes over) it is sent again, with the same
+//! `Reveille-Delivery` (`evt_` and the entry's id), which receivers use to drop a repeat. Types: `incident.triggered` (the first page, and a snoozed incident paging again),
 //! `incident.escalated` (a later level or round pages), `incident.acknowledged`,
 //! `incident.snoozed`, `incident.resolved`. Drills are not sent.
 
@@ -86,6 +88,9 @@ pub async fn run(state: AppState) {
         seen: VecDeque::new(),
         seen_set: HashSet::new(),
         pool: Arc::new(tokio::sync::Semaphore::new(CONCURRENCY)),
+        in_flight: Arc::default(),
+        next: 0,
+        tasks: tokio::task::JoinSet::new(),
     };
     crate::outbox::WEBHOOKS.run(state, sender).await;
 }
@@ -96,6 +101,11 @@ struct Sender {
     seen: VecDeque<(i64, FeedKind, IncidentState, jiff::Timestamp)>,
     seen_set: HashSet<(i64, FeedKind, IncidentState, jiff::Timestamp)>,
     pool: Arc<tokio::sync::Semaphore>,
+    /// Deliveries being tried, by a number of their own: the feed id of each.
+    in_flight: Arc<std::sync::Mutex<std::collections::BTreeMap<u64, i64>>>,
+    next: u64,
+    /// The deliveries' tasks: stopping the outbox stops them too.
+    tasks: tokio::task::JoinSet<()>,
 }
 
 impl crate::outbox::Handler for Sender {
@@ -105,11 +115,11 @@ impl crate::outbox::Handler for Sender {
         _user: &str,
         entry: &FeedEvent,
         _again: Option<&str>,
-    ) {
-        let Some(kind) = event_type(entry) else { return };
+    ) -> reveille_store::Result<()> {
+        let Some(kind) = event_type(entry) else { return Ok(()) };
         let key = change(entry);
         if !self.seen_set.insert(key) {
-            return;
+            return Ok(());
         }
         self.seen.push_back(key);
         if self.seen.len() > 4096
@@ -123,7 +133,7 @@ impl crate::outbox::Handler for Sender {
             if !hook.services.is_empty() && !hook.services.contains(service) {
                 continue;
             }
-            let Ok(slot) = self.pool.clone().acquire_owned().await else { return };
+            let Ok(slot) = self.pool.clone().acquire_owned().await else { return Ok(()) };
             let delivery = Delivery {
                 client: self.client.clone(),
                 hook: hook.clone(),
@@ -132,12 +142,22 @@ impl crate::outbox::Handler for Sender {
                 body: body.clone(),
                 incident: entry.incident.id,
             };
+            self.next += 1;
+            let (number, in_flight) = (self.next, self.in_flight.clone());
+            in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(number, entry.id);
             let state = state.clone();
-            tokio::spawn(async move {
+            while self.tasks.try_join_next().is_some() {}
+            self.tasks.spawn(async move {
                 delivery.send(&state).await;
+                in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&number);
                 drop(slot);
             });
         }
+        Ok(())
+    }
+
+    fn waiting(&self) -> Option<i64> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).values().copied().min()
     }
 }
 

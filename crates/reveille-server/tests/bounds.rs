@@ -277,3 +277,80 @@ async fn no_request_without_credentials_queues_work_on_the_writer() {
     let writes = *commits.borrow() - before;
     assert!(writes <= 2, "{writes} commits: strangers queued work on the writer");
 }
+
+/// A connection from `127.0.0.<host>` (loopback answers on all of 127/8).
+async fn connect_from(h: &Harness, host: u8) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from(([127, 0, 0, host], 0))).unwrap();
+    socket.connect(h.url.trim_start_matches("http://").parse().unwrap()).await.unwrap()
+}
+
+/// Sends one request on `stream` and reads the answer's status line.
+async fn status_of(stream: &mut TcpStream, request: &str) -> String {
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 1024];
+    let n = stream.read(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer[..n]).lines().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn one_host_holding_its_whole_share_cannot_stop_an_authenticated_ingest() {
+    let h = Harness::with_config(&config(
+        "max_connections = 20\nmax_connections_per_ip = 5\nreserved_connections = 2",
+    ))
+    .await;
+    // One host opens as many connections as it can: it gets its share, the rest are refused.
+    let mut greedy = Vec::new();
+    for _ in 0..5 {
+        greedy.push(connect_from(&h, 2).await);
+    }
+    let mut sixth = connect_from(&h, 2).await;
+    let answer = until_closed(&mut sixth, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    let sent = h.trigger("db-1/disk", "Disk full").await;
+    assert!(sent > 0, "an ingest from elsewhere goes through");
+
+    // Many hosts fill every slot but the reserve: only requests with a credential get in now.
+    // (Counted by the server: the harness's own client may hold a connection too.)
+    let mut host = 3;
+    while h.state.metrics.connections.get() < 18 {
+        let before = h.state.metrics.connections.get();
+        if greedy.len() % 5 == 0 {
+            host += 1;
+        }
+        greedy.push(connect_from(&h, host).await);
+        eventually("the connection is served", || h.state.metrics.connections.get() > before).await;
+    }
+    let mut anonymous = connect_from(&h, 9).await;
+    let status = status_of(&mut anonymous, "GET /healthz HTTP/1.1\r\nHost: r\r\n\r\n").await;
+    assert!(status.starts_with("HTTP/1.1 503"), "a reserved slot serves no stranger: {status}");
+    let body = json!({"summary": "Disk full on db-2", "dedup_key": "db-2"}).to_string();
+    let request = format!(
+        "POST /api/v1/events HTTP/1.1\r\nHost: r\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        h.key,
+        body.len()
+    );
+    let mut sender = connect_from(&h, 10).await;
+    let status = status_of(&mut sender, &request).await;
+    assert!(status.starts_with("HTTP/1.1 202"), "the sender gets the reserve: {status}");
+    drop(greedy);
+}
+
+#[tokio::test]
+async fn metrics_are_made_at_most_once_a_second_however_often_they_are_scraped() {
+    let h = Harness::start().await;
+    let started = std::time::Instant::now();
+    let scrapes: Vec<_> = (0..200)
+        .map(|_| {
+            let (http, url) = (h.http.clone(), format!("{}/metrics", h.url));
+            tokio::spawn(async move { http.get(url).send().await.unwrap().status() })
+        })
+        .collect();
+    for scrape in scrapes {
+        assert_eq!(scrape.await.unwrap(), 200);
+    }
+    let renders = h.state.metrics.renders.load(std::sync::atomic::Ordering::Relaxed);
+    let seconds = started.elapsed().as_secs() + 1;
+    assert!(renders <= seconds, "200 scrapes in {seconds} s made the page {renders} times");
+}

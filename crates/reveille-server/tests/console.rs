@@ -234,6 +234,17 @@ async fn calendars_show_shifts_and_overrides_on_their_own_key() {
     assert_eq!(h.http.get(&bobs).send().await.unwrap().status(), StatusCode::NOT_FOUND);
     let keyless = mine.split('?').next().unwrap().to_owned();
     assert_ne!(h.http.get(&keyless).send().await.unwrap().status(), StatusCode::OK);
+
+    // alice's URL leaked: she makes a new one, and the old one opens nothing any more.
+    let (status, fresh) =
+        h.post("/api/v1/calendars/reset", Some(&format!("Bearer {}", h.alice)), "").await;
+    assert_eq!(status, 200, "{fresh}");
+    let renewed = fresh["me"].as_str().unwrap().replace("http://reveille.test", &h.url);
+    assert_ne!(renewed, mine);
+    assert_eq!(h.http.get(&mine).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let ics = h.http.get(&renewed).send().await.unwrap();
+    assert_eq!(ics.status(), StatusCode::OK);
+    assert_eq!(h.http.get(&schedule).send().await.unwrap().status(), StatusCode::OK, "others stay");
 }
 
 #[tokio::test]
@@ -294,4 +305,67 @@ async fn a_person_holds_a_bounded_number_of_console_streams() {
         h.trigger(&format!("k{}", *commits.borrow()), "wake the streams").await;
         commits.changed().await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn revoking_a_token_ends_the_streams_of_the_sessions_made_from_it() {
+    let h = Harness::at(&config(), now()).await;
+    let (_, session) = sign_in(&h, json!({ "token": h.bob })).await;
+    let (cookie, _) = session.unwrap();
+    let stream = h.http.get(format!("{}/api/v1/incidents/stream", h.url)).header("cookie", &cookie);
+    let response = stream.send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut lines = common::Lines::new(response);
+    assert!(lines.next().await.is_some(), "the stream is open");
+
+    h.store().revoke_token(&h.bob[..10]).await.unwrap();
+    h.advance(2);
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while lines.next().await.is_some() {}
+    });
+    ended.await.expect("the session's stream outlived the token it was made from");
+}
+
+#[tokio::test]
+async fn signing_in_again_and_again_keeps_a_bounded_number_of_sessions() {
+    let h = Harness::at(&config(), now()).await;
+    let (_, first) = sign_in(&h, json!({ "token": h.alice })).await;
+    let (first, _) = first.unwrap();
+    for _ in 0..reveille_server::session::MAX_SESSIONS {
+        h.advance(1);
+        sign_in(&h, json!({ "token": h.alice })).await;
+    }
+    let session = format!("{}/api/v1/session", h.url);
+    let oldest = h.http.get(&session).header("cookie", &first).send().await.unwrap();
+    assert_eq!(oldest.status(), StatusCode::UNAUTHORIZED, "the oldest session was ended");
+    let live = h.store().tokens().await.unwrap();
+    let sessions = live.iter().filter(|t| !t.revoked && t.scopes.contains(&"web".to_owned()));
+    assert_eq!(sessions.count(), reveille_server::session::MAX_SESSIONS);
+}
+
+#[tokio::test]
+async fn a_schedule_holds_a_bounded_number_of_overrides() {
+    let h = Harness::at(&config(), now()).await;
+    let auth = format!("Bearer {}", h.alice);
+    let add = |day: i64| {
+        let start = now() + SignedDuration::from_hours(24 * day);
+        let body =
+            json!({"user": "alice", "start": start, "end": start + SignedDuration::from_hours(1)});
+        let h = &h;
+        let auth = auth.clone();
+        async move {
+            h.post("/api/v1/schedules/primary/overrides", Some(&auth), &body.to_string()).await
+        }
+    };
+    for day in 0..reveille_server::oncall::MAX_OVERRIDES as i64 {
+        assert_eq!(add(day).await.0, 200);
+    }
+    let (status, error) = add(600).await;
+    assert_eq!(status, 409, "{error}");
+    assert!(error["message"].as_str().unwrap().contains("still to come"), "{error}");
+    let start = now();
+    let long = json!({"user": "alice", "start": start, "end": start + SignedDuration::from_hours(400 * 24)});
+    let (status, error) =
+        h.post("/api/v1/schedules/primary/overrides", Some(&auth), &long.to_string()).await;
+    assert_eq!((status, error["field"].as_str()), (400, Some("end")), "{error}");
 }

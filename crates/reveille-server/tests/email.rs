@@ -56,6 +56,22 @@ fn start_smtp(python: PathBuf) -> Smtp {
 }
 
 impl Smtp {
+    /// Answers every recipient with `flag`'s refusal (`defer`: 451, `reject`: 550), or not.
+    fn refuse(&self, flag: &str, on: bool) {
+        let path = self.maildir.path().join(format!("mail.{flag}"));
+        if on {
+            std::fs::write(path, "").unwrap();
+        } else {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+
+    /// How many recipients were refused so far.
+    fn refused(&self) -> usize {
+        let log = std::fs::read_to_string(self.maildir.path().join("mail.refused"));
+        log.map(|l| l.lines().count()).unwrap_or(0)
+    }
+
     /// Every stored message, oldest first, parsed by Python's own email package.
     fn mails(&self) -> Vec<Value> {
         let script = r#"
@@ -249,4 +265,71 @@ async fn people_set_their_own_rules_through_the_api() {
         .await
         .unwrap();
     assert_eq!(back["source"], "config");
+}
+
+/// alice's email as the readiness board shows it.
+async fn email_reach(h: &Harness) -> Value {
+    let (_, board) = h.get("/api/v1/readiness", &h.alice).await;
+    let alice = board["people"].as_array().unwrap().iter().find(|p| p["user"] == "alice").unwrap();
+    let devices = alice["devices"].as_array().unwrap();
+    devices.iter().find(|d| d["kind"] == "email").cloned().unwrap()
+}
+
+#[tokio::test]
+async fn a_greylisting_server_gets_the_page_later_and_a_refusal_is_final() {
+    let Some(python) = common::python_tools("python").map(|d| d.join("python")) else { return };
+    let smtp = start_smtp(python);
+    let files = [("smtp.password", PASSWORD), ("smtp-ca.pem", smtp.cert.as_str())];
+    let h = Harness::with_files(&config(smtp.port), jiff::Timestamp::now(), &files).await;
+    // Moves the server's clock on and waits for the notifier's next attempt to reach the server.
+    let smtp = &smtp;
+    let attempt_after = |seconds: i64| {
+        let (refused, mails) = (smtp.refused(), smtp.mails().len());
+        h.advance(seconds);
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            while smtp.refused() == refused && smtp.mails().len() == mails {
+                assert!(tokio::time::Instant::now() < deadline, "no attempt {seconds} s later");
+                // Another process's files: there is nothing to wait on but them.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+
+    // The mail server answers 451 for the first two minutes (of the server's clock).
+    smtp.refuse("defer", true);
+    let id = h.trigger("db-1/disk", "Disk full on db-1").await;
+    let first = h.timeline_line(id, "email_retry", "451").await;
+    assert!(first.contains("deferred") && first.contains("trying again in 30 s"), "{first}");
+    let reach = email_reach(&h).await;
+    assert_eq!(reach["live"], false, "a failing email does not count: {reach}");
+    attempt_after(31).await;
+    attempt_after(61).await;
+    assert_eq!(smtp.refused(), 3, "tried at 0 s, 30 s and 90 s");
+    assert!(smtp.mails().is_empty());
+    smtp.refuse("defer", false);
+    attempt_after(121).await;
+    let mail = smtp.until(1).await.remove(0);
+    assert!(mail["subject"].as_str().unwrap().contains(&format!("(#{id})")), "{mail}");
+    h.timeline_line(id, "email_sent", "accepted").await;
+    let timeline = h.store().incident(id).await.unwrap().timeline;
+    let retries = timeline.iter().filter(|e| e.kind == "email_retry").count();
+    assert_eq!(retries, 3, "{timeline:?}");
+    assert!(timeline.iter().all(|e| e.kind != "email_failed"), "{timeline:?}");
+    let reach = email_reach(&h).await;
+    assert_eq!(reach["live"], true, "reachable again once a mail went: {reach}");
+
+    // A permanent refusal is final at once: one attempt, no retry, said on the timeline.
+    smtp.refuse("reject", true);
+    h.advance(61);
+    let gone = h.trigger("db-2/disk", "Disk full on db-2").await;
+    let failed = h.timeline_line(gone, "email_failed", "550").await;
+    assert!(failed.contains("No such user"), "{failed}");
+    h.advance(20 * 60);
+    let later = h.trigger("db-3/disk", "Disk full on db-3").await;
+    h.timeline_line(later, "email_failed", "550").await;
+    assert_eq!(smtp.refused(), 5, "one attempt for each, never again");
+    let timeline = h.store().incident(gone).await.unwrap().timeline;
+    assert!(timeline.iter().all(|e| e.kind != "email_retry"), "{timeline:?}");
+    assert_eq!(email_reach(&h).await["live"], false);
 }

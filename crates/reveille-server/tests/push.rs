@@ -109,7 +109,7 @@ async fn an_invalid_token_removes_the_device() {
     let mut providers = Providers::start().await;
     providers.answer("fcm-gone", vec![Answer::fcm_error(404, "NOT_FOUND", "UNREGISTERED")]);
     providers.answer(
-        "dead0000",
+        "deaddeaddeaddeaddeaddeaddeaddeaddeaddeaddeaddeaddeaddeaddeaddead",
         vec![Answer::new(
             410,
             json!({"reason": "Unregistered", "timestamp": 1_700_000_000_000u64}),
@@ -117,7 +117,7 @@ async fn an_invalid_token_removes_the_device() {
     );
     let h = start(&providers, &fakes::keys().ec_private).await;
     register(&h, "fcm", "fcm-gone").await;
-    register(&h, "apns", "dead0000").await;
+    register(&h, "apns", "deaddeaddeaddeaddeaddeaddeaddeaddeaddeaddeaddeaddeaddeaddeaddead").await;
     register(&h, "fcm", "fcm-token-ok").await;
     let id = h.trigger("db", "Database down").await;
     for _ in 0..3 {
@@ -145,7 +145,7 @@ async fn rate_limits_and_server_errors_are_retried_with_backoff() {
         ],
     );
     providers.answer(
-        "beef",
+        "beefbeefbeefbeefbeefbeefbeefbeefbeefbeefbeefbeefbeefbeefbeefbeef",
         vec![
             Answer::apns_error(429, "TooManyRequests"),
             Answer::apns_error(500, "InternalServerError"),
@@ -153,7 +153,7 @@ async fn rate_limits_and_server_errors_are_retried_with_backoff() {
     );
     let h = start(&providers, &fakes::keys().ec_private).await;
     register(&h, "fcm", "fcm-busy").await;
-    register(&h, "apns", "beef").await;
+    register(&h, "apns", "beefbeefbeefbeefbeefbeefbeefbeefbeefbeefbeefbeefbeefbeefbeefbeef").await;
     let id = h.trigger("db", "Database down").await;
     for _ in 0..7 {
         providers.next().await;
@@ -290,4 +290,25 @@ async fn a_provider_that_hangs_holds_at_most_the_configured_deliveries_at_once()
         providers.next().await;
     }
     assert_eq!(providers.in_flight().1, 3, "never more than push.concurrency at once");
+}
+
+#[tokio::test]
+async fn a_device_needs_the_respond_scope_and_a_token_its_provider_could_have_made() {
+    let providers = Providers::start().await;
+    let h = start(&providers, &fakes::keys().ec_private).await;
+    let reader = h.mint_token("alice", &["read"]).await;
+    let body = json!({"platform": "apns", "token": APNS_OK});
+    let (status, error) =
+        h.post("/api/v1/devices", Some(&format!("Bearer {reader}")), &body.to_string()).await;
+    assert_eq!(status, 403, "reading alone may not send pages elsewhere: {error}");
+    for (platform, token) in
+        [("apns", "../../3/device/other?x="), ("apns", "a1b2"), ("fcm", "tok en"), ("fcm", "a/b")]
+    {
+        let body = json!({"platform": platform, "token": token});
+        let auth = format!("Bearer {}", h.alice);
+        let (status, error) = h.post("/api/v1/devices", Some(&auth), &body.to_string()).await;
+        assert_eq!((status, error["field"].as_str()), (400, Some("token")), "{platform} {token:?}");
+    }
+    let (_, devices) = h.get("/api/v1/devices", &h.alice).await;
+    assert_eq!(devices, json!([]), "nothing refused was kept");
 }

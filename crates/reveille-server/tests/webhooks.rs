@@ -162,3 +162,27 @@ async fn incident_changes_are_posted_signed_retried_and_on_the_timeline() {
     }
     drop(hung);
 }
+
+#[tokio::test]
+async fn a_delivery_being_retried_survives_a_restart_as_the_same_delivery() {
+    let (url, mut hook) = start_receiver(1).await;
+    let config = format!(
+        "{}\n[[webhooks]]\nname = \"ops\"\nurl = \"{url}\"\nsecret_file = \"ops.secret\"\n",
+        common::CONFIG
+    );
+    let h = Harness::with_files(&config, jiff::Timestamp::now(), &[("ops.secret", SECRET)]).await;
+    let id = h.trigger("db-1/disk", "Disk full on db-1").await;
+    let refused = next(&mut hook).await;
+    assert_eq!(refused.kind, "incident.triggered");
+    // Restarted while the retry waits: the new process sends it, as the same delivery.
+    let h = h.restart(&config).await;
+    let again = next(&mut hook).await;
+    assert_eq!((again.kind.as_str(), &again.delivery), ("incident.triggered", &refused.delivery));
+    h.timeline_line(id, "webhook_delivered", "delivered: 204").await;
+    // Nothing is sent a third time: the next event the receiver hears is the next change.
+    let (status, _) = h
+        .post(&format!("/api/v1/incidents/{id}/ack"), Some(&format!("Bearer {}", h.alice)), "")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(next(&mut hook).await.kind, "incident.acknowledged");
+}

@@ -64,10 +64,18 @@ pub(crate) fn report_node(
     node: &NodeInfo,
     presence: &[UserPresence],
 ) -> Result<ClusterView> {
+    // The key fingerprints as one comma-separated column: what older nodes wrote (one
+    // fingerprint) reads as a list of one.
     s.query(
-        "INSERT INTO nodes (name, seen_ms, link_key_id) VALUES ($1, $2, $3)
-         ON CONFLICT (name) DO UPDATE SET seen_ms = excluded.seen_ms, link_key_id = excluded.link_key_id",
-        &[&node.name, &node.seen.as_millisecond(), &node.key_id],
+        "INSERT INTO nodes (name, seen_ms, started_ms, link_key_id) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (name) DO UPDATE SET seen_ms = excluded.seen_ms,
+             started_ms = excluded.started_ms, link_key_id = excluded.link_key_id",
+        &[
+            &node.name,
+            &node.seen.as_millisecond(),
+            &node.started.as_millisecond(),
+            &node.link_keys.join(","),
+        ],
     )?;
     s.query("DELETE FROM presence WHERE node = $1", &[&node.name])?;
     let users: Vec<&str> = presence.iter().map(|p| p.user.as_str()).collect();
@@ -82,9 +90,19 @@ pub(crate) fn report_node(
     )?;
     let time = |ms: i64| Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH);
     let nodes = s
-        .query("SELECT name, seen_ms, link_key_id FROM nodes ORDER BY name", &[])?
+        .query("SELECT name, seen_ms, started_ms, link_key_id FROM nodes ORDER BY name", &[])?
         .iter()
-        .map(|row| NodeInfo { name: row.get(0), seen: time(row.get(1)), key_id: row.get(2) })
+        .map(|row| NodeInfo {
+            name: row.get(0),
+            seen: time(row.get(1)),
+            started: time(row.get(2)),
+            link_keys: row
+                .get::<_, &str>(3)
+                .split(',')
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        })
         .collect();
     let presence = s
         .query("SELECT node, user_name, open, since_ms FROM presence", &[])?

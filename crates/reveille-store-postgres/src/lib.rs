@@ -10,6 +10,11 @@
 //! gap. Conflicts between nodes (two opening the same incident at once) run the transaction
 //! again. Do not put a transaction-pooling proxy (pgbouncer in transaction mode) between a node
 //! and the database: `LISTEN` needs its own session.
+//!
+//! No node can make another wait for long: every connection carries the [`Deadlines`] (lock,
+//! statement and idle-in-transaction timeouts, TCP keepalives and a user timeout), so a node that
+//! froze in the middle of a transaction loses it within seconds and the others go on; a write
+//! that cannot get its locks in time fails as `Unavailable` (a 503 senders retry).
 
 mod cluster;
 mod credentials;
@@ -23,6 +28,7 @@ mod session;
 mod store;
 
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 use postgres::{Client, NoTls};
 use reveille_store::quarantine::{Quarantine, Unreadable};
@@ -34,6 +40,7 @@ use serde::de::DeserializeOwned;
 use self::session::Session;
 
 pub use self::schema::LATEST as SCHEMA_VERSION;
+pub use self::session::WRITE_LOCK;
 
 /// PostgreSQL storage for one node; cheap to clone.
 #[derive(Clone)]
@@ -54,17 +61,17 @@ struct Readers {
     jobs: Mutex<mpsc::Sender<ReadJob>>,
 }
 
-type ReadJob = Box<dyn FnOnce(&mut Option<Client>) + Send>;
+type ReadJob = Box<dyn FnOnce(&Target, &mut Option<Client>) + Send>;
 
 /// Read connections per node.
 const READERS: usize = 8;
 
 impl Readers {
-    fn start(url: &str) -> Result<Self> {
+    fn start(target: &Target) -> Result<Self> {
         let (jobs, queue) = mpsc::channel::<ReadJob>();
         let queue = Arc::new(Mutex::new(queue));
         for n in 0..READERS {
-            let (url, queue) = (url.to_owned(), queue.clone());
+            let (target, queue) = (target.clone(), queue.clone());
             std::thread::Builder::new()
                 .name(format!("reveille-pg-reader-{n}"))
                 .spawn(move || {
@@ -73,9 +80,9 @@ impl Readers {
                         let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
                         let Ok(job) = job else { return };
                         if client.as_ref().is_none_or(Client::is_closed) {
-                            client = connect(&url).ok();
+                            client = target.connect().ok();
                         }
-                        job(&mut client);
+                        job(&target, &mut client);
                     }
                 })
                 .map_err(Error::unavailable)?;
@@ -90,9 +97,67 @@ fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|scope| scope.spawn(work).join().expect("the database thread panicked"))
 }
 
-/// Opens a connection; `url` is a `postgres://user:password@host:port/database` URL.
-fn connect(url: &str) -> Result<Client> {
-    Client::connect(url, NoTls).map_err(|e| Error::unavailable(format!("cannot connect: {e}")))
+/// How long the database may keep a node waiting. Every connection of the node carries them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deadlines {
+    /// A statement waits this long for a lock held elsewhere (`lock_timeout`).
+    pub lock: Duration,
+    /// A statement runs this long at most (`statement_timeout`).
+    pub statement: Duration,
+    /// A transaction its node leaves idle this long is ended by the server, and its locks with
+    /// it (`idle_in_transaction_session_timeout`): what frees the others from a frozen node.
+    pub idle_in_transaction: Duration,
+    /// TCP keepalive probes start after this much silence, three of them a third of it apart.
+    pub keepalive: Duration,
+    /// Data the database has not acknowledged this long drops the connection
+    /// (`tcp_user_timeout`).
+    pub tcp_user: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Self {
+            lock: Duration::from_secs(2),
+            statement: Duration::from_secs(30),
+            idle_in_transaction: Duration::from_secs(3),
+            keepalive: Duration::from_secs(5),
+            tcp_user: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where the database is and how to connect to it, deadlines included.
+#[derive(Clone)]
+pub(crate) struct Target(postgres::Config);
+
+impl Target {
+    /// `url` is a `postgres://user:password@host:port/database` URL.
+    fn new(url: &str, deadlines: &Deadlines) -> Result<Self> {
+        let mut config: postgres::Config =
+            url.parse().map_err(|e| Error::unavailable(format!("database.url: {e}")))?;
+        let ms = |d: Duration| d.as_millis().max(1);
+        let options = format!(
+            "{} -c lock_timeout={} -c statement_timeout={} -c idle_in_transaction_session_timeout={}",
+            config.get_options().unwrap_or_default(),
+            ms(deadlines.lock),
+            ms(deadlines.statement),
+            ms(deadlines.idle_in_transaction),
+        );
+        config
+            .options(options.trim_start())
+            .connect_timeout(Duration::from_secs(5))
+            .keepalives(true)
+            .keepalives_idle(deadlines.keepalive)
+            .keepalives_interval((deadlines.keepalive / 3).max(Duration::from_secs(1)))
+            .keepalives_retries(3)
+            .tcp_user_timeout(deadlines.tcp_user);
+        Ok(Self(config))
+    }
+
+    /// Opens a connection.
+    pub(crate) fn connect(&self) -> Result<Client> {
+        self.0.connect(NoTls).map_err(|e| Error::unavailable(format!("cannot connect: {e}")))
+    }
 }
 
 fn json(value: &impl Serialize) -> Result<String> {
@@ -106,30 +171,32 @@ fn unjson<T: DeserializeOwned>(body: &str) -> Result<T> {
 impl Postgres {
     /// Connects to the database at `url`, brings its schema up to date (refusing one a newer
     /// Reveille wrote) and starts this node's writer and listener.
-    pub fn open(url: &str) -> Result<Self> {
+    pub fn open(url: &str, deadlines: &Deadlines) -> Result<Self> {
+        let target = Target::new(url, deadlines)?;
         let mut client = off_runtime(|| -> Result<Client> {
-            let mut client = connect(url)?;
+            let mut client = target.connect()?;
             schema::migrate(&mut client)?;
             Ok(client)
         })?;
         let hub = Arc::new(Hub::new(1024));
         let quarantine = Arc::<Quarantine>::default();
         let counted = hub.clone();
-        let session = Session::new(url, quarantine.clone());
+        let session = Session::new(target.clone(), quarantine.clone());
         // Entries are published by the pump, in id order across every node's commits.
         let writer = Writer::start("reveille-pg-writer", session, move |_| counted.committed())?;
         let head = off_runtime(|| pump::start(&mut client))?;
-        pump::run_on_thread(url, client, hub.clone(), head)?;
+        pump::run_on_thread(target.clone(), client, hub.clone(), head)?;
         Ok(Self {
-            inner: Arc::new(Inner { writer, readers: Readers::start(url)?, hub, quarantine }),
+            inner: Arc::new(Inner { writer, readers: Readers::start(&target)?, hub, quarantine }),
         })
     }
 
     /// Brings the schema of the database at `url` up to date (`reveille migrate`); returns the
     /// version it was at and the version it is at now.
     pub fn migrate(url: &str) -> Result<(usize, usize)> {
+        let target = Target::new(url, &Deadlines::default())?;
         off_runtime(|| {
-            let mut client = connect(url)?;
+            let mut client = target.connect()?;
             let before = schema::version(&mut client)?;
             schema::migrate(&mut client)?;
             Ok((before, schema::version(&mut client)?))
@@ -145,18 +212,26 @@ impl Postgres {
         self.inner.writer.write(work).await
     }
 
-    /// Runs `f` on one of the read connections.
-    async fn read<T, F>(&self, f: F) -> Result<T>
+    /// Runs `f` on one of the read connections. A connection found dead by `f` (the database
+    /// restarted, a proxy dropped it) is opened again and `f` run once more at once, so a
+    /// restart of the database costs no reader an error.
+    async fn read<T, F>(&self, mut f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Client) -> Result<T> + Send + 'static,
+        F: FnMut(&mut Client) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: ReadJob = Box::new(move |client| {
-            let result = match client.as_mut() {
-                Some(client) => f(client),
+        let job: ReadJob = Box::new(move |target, client| {
+            let mut result = match client.as_mut() {
+                Some(c) => f(c),
                 None => Err(Error::unavailable("cannot connect to the database")),
             };
+            if result.is_err() && client.as_ref().is_some_and(Client::is_closed) {
+                *client = target.connect().ok();
+                if let Some(c) = client.as_mut() {
+                    result = f(c);
+                }
+            }
             let _ = reply.send(result);
         });
         let sent = self.inner.readers.jobs.lock().unwrap_or_else(|p| p.into_inner()).send(job);
@@ -166,10 +241,10 @@ impl Postgres {
 
     /// Runs `f` in a short transaction of its own on a read connection: for the cluster's
     /// bookkeeping, which must never share a writer group with other locks (see [`cluster`]).
-    async fn side<T, F>(&self, f: F) -> Result<T>
+    async fn side<T, F>(&self, mut f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut postgres::Transaction<'_>) -> Result<T> + Send + 'static,
+        F: FnMut(&mut postgres::Transaction<'_>) -> Result<T> + Send + 'static,
     {
         self.read(move |client| {
             let mut tx = client.transaction()?;
@@ -182,10 +257,10 @@ impl Postgres {
 
     /// Like [`Self::read`] for readers that skip rows they cannot decode; those met for the
     /// first time are reported and written on their incident's timeline.
-    async fn read_skipping<T, F>(&self, f: F) -> Result<T>
+    async fn read_skipping<T, F>(&self, mut f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Client, &mut Vec<Unreadable>) -> Result<T> + Send + 'static,
+        F: FnMut(&mut Client, &mut Vec<Unreadable>) -> Result<T> + Send + 'static,
     {
         let (value, skipped) = self
             .read(move |client| {

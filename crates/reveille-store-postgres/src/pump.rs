@@ -15,7 +15,7 @@ use reveille_protocol::FeedEvent;
 use reveille_store::{Hub, Result};
 
 use crate::session::CHANNEL;
-use crate::{connect, unjson};
+use crate::{Target, unjson};
 
 /// Longest wait without reading, whatever the notifications say.
 const PATIENCE: Duration = Duration::from_secs(2);
@@ -30,23 +30,27 @@ pub(crate) fn start(client: &mut Client) -> Result<i64> {
 }
 
 /// Runs the pump on its own thread, publishing what committed after `head`.
-pub(crate) fn run_on_thread(url: &str, client: Client, hub: Arc<Hub>, head: i64) -> Result<()> {
-    let url = url.to_owned();
+pub(crate) fn run_on_thread(
+    target: Target,
+    client: Client,
+    hub: Arc<Hub>,
+    head: i64,
+) -> Result<()> {
     std::thread::Builder::new()
         .name("reveille-pg-listener".into())
-        .spawn(move || run(&url, client, &hub, head))
+        .spawn(move || run(&target, client, &hub, head))
         .map_err(reveille_store::Error::unavailable)?;
     Ok(())
 }
 
-fn run(url: &str, mut client: Client, hub: &Hub, mut published: i64) {
+fn run(target: &Target, mut client: Client, hub: &Hub, mut published: i64) {
     let mut backoff = Duration::from_millis(100);
     loop {
         match publish_new(&mut client, hub, published) {
             Ok(newest) => published = newest,
             Err(e) => {
                 tracing::warn!(error = %e, "the feed listener lost its connection; reconnecting");
-                client = reconnect(url, &mut backoff);
+                client = reconnect(target, &mut backoff);
                 continue;
             }
         }
@@ -54,7 +58,7 @@ fn run(url: &str, mut client: Client, hub: &Hub, mut published: i64) {
         let heard = client.notifications().timeout_iter(PATIENCE).next().map(|_| ());
         if let Err(e) = heard {
             tracing::warn!(error = %e, "the feed listener lost its connection; reconnecting");
-            client = reconnect(url, &mut backoff);
+            client = reconnect(target, &mut backoff);
             continue;
         }
         // Drain what else has arrived: one read serves them all.
@@ -89,11 +93,11 @@ fn publish_new(client: &mut Client, hub: &Hub, mut published: i64) -> Result<i64
 }
 
 /// A new listening connection, trying again with capped backoff until the database answers.
-fn reconnect(url: &str, backoff: &mut Duration) -> Client {
+fn reconnect(target: &Target, backoff: &mut Duration) -> Client {
     loop {
         std::thread::sleep(*backoff);
         *backoff = (*backoff * 2).min(Duration::from_secs(5));
-        let listening = connect(url).and_then(|mut client| {
+        let listening = target.connect().and_then(|mut client| {
             client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
             Ok(client)
         });

@@ -66,6 +66,25 @@ pub(crate) fn step(
             &[&cutoff, &STEP],
         )?
         .len() as u64;
+    let at = before.to_string();
+    pruned.overrides = s
+        .query(
+            "DELETE FROM overrides WHERE id IN (
+                SELECT id FROM overrides WHERE end_at::timestamptz < $1::TEXT::timestamptz LIMIT $2)
+             RETURNING id",
+            &[&at, &STEP],
+        )?
+        .len() as u64;
+    // Scopes are a comma-separated list: a session holds `web`.
+    pruned.tokens = s
+        .query(
+            "DELETE FROM tokens WHERE hash IN (
+                SELECT hash FROM tokens WHERE created_at::timestamptz < $1::TEXT::timestamptz
+                AND (revoked OR ',' || scopes || ',' LIKE '%,web,%') LIMIT $2)
+             RETURNING hash",
+            &[&at, &STEP],
+        )?
+        .len() as u64;
     Ok(pruned)
 }
 

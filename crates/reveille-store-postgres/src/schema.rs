@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_cluster.sql"),
     include_str!("../migrations/0003_console_filters.sql"),
+    include_str!("../migrations/0004_node_start.sql"),
 ];
 
 /// The schema version this build writes.

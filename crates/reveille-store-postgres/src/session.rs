@@ -1,11 +1,15 @@
 //! A node's writer connection: the transaction steps of group commit, and the page pipeline's
 //! [`Tx`] in SQL, for several nodes writing at once.
 //!
-//! What the engine loads it locks (`FOR UPDATE`), so two nodes never act on one incident at once;
-//! the worker's scans skip what another node holds (`SKIP LOCKED`), so a due step is taken by
-//! exactly one. Feed entries get their ids as the transaction's last step, under the lock of the
-//! `feed_seq` row, held until the commit: ids become visible in the order they were given, and a
-//! device that resumes after id N can never miss an entry committed later with an id ≤ N.
+//! Write transactions of every node run one at a time: each takes one advisory lock
+//! ([`WRITE_LOCK`]) as its first step. Their row locks can then never be taken in crossing
+//! orders (a group locks many incidents, in the order its requests came), so no two writers ever
+//! deadlock; and feed entries, numbered from the `feed_seq` row as the last step before the
+//! commit, become visible in the order of their ids, so a device that resumes after id N can
+//! never miss an entry committed later with an id ≤ N. What the engine loads it also locks
+//! (`FOR UPDATE`), and the worker's scans skip what is locked (`SKIP LOCKED`), for the
+//! transactions outside the writers. A frozen node cannot hold the lock for long: its
+//! connection's idle-in-transaction deadline ends its transaction (see [`crate::Deadlines`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,10 +22,13 @@ use reveille_store::quarantine::{Quarantine, decode};
 use reveille_store::writer::{self, Committed};
 use reveille_store::{Error, IngestBatch, Result};
 
-use crate::{connect, json, quarantine, unjson};
+use crate::{Target, json, quarantine, unjson};
 
 /// The channel every node listens on; a notification carries the newest feed id committed.
 pub const CHANNEL: &str = "reveille_feed";
+
+/// The advisory lock every write transaction of every node takes first.
+pub const WRITE_LOCK: i64 = 0x7265_7665_696c_6c77;
 
 /// The writer's connection, and the rows its open transaction will write at the commit.
 ///
@@ -30,7 +37,7 @@ pub const CHANNEL: &str = "reveille_feed";
 /// who was paged, feed entries) wait in [`Pending`] and go in one multi-row insert each at the
 /// commit; a job that fails takes its own back out.
 pub struct Session {
-    url: String,
+    target: Target,
     client: Option<Client>,
     statements: HashMap<&'static str, Statement>,
     /// Feed entries of this transaction, without ids until the commit gives them.
@@ -71,9 +78,9 @@ impl Pending {
 }
 
 impl Session {
-    pub fn new(url: &str, quarantine: Arc<Quarantine>) -> Self {
+    pub(crate) fn new(target: Target, quarantine: Arc<Quarantine>) -> Self {
         Self {
-            url: url.to_owned(),
+            target,
             client: None,
             statements: HashMap::new(),
             outbox: Vec::new(),
@@ -88,7 +95,7 @@ impl Session {
     pub fn client(&mut self) -> Result<&mut Client> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
             self.statements.clear();
-            self.client = Some(connect(&self.url)?);
+            self.client = Some(self.target.connect()?);
         }
         Ok(self.client.as_mut().expect("just connected"))
     }
@@ -201,7 +208,13 @@ impl writer::Session for Session {
         self.outbox.clear();
         self.pending.clear();
         self.release_due = false;
-        self.run("BEGIN")
+        let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
+        match self.run(&begin) {
+            // The connection died since the last transaction (the database restarted): nothing
+            // was begun on it, so a new one begins at once.
+            Err(_) if self.client.as_ref().is_some_and(Client::is_closed) => self.run(&begin),
+            begun => begun,
+        }
     }
 
     fn savepoint(&mut self) -> Result<()> {

@@ -7,9 +7,9 @@ use jiff::Timestamp;
 use reveille_core::Command;
 use reveille_protocol::{FeedEvent, Incident, IncidentDetail, IncidentState};
 use reveille_store::{
-    Claim, ClusterView, Deafness, DeviceRecord, HeartbeatRecord, Hub, IncidentFilter, IngestBatch,
-    KeyInfo, Landed, Lease, NodeInfo, OverrideRecord, Pruned, Result, Rules, Store, TokenInfo,
-    UserPresence, engine,
+    Claim, ClusterView, Deafness, DeviceRecord, Error, HeartbeatRecord, Hub, IncidentFilter,
+    IngestBatch, KeyInfo, Landed, Lease, NodeInfo, OverrideRecord, Pruned, Result, Rules, Store,
+    TokenInfo, UserPresence, engine,
 };
 use tokio::sync::watch;
 
@@ -30,6 +30,24 @@ impl Store for Postgres {
     ) -> Result<Incident> {
         let actor = actor.to_owned();
         self.write(move |s| engine::command(s, id, &actor, &command, now)).await
+    }
+
+    async fn command_by_link(
+        &self,
+        signature: &str,
+        id: i64,
+        actor: &str,
+        command: Command,
+        now: Timestamp,
+    ) -> Result<Incident> {
+        let (signature, actor) = (signature.to_owned(), actor.to_owned());
+        self.write(move |s| {
+            if !records::use_link(s, &signature, now)? {
+                return Err(Error::Refused("this link was already used".into()));
+            }
+            engine::command(s, id, &actor, &command, now)
+        })
+        .await
     }
 
     async fn command_many(
@@ -81,6 +99,10 @@ impl Store for Postgres {
 
     fn stopped(&self) -> watch::Receiver<Option<String>> {
         self.inner.writer.stopped()
+    }
+
+    fn progress(&self) -> reveille_store::writer::Progress {
+        self.inner.writer.progress()
     }
 
     fn unreadable_rows(&self) -> u64 {

@@ -3,13 +3,21 @@
 
 use std::sync::Arc;
 
-use reveille_store::Store;
-use reveille_store::conformance::send;
-use reveille_store_postgres::Postgres;
+use std::time::Duration;
+
+use reveille_protocol::Action::Trigger;
+use reveille_store::conformance::{batch, send};
+use reveille_store::{Error, Store};
+use reveille_store_postgres::{Postgres, WRITE_LOCK};
 
 async fn fresh() -> Arc<dyn Store> {
     let url = reveille_tests::postgres::server().database();
-    Arc::new(tokio::task::spawn_blocking(move || Postgres::open(&url)).await.unwrap().unwrap())
+    Arc::new(
+        tokio::task::spawn_blocking(move || Postgres::open(&url, &Default::default()))
+            .await
+            .unwrap()
+            .unwrap(),
+    )
 }
 
 reveille_store::conformance_suite!(fresh);
@@ -66,7 +74,8 @@ async fn device(node: Postgres, start: i64, until: tokio::sync::watch::Receiver<
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_writing_at_once_leave_no_gap_and_no_duplicate_for_any_device() {
     let url = reveille_tests::postgres::server().database();
-    let nodes: Vec<Postgres> = (0..3).map(|_| Postgres::open(&url).unwrap()).collect();
+    let nodes: Vec<Postgres> =
+        (0..3).map(|_| Postgres::open(&url, &Default::default()).unwrap()).collect();
     let seed =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
             as u64;
@@ -135,7 +144,10 @@ fn at(secs: i64) -> jiff::Timestamp {
 async fn nodes_share_leases_presence_and_rate_buckets() {
     use reveille_store::{Lease, NodeInfo, UserPresence};
     let url = reveille_tests::postgres::server().database();
-    let (a, b) = (Postgres::open(&url).unwrap(), Postgres::open(&url).unwrap());
+    let (a, b) = (
+        Postgres::open(&url, &Default::default()).unwrap(),
+        Postgres::open(&url, &Default::default()).unwrap(),
+    );
 
     assert_eq!(
         a.lease("push", "a", at(0), at(10)).await.unwrap(),
@@ -150,15 +162,100 @@ async fn nodes_share_leases_presence_and_rate_buckets() {
     let taken = b.lease("push", "b", at(19), at(29)).await.unwrap();
     assert_eq!(taken, Lease::Granted { took_over: Some("a".into()) });
 
-    let node = |name: &str| NodeInfo { name: name.into(), seen: at(30), key_id: "k1".into() };
+    let node = |name: &str| NodeInfo {
+        name: name.into(),
+        seen: at(30),
+        started: at(1),
+        link_keys: vec!["k1".into(), "k0".into()],
+    };
     let alice = |open| UserPresence { user: "alice".into(), open, since: at(1) };
     a.report_node(node("a"), vec![alice(1)]).await.unwrap();
     let view = b.report_node(node("b"), vec![alice(0)]).await.unwrap();
-    assert_eq!(view.nodes.len(), 2);
+    assert_eq!(view.nodes, [node("a"), node("b")], "every node as it reported itself");
     assert_eq!(view.presence.len(), 2, "{view:?}");
     assert!(view.presence.contains(&("a".into(), alice(1))), "a device on a counts on b");
 
     // One bucket for every node: 60 a minute in all, not 60 on each.
     assert_eq!(a.take_tokens("key", 40, 60, at(0)).await.unwrap(), 40);
     assert_eq!(b.take_tokens("key", 40, 60, at(0)).await.unwrap(), 20);
+}
+
+/// A node on a database that another session holds the `feed_seq` row of (a node that froze in
+/// the middle of its commit): its ingest is refused as unavailable within the lock deadline, not
+/// left hanging, and goes through once the row is free.
+#[tokio::test]
+async fn a_lock_held_elsewhere_is_unavailable_within_the_deadline_not_a_hang() {
+    let url = reveille_tests::postgres::server().database();
+    let node = Postgres::open(&url, &Default::default()).unwrap();
+    let held = url.clone();
+    let (hold, release) = std::sync::mpsc::channel::<()>();
+    let (locked, is_locked) = tokio::sync::oneshot::channel();
+    let holder = std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&held, postgres::NoTls).unwrap();
+        client.batch_execute("BEGIN; UPDATE feed_seq SET last = last").unwrap();
+        locked.send(()).unwrap();
+        let _ = release.recv();
+        client.batch_execute("ROLLBACK").unwrap();
+    });
+    is_locked.await.unwrap();
+    let answer =
+        tokio::time::timeout(Duration::from_secs(10), node.ingest(batch("db", Trigger, "held", 0)));
+    let refused = answer.await.expect("no answer: the write hangs behind the lock");
+    assert!(matches!(refused, Err(Error::Unavailable(_))), "{refused:?}");
+    assert!(node.feed_since("alice", 0, 10).await.unwrap().is_empty(), "nothing half-written");
+
+    hold.send(()).unwrap();
+    holder.join().unwrap();
+    let landed = node.ingest(batch("db", Trigger, "held", 0)).await.unwrap();
+    assert!(landed[0].incident_id.is_some(), "the same event goes through once the row is free");
+}
+
+/// A node frozen in the middle of its transaction (its link to the database frozen right after
+/// it took the write lock) holds up the other nodes no longer than its idle-in-transaction
+/// deadline; after it wakes, what it was writing is refused (never half-kept), and what the
+/// others wrote meanwhile is there once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_frozen_mid_transaction_holds_up_the_others_for_seconds_and_loses_nothing() {
+    let pg = reveille_tests::postgres::server();
+    let url = pg.database();
+    let proxy = reveille_tests::proxy::Cuttable::start(pg.port).await;
+    let proxied = url.replace(&format!(":{}/", pg.port), &format!(":{}/", proxy.port));
+    let frozen = Postgres::open(&proxied, &Default::default()).unwrap();
+    let other = Postgres::open(&url, &Default::default()).unwrap();
+    proxy.freeze_after(&format!("pg_advisory_xact_lock({WRITE_LOCK})"));
+    let stuck = {
+        let frozen = frozen.clone();
+        tokio::spawn(async move { frozen.ingest(batch("db", Trigger, "frozen", 0)).await })
+    };
+    proxy.until_frozen().await;
+
+    let started = std::time::Instant::now();
+    let mut refused = 0;
+    let id = loop {
+        let answer = tokio::time::timeout(
+            Duration::from_secs(10),
+            other.ingest(batch("db", Trigger, "elsewhere", 0)),
+        );
+        match answer.await.expect("no answer: a frozen node stalls the others") {
+            Ok(landed) => break landed[0].incident_id.unwrap(),
+            Err(Error::Unavailable(_)) => refused += 1,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(5), "held up {waited:?} ({refused} refusals)");
+    assert!(!stuck.is_finished(), "the frozen node is still frozen");
+
+    proxy.thaw();
+    // Its transaction was ended while it slept: on waking it either says so, or (its connection
+    // found dead before anything began) writes the event anew. Never half, never twice.
+    let woke = tokio::time::timeout(Duration::from_secs(10), stuck).await.unwrap().unwrap();
+    let feed: Vec<i64> =
+        other.feed_since("alice", 0, 10).await.unwrap().iter().map(|e| e.incident.id).collect();
+    match woke {
+        Ok(landed) => assert_eq!(feed, [id, landed[0].incident_id.unwrap()], "each page once"),
+        Err(_) => assert_eq!(feed, [id], "the other node's page, once; nothing of the frozen one's"),
+    }
+    let again = frozen.ingest(batch("db", Trigger, "frozen", 0)).await.unwrap();
+    assert!(again[0].incident_id.is_some(), "the woken node writes again");
 }

@@ -48,11 +48,17 @@ struct Inner {
     path: PathBuf,
     writer: Writer<Session>,
     readers: Mutex<Vec<Connection>>,
+    /// One permit per read connection: at most [`READERS`] reads run at once, the rest wait
+    /// their turn, so a burst of reads cannot open connections (and threads) without bound.
+    reading: tokio::sync::Semaphore,
     hub: Arc<Hub>,
     quarantine: Arc<Quarantine>,
     /// Rate buckets by key: with one node they need not be stored.
     buckets: Mutex<HashMap<String, (f64, Timestamp)>>,
 }
+
+/// Read connections at most.
+pub const READERS: usize = 8;
 
 fn connect(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
@@ -124,6 +130,7 @@ impl Sqlite {
                 path,
                 writer,
                 readers: Mutex::new(Vec::new()),
+                reading: tokio::sync::Semaphore::new(READERS),
                 hub,
                 quarantine,
                 buckets: Mutex::default(),
@@ -188,6 +195,8 @@ impl Sqlite {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        let permit = self.inner.reading.acquire().await;
+        let _permit = permit.map_err(|_| Error::unavailable("the database is closing"))?;
         let inner = self.inner.clone();
         let task = tokio::task::spawn_blocking(move || {
             let pooled = inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();

@@ -2,7 +2,8 @@
 //! transaction, so a page never waits long behind it.
 //!
 //! Removed: incidents resolved before the cutoff, with their timelines, who was paged, and their
-//! feed entries; raw events received before it; used acknowledge links used before it. Never
+//! feed entries; raw events received before it; used acknowledge links used before it;
+//! overrides that ended before it; tokens revoked, and web console sessions made, before it. Never
 //! removed: anything of an open incident, and feed entries after a resume point still to be
 //! read (the push cursor). The newest feed id removed is kept as the feed's horizon, so a device
 //! resuming from before it knows it must list what is open instead of trusting its resume point.
@@ -57,6 +58,20 @@ pub(crate) fn step(
         .prepare_cached(
             "DELETE FROM used_links WHERE signature IN (
                 SELECT signature FROM used_links WHERE julianday(used_at) < julianday(?1) LIMIT ?2)",
+        )?
+        .execute(params![before.to_string(), STEP])? as u64;
+    pruned.overrides = conn
+        .prepare_cached(
+            "DELETE FROM overrides WHERE id IN (
+                SELECT id FROM overrides WHERE julianday(end_at) < julianday(?1) LIMIT ?2)",
+        )?
+        .execute(params![before.to_string(), STEP])? as u64;
+    // Scopes are a comma-separated list: a session holds `web`.
+    pruned.tokens = conn
+        .prepare_cached(
+            "DELETE FROM tokens WHERE hash IN (
+                SELECT hash FROM tokens WHERE julianday(created_at) < julianday(?1)
+                AND (revoked OR ',' || scopes || ',' LIKE '%,web,%') LIMIT ?2)",
         )?
         .execute(params![before.to_string(), STEP])? as u64;
     Ok(pruned)

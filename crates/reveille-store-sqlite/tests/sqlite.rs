@@ -54,3 +54,36 @@ fn a_database_written_by_a_newer_reveille_is_refused_not_run() {
     assert!(refused.to_string().contains("newer than this Reveille knows"), "{refused}");
     assert_eq!(Sqlite::migrate(dir.path().join("fresh.db")).unwrap(), (0, newer - 1));
 }
+
+/// The files this process has open on `path` (its descriptors, as the kernel lists them).
+fn open_on(path: &std::path::Path) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter(|target| target == path)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_reads_opens_a_bounded_number_of_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reveille.db");
+    let store = Arc::new(Sqlite::open(&path).unwrap());
+    send(store.as_ref(), "db", Action::Trigger, "k1", 0).await.unwrap();
+    let before = open_on(&path);
+    let reads: Vec<_> = (0..500)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.incidents(Default::default()).await.unwrap().len() })
+        })
+        .collect();
+    for read in reads {
+        assert_eq!(read.await.unwrap(), 1, "every read answered");
+    }
+    let opened = open_on(&path) - before;
+    assert!(
+        opened <= reveille_store_sqlite::READERS,
+        "500 reads at once opened {opened} connections (at most {})",
+        reveille_store_sqlite::READERS
+    );
+}

@@ -65,13 +65,32 @@ pub async fn send(
     key: &str,
     at: i64,
 ) -> Option<i64> {
-    let batch = IngestBatch {
+    store.ingest(batch(service, action, key, at)).await.unwrap()[0].incident_id
+}
+
+pub async fn a_link_is_spent_only_with_the_command_it_carries(store: &dyn Store) {
+    let resolved = send(store, "db", Action::Trigger, "link-1", 0).await.unwrap();
+    store.command(resolved, "bob", Command::Resolve, t(1)).await.unwrap();
+    let snooze = Command::Snooze { until: t(100) };
+    let refused = store.command_by_link("sig-1", resolved, "alice", snooze, t(2));
+    assert!(matches!(refused.await, Err(Error::Refused(_))), "a resolved incident refuses");
+    let open = send(store, "db", Action::Trigger, "link-2", 3).await.unwrap();
+    let acked = store.command_by_link("sig-1", open, "alice", Command::Acknowledge, t(4));
+    let acked = acked.await.expect("the refused command left the link unspent");
+    assert_eq!(acked.state, IncidentState::Acknowledged);
+    let again = store.command_by_link("sig-1", open, "alice", Command::Resolve, t(5)).await;
+    assert!(matches!(again, Err(Error::Refused(why)) if why.contains("already used")));
+    assert!(!store.use_link("sig-1", t(6)).await.unwrap(), "spent with the acknowledgement");
+}
+
+/// One event for `service` as one request, received at `at`.
+pub fn batch(service: &str, action: Action, key: &str, at: i64) -> IngestBatch {
+    IngestBatch {
         rules: all_rules()[service].clone(),
         source: "test".into(),
         events: vec![event(action, key)],
         received_at: t(at),
-    };
-    store.ingest(batch).await.unwrap()[0].incident_id
+    }
 }
 
 pub async fn a_trigger_opens_an_incident_and_pages_each_user(store: &dyn Store) {
@@ -414,6 +433,30 @@ pub async fn retention_prunes_old_history_and_nothing_an_open_incident_or_a_read
     let late = send(store, "web", Action::Trigger, "late", 100).await.unwrap();
     store.command(late, "alice", Command::Resolve, t(200)).await.unwrap();
     assert!(store.use_link("used-long-ago", t(10)).await.unwrap());
+    let cover = |end: i64| OverrideRecord {
+        id: 0,
+        schedule: "primary".into(),
+        user: "carol".into(),
+        start: t(0),
+        end: t(end),
+        created_by: "alice".into(),
+        created_at: t(0),
+    };
+    store.add_override(cover(60)).await.unwrap();
+    let to_come = store.add_override(cover(1_000)).await.unwrap();
+    let token = |prefix: &str, scopes: &[&str], at: i64| TokenInfo {
+        prefix: prefix.into(),
+        user: "alice".into(),
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        created_at: t(at),
+        last_used_at: None,
+        revoked: false,
+    };
+    store.add_token("h-old-session", token("rvt_sess1", &["read", "web"], 0)).await.unwrap();
+    store.add_token("h-new-session", token("rvt_sess2", &["read", "web"], 160)).await.unwrap();
+    store.add_token("h-revoked", token("rvt_gone01", &["read"], 0)).await.unwrap();
+    store.revoke_token("rvt_gone01").await.unwrap();
+    store.add_token("h-kept", token("rvt_kept01", &["read"], 0)).await.unwrap();
     let feed = |user: &'static str| async move {
         let entries = store.feed_since(user, 0, 1000).await.unwrap();
         entries.into_iter().map(|e| (e.id, e.incident.id)).collect::<Vec<_>>()
@@ -429,6 +472,15 @@ pub async fn retention_prunes_old_history_and_nothing_an_open_incident_or_a_read
     assert_eq!(pruned.incidents, 1, "{pruned:?}");
     assert_eq!(pruned.events, 3, "the three triggers, received before the cutoff: {pruned:?}");
     assert_eq!(pruned.links, 1);
+    assert_eq!(pruned.overrides, 1, "the override that ended: {pruned:?}");
+    assert_eq!(
+        store.overrides().await.unwrap().iter().map(|o| o.id).collect::<Vec<_>>(),
+        [to_come.id]
+    );
+    assert_eq!(pruned.tokens, 2, "the old session and the revoked token: {pruned:?}");
+    let kept: Vec<String> = store.tokens().await.unwrap().into_iter().map(|t| t.prefix).collect();
+    assert_eq!(kept.len(), 2, "a live token and a new session stay: {kept:?}");
+    assert!(kept.contains(&"rvt_kept01".to_owned()) && kept.contains(&"rvt_sess2".to_owned()));
     assert!(matches!(store.incident(old).await, Err(Error::NotFound(_))));
     let after = feed("alice").await;
     assert!(after.iter().any(|(id, _)| *id == old_entries[1]), "past the reader: kept");
@@ -506,6 +558,7 @@ macro_rules! conformance_suite {
             phones_devices_links_and_the_push_outbox_are_kept,
             retention_prunes_old_history_and_nothing_an_open_incident_or_a_reader_needs,
             timed_work_is_claimed_once_and_tokens_are_shared,
+            a_link_is_spent_only_with_the_command_it_carries,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {

@@ -66,11 +66,13 @@ impl From<rusqlite::Error> for Error {
 impl From<postgres::Error> for Error {
     fn from(e: postgres::Error) -> Self {
         use postgres::error::SqlState;
+        // Another node's write got in the way: running the transaction again will work. (A
+        // deadline that ran out is not one of these: the lock holder may be frozen, so the
+        // caller hears `Unavailable` at once and retries later, perhaps on another node.)
         let conflict = [
             SqlState::T_R_SERIALIZATION_FAILURE,
             SqlState::T_R_DEADLOCK_DETECTED,
             SqlState::UNIQUE_VIOLATION,
-            SqlState::LOCK_NOT_AVAILABLE,
         ];
         // "db error" alone says nothing: the server's own message does.
         let message = match e.as_db_error() {
@@ -174,6 +176,10 @@ pub struct Pruned {
     pub events: u64,
     /// Used acknowledge links.
     pub links: u64,
+    /// Overrides that ended.
+    pub overrides: u64,
+    /// Revoked tokens and web console sessions.
+    pub tokens: u64,
 }
 
 impl Pruned {
@@ -186,6 +192,8 @@ impl Pruned {
         self.feed_entries += other.feed_entries;
         self.events += other.events;
         self.links += other.links;
+        self.overrides += other.overrides;
+        self.tokens += other.tokens;
     }
 }
 
@@ -223,8 +231,11 @@ pub struct UserPresence {
 pub struct NodeInfo {
     pub name: String,
     pub seen: Timestamp,
-    /// Which acknowledge-link key the node signs with (a fingerprint, not the key).
-    pub key_id: String,
+    /// When the node started (the epoch for a node that does not say).
+    pub started: Timestamp,
+    /// Which acknowledge-link keys the node accepts, the one it signs with first (fingerprints,
+    /// not keys).
+    pub link_keys: Vec<String>,
 }
 
 /// What every node reported: the nodes, and each one's device connections.
@@ -316,6 +327,8 @@ pub trait Store: Send + Sync + 'static {
     /// Becomes `Some(reason)` when the store can no longer write at all (its writer died): the
     /// process should end so that a supervisor starts it again.
     fn stopped(&self) -> tokio::sync::watch::Receiver<Option<String>>;
+    /// How the writer is getting on: writes waiting, and how long since the last commit.
+    fn progress(&self) -> writer::Progress;
 
     async fn add_token(&self, hash: &str, info: TokenInfo) -> Result<()>;
     async fn token(&self, hash: &str) -> Result<Option<TokenInfo>>;
@@ -358,6 +371,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Marks a signed link as used; false if it already was.
     async fn use_link(&self, signature: &str, now: Timestamp) -> Result<bool>;
+    /// Spends a signed link and applies the command it carries in one transaction: a command
+    /// that fails leaves the link unspent; a link spent already is `Refused`.
+    async fn command_by_link(
+        &self,
+        signature: &str,
+        id: i64,
+        actor: &str,
+        command: Command,
+        now: Timestamp,
+    ) -> Result<Incident>;
 
     /// Feed entries of every user after `after`, oldest first: the outbox of push delivery.
     async fn feed_all_since(&self, after: i64, limit: usize) -> Result<Vec<(String, FeedEvent)>>;
@@ -394,9 +417,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<u32>;
 
     /// Removes history from before `before`: incidents resolved before it (with their timelines
-    /// and feed entries), raw events and used links. Never anything of an open incident, nor a
-    /// feed entry after `feed_kept_after` (a resume point still to be read). Works in small
-    /// transactions, so pages never wait long behind it.
+    /// and feed entries), raw events, used links, overrides that ended, and tokens revoked or web
+    /// console sessions made before it. Never anything of an open incident, nor a feed entry
+    /// after `feed_kept_after` (a resume point still to be read). Works in small transactions,
+    /// so pages never wait long behind it.
     async fn prune(&self, before: Timestamp, feed_kept_after: Option<i64>) -> Result<Pruned>;
     /// The newest feed id retention removed (0 if none): a device resuming from before it has
     /// missed entries and must list what is open instead.

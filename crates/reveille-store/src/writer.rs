@@ -9,7 +9,9 @@
 //! [`Writer::stopped`], so the process can end and be restarted rather than run without a writer.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::{Mutex, mpsc};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use reveille_protocol::FeedEvent;
 use tokio::sync::{oneshot, watch};
@@ -80,6 +82,29 @@ where
 pub struct Writer<S> {
     jobs: Mutex<mpsc::Sender<Box<dyn Job<S>>>>,
     stopped: watch::Sender<Option<String>>,
+    progress: Arc<Tally>,
+}
+
+/// How the writer is getting on, for health checks: a writer with work waiting that has
+/// committed nothing for a while is stuck; one that is busy but committing is only busy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// Writes sent and not yet answered.
+    pub waiting: usize,
+    /// How long ago the last commit was (or the writer started, before the first).
+    pub since_commit: Duration,
+}
+
+/// What the thread reports of itself.
+struct Tally {
+    waiting: AtomicUsize,
+    last_commit: Mutex<Instant>,
+}
+
+impl Tally {
+    fn committed(&self) {
+        *self.last_commit.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
 }
 
 impl<S: Session> Writer<S> {
@@ -92,10 +117,15 @@ impl<S: Session> Writer<S> {
         let (tx, rx) = mpsc::channel::<Box<dyn Job<S>>>();
         let stopped = watch::channel(None).0;
         let on_death = stopped.clone();
+        let progress = Arc::new(Tally {
+            waiting: AtomicUsize::new(0),
+            last_commit: Mutex::new(Instant::now()),
+        });
+        let tally = progress.clone();
         std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
-                let run = AssertUnwindSafe(|| write_loop(session, rx, committed));
+                let run = AssertUnwindSafe(|| write_loop(session, rx, committed, &tally));
                 if let Err(panic) = std::panic::catch_unwind(run) {
                     let why = panic
                         .downcast_ref::<&str>()
@@ -107,7 +137,7 @@ impl<S: Session> Writer<S> {
                 }
             })
             .map_err(|e| Error::Unavailable(e.to_string()))?;
-        Ok(Self { jobs: Mutex::new(tx), stopped })
+        Ok(Self { jobs: Mutex::new(tx), stopped, progress })
     }
 
     /// Runs `work` on the writer thread inside a transaction; answers once the commit is durable.
@@ -119,9 +149,22 @@ impl<S: Session> Writer<S> {
     {
         let (reply, answer) = oneshot::channel();
         let job: Box<dyn Job<S>> = Box::new(Typed { work, result: None, reply });
+        self.progress.waiting.fetch_add(1, Ordering::Relaxed);
         let sent = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).send(job);
-        sent.map_err(|_| Error::Unavailable("the database writer has stopped".into()))?;
+        if sent.is_err() {
+            self.progress.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(Error::Unavailable("the database writer has stopped".into()));
+        }
         answer.await.map_err(|_| Error::Unavailable("the database writer has stopped".into()))?
+    }
+
+    /// How the writer is getting on.
+    pub fn progress(&self) -> Progress {
+        let last = *self.progress.last_commit.lock().unwrap_or_else(|p| p.into_inner());
+        Progress {
+            waiting: self.progress.waiting.load(Ordering::Relaxed),
+            since_commit: last.elapsed(),
+        }
     }
 
     /// Becomes `Some(reason)` when the thread has died: nothing can be written any more.
@@ -134,6 +177,7 @@ fn write_loop<S: Session>(
     mut session: S,
     jobs: mpsc::Receiver<Box<dyn Job<S>>>,
     mut committed: impl FnMut(Committed),
+    tally: &Tally,
 ) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
@@ -153,8 +197,10 @@ fn write_loop<S: Session>(
                 _ => break,
             }
         }
+        let done = group.len();
         match outcome {
             Ok(entries) => {
+                tally.committed();
                 group.into_iter().for_each(|job| job.finish(None));
                 committed(entries);
             }
@@ -163,6 +209,7 @@ fn write_loop<S: Session>(
                 group.into_iter().for_each(|job| job.finish(Some(&e)));
             }
         }
+        tally.waiting.fetch_sub(done, Ordering::Relaxed);
     }
 }
 

@@ -107,12 +107,34 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
             r.report(path(&["server", key]), message);
         }
     }
+    // Zero would turn PostgreSQL's deadline off: a frozen node could then stall every other.
+    let db = &settings.database;
+    for (key, value, range) in [
+        ("lock_timeout_ms", db.lock_timeout_ms, 10..=600_000),
+        ("statement_timeout_ms", db.statement_timeout_ms, 100..=3_600_000),
+        ("idle_in_transaction_timeout_ms", db.idle_in_transaction_timeout_ms, 100..=600_000),
+        ("tcp_keepalive_seconds", db.tcp_keepalive_seconds, 1..=3600),
+        ("tcp_user_timeout_seconds", db.tcp_user_timeout_seconds, 1..=3600),
+    ] {
+        if !range.contains(&value) {
+            let message = format!("must be between {} and {}", range.start(), range.end());
+            r.report(path(&["database", key]), message);
+        }
+    }
     let days = settings.retention.days;
     if days > 0 && u64::from(days) * 24 < u64::from(settings.phone.ack_link_hours) {
         // A used link forgotten while it still works could be used again.
         let message = format!(
             "must keep at least as long as an acknowledge link works ({} h, phone.ack_link_hours)",
             settings.phone.ack_link_hours
+        );
+        r.report(path(&["retention", "days"]), message);
+    }
+    if days > 0 && u64::from(days) * 24 < u64::from(settings.server.session_hours) {
+        // Retention removes web console sessions made before its cutoff.
+        let message = format!(
+            "must keep at least as long as a web console session lasts ({} h, server.session_hours)",
+            settings.server.session_hours
         );
         r.report(path(&["retention", "days"]), message);
     }

@@ -68,6 +68,12 @@ pub struct ServerSettings {
     pub shutdown_seconds: u64,
     /// Connections served at once; one more is answered 503 and closed.
     pub max_connections: usize,
+    /// Connections one address may hold at once (0: no limit, as behind a reverse proxy);
+    /// default a quarter of `max_connections`.
+    pub max_connections_per_ip: Option<usize>,
+    /// The last connection slots, served only to requests with a credential; default a tenth
+    /// of `max_connections`.
+    pub reserved_connections: Option<usize>,
     /// Feed streams (SSE, ntfy, WebSocket) one user may hold open at once.
     pub max_streams_per_user: usize,
     /// Longest wait for a complete request head, idle keep-alive time included.
@@ -81,6 +87,18 @@ pub struct ServerSettings {
     pub session_hours: u32,
 }
 
+impl ServerSettings {
+    /// Connections one address may hold (0: no limit).
+    pub fn per_ip(&self) -> usize {
+        self.max_connections_per_ip.unwrap_or(self.max_connections / 4)
+    }
+
+    /// The slots kept for requests with a credential.
+    pub fn reserved(&self) -> usize {
+        self.reserved_connections.unwrap_or(self.max_connections / 10)
+    }
+}
+
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
@@ -89,6 +107,8 @@ impl Default for ServerSettings {
             heartbeat_seconds: 15,
             shutdown_seconds: 10,
             max_connections: 10_000,
+            max_connections_per_ip: None,
+            reserved_connections: None,
             max_streams_per_user: 20,
             idle_timeout_seconds: 30,
             body_timeout_seconds: 30,
@@ -106,11 +126,30 @@ pub struct DatabaseSettings {
     /// The key that signs acknowledge links: a 0600 file every node of a cluster shares. Default:
     /// beside the SQLite database, or `reveille.link-key` beside the config file.
     pub link_key_file: Option<PathBuf>,
+    /// PostgreSQL: how long a statement waits for a lock another node holds.
+    pub lock_timeout_ms: u64,
+    /// PostgreSQL: how long one statement may run.
+    pub statement_timeout_ms: u64,
+    /// PostgreSQL: how long a node may leave its transaction idle before the database ends it
+    /// (and releases its locks): what frees the cluster from a frozen node.
+    pub idle_in_transaction_timeout_ms: u64,
+    /// PostgreSQL: silence on a connection before TCP keepalive probes start.
+    pub tcp_keepalive_seconds: u64,
+    /// PostgreSQL: unacknowledged data on a connection this long drops it.
+    pub tcp_user_timeout_seconds: u64,
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { url: "sqlite://reveille.db".into(), link_key_file: None }
+        Self {
+            url: "sqlite://reveille.db".into(),
+            link_key_file: None,
+            lock_timeout_ms: 2_000,
+            statement_timeout_ms: 30_000,
+            idle_in_transaction_timeout_ms: 3_000,
+            tcp_keepalive_seconds: 5,
+            tcp_user_timeout_seconds: 10,
+        }
     }
 }
 
@@ -124,6 +163,11 @@ impl fmt::Debug for DatabaseSettings {
         f.debug_struct("DatabaseSettings")
             .field("url", &url)
             .field("link_key_file", &self.link_key_file)
+            .field("lock_timeout_ms", &self.lock_timeout_ms)
+            .field("statement_timeout_ms", &self.statement_timeout_ms)
+            .field("idle_in_transaction_timeout_ms", &self.idle_in_transaction_timeout_ms)
+            .field("tcp_keepalive_seconds", &self.tcp_keepalive_seconds)
+            .field("tcp_user_timeout_seconds", &self.tcp_user_timeout_seconds)
             .finish()
     }
 }

@@ -48,10 +48,16 @@ impl Renderer {
                 let incident = &event.incident;
                 if event.kind == FeedKind::Page && replayed {
                     // A page from the backlog rings only if the incident still waits for someone.
+                    // One whose state cannot be read now rings: were it answered, the entry that
+                    // says so follows in the backlog and clears it, while a page skipped is lost.
                     let current =
                         self.state.store.incident(incident.id).await.map(|d| d.incident.state);
-                    if !matches!(current, Ok(IncidentState::Triggered)) {
-                        return None;
+                    match current {
+                        Ok(IncidentState::Triggered) => {}
+                        Ok(_) | Err(reveille_store::Error::NotFound(_)) => return None,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot read a replayed page's incident; it rings")
+                        }
                     }
                 }
                 // Read per page, so a rotated key is used at once by streams already open.

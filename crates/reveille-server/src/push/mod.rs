@@ -63,8 +63,12 @@ pub struct Providers {
 }
 
 impl Providers {
-    /// Builds the providers the configuration names; an error names what is wrong.
-    pub fn from_settings(settings: &crate::config::Settings) -> Result<Self, String> {
+    /// Builds the providers the configuration names, Web Push with the cluster's `vapid` key;
+    /// an error names what is wrong.
+    pub fn from_settings(
+        settings: &crate::config::Settings,
+        vapid: Option<&p256::SecretKey>,
+    ) -> Result<Self, String> {
         let push = &settings.push;
         if push.fcm.is_none() && push.apns.is_none() && !push.webpush.enabled {
             return Ok(Self::default());
@@ -103,16 +107,16 @@ impl Providers {
             }
             None => None,
         };
-        let webpush = match push.webpush.enabled {
-            true => {
+        let webpush = match (push.webpush.enabled, vapid) {
+            (true, Some(vapid)) => {
                 // A push service answers; it never sends the server elsewhere.
                 let client = builder()
                     .redirect(reqwest::redirect::Policy::none())
                     .build()
                     .map_err(|e| e.to_string())?;
-                Some(Arc::new(WebPush::new(client, settings)?))
+                Some(Arc::new(WebPush::new(client, settings, vapid)?))
             }
-            false => None,
+            _ => None,
         };
         Ok(Self { fcm, apns, webpush })
     }
@@ -135,6 +139,36 @@ impl Providers {
     }
 }
 
+/// Whether the configuration asks for any push at all.
+pub fn wanted(settings: &crate::config::Settings) -> bool {
+    let push = &settings.push;
+    push.fcm.is_some() || push.apns.is_some() || push.webpush.enabled
+}
+
+/// Gets the cluster's VAPID key (waiting for the database if it must), builds the providers and
+/// runs them; runs until aborted. A configuration that cannot be used turns push off, saying why.
+pub async fn start(state: AppState) {
+    let vapid = match state.settings.push.webpush.enabled {
+        false => None,
+        true => loop {
+            match webpush::vapid_key(&state).await {
+                Ok(key) => break Some(key),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the Web Push key yet; retrying in 5 s");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            }
+        },
+    };
+    match Providers::from_settings(&state.settings, vapid.as_ref()) {
+        Ok(providers) if providers.is_empty() => {}
+        Ok(providers) => run(state, providers).await,
+        Err(e) => {
+            tracing::error!(error = %e, "native push is OFF: its configuration cannot be used")
+        }
+    }
+}
+
 /// Follows the feed and pushes to every registered device; runs until aborted. With several
 /// nodes, one of them pushes (it holds a lease), and another takes over when it stops.
 pub async fn run(state: AppState, providers: Providers) {
@@ -142,13 +176,16 @@ pub async fn run(state: AppState, providers: Providers) {
     // hangs slows push down instead of piling up tasks (each retries for a while on its own).
     let pool = Arc::new(tokio::sync::Semaphore::new(state.settings.push.concurrency()));
     let devices = Devices::default();
-    crate::outbox::PUSH.run(state, Dispatcher { providers, pool, devices }).await;
+    let tasks = tokio::task::JoinSet::new();
+    crate::outbox::PUSH.run(state, Dispatcher { providers, pool, devices, tasks }).await;
 }
 
 struct Dispatcher {
     providers: Providers,
     pool: Arc<tokio::sync::Semaphore>,
     devices: Devices,
+    /// The deliveries' tasks: stopping push stops them too.
+    tasks: tokio::task::JoinSet<()>,
 }
 
 /// Every registered device by user, read again at most every [`Devices::FRESH`]: the feed's
@@ -162,16 +199,14 @@ impl Devices {
     /// A device registered this long before a page may not get it.
     const FRESH: Duration = Duration::from_secs(1);
 
-    async fn of(&mut self, state: &AppState, user: &str) -> Option<Vec<DeviceRecord>> {
+    async fn of(
+        &mut self,
+        state: &AppState,
+        user: &str,
+    ) -> reveille_store::Result<Vec<DeviceRecord>> {
         let stale = self.read.as_ref().is_none_or(|(at, _)| at.elapsed() >= Self::FRESH);
         if stale {
-            let all = match state.store.devices(None).await {
-                Ok(all) => all,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot list devices; push skipped");
-                    return None;
-                }
-            };
+            let all = state.store.devices(None).await?;
             let mut by_user: std::collections::HashMap<String, Vec<DeviceRecord>> =
                 Default::default();
             for device in all {
@@ -179,7 +214,8 @@ impl Devices {
             }
             self.read = Some((std::time::Instant::now(), by_user));
         }
-        self.read.as_ref().map(|(_, by_user)| by_user.get(user).cloned().unwrap_or_default())
+        let by_user = self.read.as_ref().map(|(_, by_user)| by_user.get(user));
+        Ok(by_user.flatten().cloned().unwrap_or_default())
     }
 }
 
@@ -192,30 +228,35 @@ impl crate::outbox::Handler for Dispatcher {
         user: &str,
         entry: &FeedEvent,
         again: Option<&str>,
-    ) {
-        let Some(devices) = self.devices.of(state, user).await else { return };
-        dispatch(state, &self.providers, &self.pool, user, devices, entry, again).await;
+    ) -> reveille_store::Result<()> {
+        let devices = self.devices.of(state, user).await?;
+        while self.tasks.try_join_next().is_some() {}
+        let Dispatcher { providers, pool, tasks, .. } = self;
+        dispatch(state, providers, pool, tasks, user, devices, entry, again).await
     }
 }
 
+#[expect(clippy::too_many_arguments, reason = "one entry's whole context, passed once")]
 async fn dispatch(
     state: &AppState,
     providers: &Providers,
     pool: &Arc<tokio::sync::Semaphore>,
+    tasks: &mut tokio::task::JoinSet<()>,
     user: &str,
     devices: Vec<DeviceRecord>,
     entry: &FeedEvent,
     again: Option<&str>,
-) {
+) -> reveille_store::Result<()> {
     if devices.is_empty() {
-        return;
+        return Ok(());
     }
     let incident = &entry.incident;
     if entry.kind == FeedKind::Page {
         // A page the incident has moved past (acknowledged meanwhile) must not ring a phone.
-        let now = state.store.incident(incident.id).await.map(|d| d.incident.state);
-        if !matches!(now, Ok(IncidentState::Triggered)) {
-            return;
+        match state.store.incident(incident.id).await {
+            Ok(detail) if detail.incident.state == IncidentState::Triggered => {}
+            Ok(_) | Err(reveille_store::Error::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
         }
     }
     let ack_url = match entry.kind {
@@ -237,13 +278,14 @@ async fn dispatch(
         again: again.map(str::to_owned),
     };
     for device in devices {
-        let Ok(slot) = pool.clone().acquire_owned().await else { return };
+        let Ok(slot) = pool.clone().acquire_owned().await else { return Ok(()) };
         let (state, providers, push) = (state.clone(), providers.clone(), push.clone());
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             deliver(&state, &providers, &device, &push).await;
             drop(slot);
         });
     }
+    Ok(())
 }
 
 /// Sends one push to one device, retrying as the provider allows; notes every attempt.

@@ -2,12 +2,13 @@
 //! encrypted to the subscription as RFC 8291 says (`aes128gcm`), and the server identified to the
 //! push service by its own VAPID key (RFC 8292), so no vendor account is needed.
 //!
-//! The VAPID key is a P-256 key made on first use in a file beside the link key (0600); every
-//! node of a cluster needs the same file, or browsers subscribed through one node refuse pushes
-//! signed by another. A subscription is stored as a device of platform `webpush` whose token is
-//! the subscription's JSON; the push service answering 404 or 410 removes it.
-
-use std::path::Path;
+//! The VAPID key is a P-256 key made on first use and kept in the database, so every node of a
+//! cluster signs with the same one (a browser subscribed through one node refuses pushes signed
+//! by another key). A key an earlier version left in a file beside the link key is taken into the
+//! database, so existing subscriptions keep working. (The database already holds what a push
+//! needs besides the key, the subscriptions' own secrets; a file of its own would protect
+//! nothing more.) A subscription is stored as a device of platform `webpush` whose token is the
+//! subscription's JSON; the push service answering 404 or 410 removes it.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes128Gcm, Nonce};
@@ -39,9 +40,11 @@ pub struct WebPush {
 }
 
 impl WebPush {
-    pub fn new(http: reqwest::Client, settings: &crate::config::Settings) -> Result<Self, String> {
-        let path = settings.vapid_key_path();
-        let key = load_or_create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn new(
+        http: reqwest::Client,
+        settings: &crate::config::Settings,
+        key: &SecretKey,
+    ) -> Result<Self, String> {
         let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| e.to_string())?;
         let signing = EncodingKey::from_ec_pem(pem.as_bytes()).map_err(|e| e.to_string())?;
         let public = key.public_key().to_encoded_point(false);
@@ -165,23 +168,33 @@ fn random_key() -> SecretKey {
     }
 }
 
-/// This server's VAPID public key (made on first use), as browsers take it.
-pub fn public_key(settings: &crate::config::Settings) -> std::io::Result<String> {
-    let key = load_or_create(&settings.vapid_key_path())?;
+/// This cluster's VAPID public key (made on first use), as browsers take it.
+pub async fn public_key(state: &crate::AppState) -> Result<String, String> {
+    let key = vapid_key(state).await?;
     Ok(URL_SAFE_NO_PAD.encode(key.public_key().to_encoded_point(false).as_bytes()))
 }
 
-fn load_or_create(path: &Path) -> std::io::Result<SecretKey> {
-    let pem = match std::fs::read(path) {
-        Ok(pem) => pem,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let pem = random_key().to_pkcs8_pem(LineEnding::LF).map_err(std::io::Error::other)?;
-            crate::links::create_once(path, pem.as_bytes())?
+/// Where the VAPID key is kept in the database.
+const META: &str = "vapid_key";
+
+/// The cluster's VAPID key: the database's, or one made now (or taken from the file an earlier
+/// version kept) and stored unless another node stored one first.
+pub async fn vapid_key(state: &crate::AppState) -> Result<SecretKey, String> {
+    let stored = state.store.meta(META).await.map_err(|e| e.to_string())?;
+    let pem = match stored {
+        Some(pem) => pem,
+        None => {
+            let fresh = match std::fs::read_to_string(state.settings.vapid_key_path()) {
+                Ok(pem) => pem,
+                Err(_) => random_key()
+                    .to_pkcs8_pem(LineEnding::LF)
+                    .map_err(|e| e.to_string())?
+                    .to_string(),
+            };
+            state.store.meta_or_insert(META, &fresh).await.map_err(|e| e.to_string())?
         }
-        Err(e) => return Err(e),
     };
-    let pem = String::from_utf8(pem).map_err(std::io::Error::other)?;
-    SecretKey::from_pkcs8_pem(&pem).map_err(std::io::Error::other)
+    SecretKey::from_pkcs8_pem(&pem).map_err(|e| format!("the stored VAPID key: {e}"))
 }
 
 /// Encrypts `plain` to a subscription's public key and auth secret (RFC 8291 §3.4), as one

@@ -80,6 +80,7 @@ pub struct Harness {
     pub alice: String,
     pub bob: String,
     stop: Option<oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<()>>,
     dir: Arc<tempfile::TempDir>,
 }
 
@@ -114,11 +115,24 @@ impl Harness {
     }
 
     /// Stops the server and starts a new one on the same database, as a restart would.
-    pub async fn restart(self, config: &str) -> Self {
-        let mut old = self;
-        if let Some(stop) = old.stop.take() {
+    pub async fn restart(mut self, config: &str) -> Self {
+        self.stop().await;
+        self.start_again(config).await
+    }
+
+    /// Stops the server (it is gone once this returns); [`Self::start_again`] starts it again.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        if let Some(served) = self.served.take() {
+            served.await.unwrap();
+        }
+    }
+
+    /// A new server on the database of one stopped with [`Self::stop`].
+    pub async fn start_again(self, config: &str) -> Self {
+        let mut old = self;
         let mut h = Self::boot(config, old.dir.clone(), old.clock.clone()).await;
         h.key = std::mem::take(&mut old.key);
         h.alice = std::mem::take(&mut old.alice);
@@ -136,7 +150,7 @@ impl Harness {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let served = state.clone();
-        tokio::spawn(async move {
+        let served = tokio::spawn(async move {
             reveille_server::serve(listener, served, async {
                 stopped.await.ok();
             })
@@ -153,6 +167,7 @@ impl Harness {
             alice: String::new(),
             bob: String::new(),
             stop: Some(stop),
+            served: Some(served),
             dir,
         }
     }

@@ -1,8 +1,10 @@
 //! The accept loop: every TCP connection Reveille serves goes through here, so every one of them
 //! is bounded.
 //!
-//! - At most `server.max_connections` at once. One over the cap is answered `503` with
-//!   `Retry-After` and closed (senders retry a 5xx; they drop on a 4xx), never left waiting.
+//! - At most `server.max_connections` at once, at most `server.max_connections_per_ip` from one
+//!   address, and the last `server.reserved_connections` only for requests with a credential
+//!   ([`slots`]). One over a cap is answered `503` with `Retry-After` and closed (senders retry a
+//!   5xx; they drop on a 4xx), never left waiting.
 //! - A connection that sends no complete request head for `server.idle_timeout_seconds` (an idle
 //!   keep-alive connection, or a request trickling in byte by byte) is closed; so is one whose
 //!   body does not arrive within `server.body_timeout_seconds` (see [`crate::router`]).
@@ -10,9 +12,13 @@
 //!   with it the device it counted as.
 //! - On shutdown, connections get `server.shutdown_seconds` to finish; the rest are cut.
 //! - With TLS ([`crate::tls`]), the handshake must finish within the idle timeout; HTTP/2 is
-//!   served where the client asks for it by ALPN, HTTP/1.1 otherwise.
+//!   served where the client asks for it by ALPN, HTTP/1.1 otherwise. An HTTP/2 connection with
+//!   nothing in flight for the idle timeout is closed too ([`idle`]).
 //!
 //! A WebSocket keeps its connection's slot for as long as it is open ([`Slot`]).
+
+mod idle;
+mod slots;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,17 +33,26 @@ use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::metrics::Metrics;
 
+pub use self::slots::{Refused, Slot, Slots};
+
+/// How long a connection on a reserved slot may take to send its request head.
+const RESERVED_PATIENCE: Duration = Duration::from_secs(2);
+
 /// What bounds the connections of one server.
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_connections: usize,
+    /// Connections one address may hold (0: no limit).
+    pub per_ip: usize,
+    /// The last slots, kept for requests with a credential.
+    pub reserved: usize,
     /// Longest wait for a complete request head, idle keep-alive time included.
     pub idle: Duration,
     /// A peer that acknowledges nothing for this long is dropped by the kernel.
@@ -46,16 +61,14 @@ pub struct Limits {
     pub shutdown: Duration,
 }
 
-/// The connection slot a request came in on; a WebSocket handler keeps it for the socket's life.
-#[derive(Clone)]
-pub struct Slot(#[expect(dead_code, reason = "held, never read")] Arc<OwnedSemaphorePermit>);
-
 /// HTTP/1 alone on plain TCP (as every client of plain `http://` speaks it); HTTP/2 or HTTP/1
-/// by ALPN over TLS.
+/// by ALPN over TLS. A reserved slot's connection gets less time for its request head.
 #[derive(Clone)]
 struct Http {
     plain: http1::Builder,
+    reserved: http1::Builder,
     tls: auto::Builder<TokioExecutor>,
+    idle: Duration,
 }
 
 /// Serves `app` on `listener` (over TLS when given an acceptor) until `closing` turns true, then
@@ -68,9 +81,11 @@ pub async fn run(
     mut closing: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let slots = Slots::new(limits.max_connections, limits.per_ip, limits.reserved);
     let mut plain = http1::Builder::new();
     plain.timer(TokioTimer::new()).header_read_timeout(limits.idle).keep_alive(true);
+    let mut reserved = http1::Builder::new();
+    reserved.timer(TokioTimer::new()).header_read_timeout(RESERVED_PATIENCE.min(limits.idle));
     let mut secure = auto::Builder::new(TokioExecutor::new());
     secure.http1().timer(TokioTimer::new()).header_read_timeout(limits.idle).keep_alive(true);
     // HTTP/2 has no header timer; pings find a peer that stopped answering.
@@ -80,27 +95,31 @@ pub async fn run(
         .keep_alive_interval(Some(limits.idle))
         .keep_alive_timeout(limits.dead_peer)
         .max_concurrent_streams(256);
-    let http = Http { plain, tls: secure };
+    let http = Http { plain, reserved, tls: secure, idle: limits.idle };
+    let mut share_warned = false;
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let tcp = match accepted {
-                    Ok((tcp, _)) => tcp,
+                let (tcp, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         accept_failed(&e).await;
                         continue;
                     }
                 };
                 live_socket(&tcp, limits.dead_peer);
-                match slots.clone().try_acquire_owned() {
+                match slots.admit(peer.ip()) {
                     Ok(slot) => {
                         let serving = serve_one(
-                            http.clone(), tcp, tls.clone(), limits.idle, app.clone(), Slot(Arc::new(slot)), closing.clone(), metrics.clone(),
+                            http.clone(), tcp, tls.clone(), limits.idle, app.clone(), slot, closing.clone(), metrics.clone(),
                         );
                         connections.spawn(serving);
                     }
-                    Err(_) => {
+                    Err(why) => {
+                        if why == Refused::Share && !std::mem::replace(&mut share_warned, true) {
+                            tracing::warn!(peer = %peer.ip(), per_ip = limits.per_ip, "one address holds its whole share of connections (server.max_connections_per_ip; set it to 0 behind a proxy); refusing more from it");
+                        }
                         metrics.connections_refused.inc();
                         connections.spawn(refuse(tcp));
                     }
@@ -134,14 +153,19 @@ async fn serve_one(
     metrics: Arc<Metrics>,
 ) {
     metrics.connections.inc();
+    let reserved = slot.reserved();
+    let app = match reserved {
+        true => app.layer(axum::middleware::from_fn(slots::credentials_only)),
+        false => app,
+    };
     let service = app.map_request(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(slot.clone());
         request.map(Body::new)
     });
     let ended = match tls {
         None => {
-            let connection = http
-                .plain
+            let builder = if reserved { &http.reserved } else { &http.plain };
+            let connection = builder
                 .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service))
                 .with_upgrades();
             tokio::pin!(connection);
@@ -155,7 +179,10 @@ async fn serve_one(
             }
         }
         Some(acceptor) => match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
-            Ok(Ok(stream)) => serve_tls(&http.tls, stream, service, closing).await,
+            Ok(Ok(stream)) => {
+                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                serve_tls(&http.tls, stream, service, closing, h2.then_some(http.idle)).await
+            }
             Ok(Err(e)) => Err(format!("TLS handshake failed: {e}").into()),
             Err(_) => Err("TLS handshake timed out".into()),
         },
@@ -168,21 +195,62 @@ async fn serve_one(
 
 type Ended = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
+/// Serves a TLS connection; with `idle` (HTTP/2), closes it once nothing was in flight that long.
 async fn serve_tls<I, S>(
     http: &auto::Builder<TokioExecutor>,
     io: I,
     service: S,
-    mut closing: watch::Receiver<bool>,
+    closing: watch::Receiver<bool>,
+    idle: Option<Duration>,
 ) -> Ended
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Service + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let Some(limit) = idle else {
+        return serve_until(http, io, service, closing, std::future::pending()).await;
+    };
+    let activity = idle::Activity::default();
+    let tracking = activity.clone();
+    let tracked = tower::service_fn(move |request: Request<Incoming>| {
+        let busy = tracking.start();
+        let answer = service.clone().oneshot(request);
+        async move { answer.await.map(|response| idle::Activity::track(busy, response)) }
+    });
+    serve_until(http, io, tracked, closing, activity.idle_for(limit)).await
+}
+
+/// What serves one connection's requests.
+trait Service:
+    tower::Service<
+        Request<Incoming>,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+    >
+{
+}
+
+impl<S> Service for S where
     S: tower::Service<
             Request<Incoming>,
             Response = axum::response::Response,
             Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
+        >
+{
+}
+
+/// Serves `io` until it ends, shutting it down gracefully at shutdown or once `quiet` resolves.
+async fn serve_until<I, S>(
+    http: &auto::Builder<TokioExecutor>,
+    io: I,
+    service: S,
+    mut closing: watch::Receiver<bool>,
+    quiet: impl std::future::Future<Output = ()>,
+) -> Ended
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Service + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
     let connection =
@@ -191,6 +259,10 @@ where
     tokio::select! {
         ended = connection.as_mut() => ended,
         () = closed(&mut closing) => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+        () = quiet => {
             connection.as_mut().graceful_shutdown();
             connection.await
         }
