@@ -43,8 +43,8 @@ ui/node_modules/.bin/tauri bundle --debug --bundles deb
 as_root dpkg -i target/debug/bundle/deb/Reveille_0.1.0_amd64.deb >/dev/null
 step "the feed-disconnect scenario, 20 runs in a row (scripts/repeat.sh disconnects 200 for the full check)"
 scripts/repeat.sh disconnects 20
-step "the alarm on a real sound server, 20 runs in a row (scripts/desktop-session.sh scripts/repeat.sh output 200)"
-scripts/desktop-session.sh scripts/repeat.sh output 20
+step "the alarm on a real sound server, 20 runs in a row with another core busy (… output 200 --busy for the full check)"
+scripts/desktop-session.sh scripts/repeat.sh output 20 --busy
 step "cargo test (inside a desktop session)"
 status=0
 out=$(mktemp)

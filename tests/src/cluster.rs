@@ -2,8 +2,9 @@
 //! database (the test server of [`crate::postgres`]), behind Debian's haproxy on loopback, each
 //! an ordinary process in a temporary directory, all stopped when the cluster is dropped.
 //!
-//! The last node reaches the database through a [`Cuttable`] proxy, so a test can cut that one
-//! node off its database (or freeze it there) and give it back.
+//! Every node reaches the database through a [`Cuttable`] proxy of its own, so a test can cut
+//! a node off its database (or freeze it there) and give it back; and every node listens on a
+//! port of its own for good, so one killed can be started again where the balancer looks for it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,7 +19,7 @@ pub const NODES: usize = 3;
 /// The config every node shares; `{db}` is the database URL, `{extra}` more settings.
 const CONFIG: &str = r#"
 [server]
-listen = "127.0.0.1:0"
+listen = "{listen}"
 base_url = "http://127.0.0.1"
 heartbeat_seconds = 1
 
@@ -76,8 +77,8 @@ pub struct Cluster {
     pub key: String,
     pub alice: String,
     pub bob: String,
-    /// Between the last node and its database.
-    pub proxy: Cuttable,
+    /// Between each node and the database.
+    pub proxies: Vec<Cuttable>,
     _balancer: Proc,
 }
 
@@ -95,25 +96,37 @@ impl Cluster {
     pub async fn start(extra: &str) -> Self {
         let pg = crate::postgres::server();
         let db = pg.database();
-        let proxy = Cuttable::start(pg.port).await;
+        let mut proxies = Vec::new();
+        for _ in 0..NODES {
+            proxies.push(Cuttable::start(pg.port).await);
+        }
         let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, url: &str, key: &str| {
+        let write = |name: &str, url: &str, key: &str, listen: &str| {
             let path = dir.path().join(name);
-            let text = CONFIG.replace("{db}", url).replace("{key}", key).replace("{extra}", extra);
+            let text = CONFIG
+                .replace("{db}", url)
+                .replace("{key}", key)
+                .replace("{listen}", listen)
+                .replace("{extra}", extra);
             std::fs::write(&path, text).unwrap();
             path
         };
-        let config = write("reveille.toml", &db, "reveille.link-key");
-        let proxied = db.replace(&format!(":{}/", pg.port), &format!(":{}/", proxy.port));
+        let config = write("reveille.toml", &db, "reveille.link-key", "127.0.0.1:0");
         let c = config.display().to_string();
         assert!(reveille(&["rotate-link-key", "-c", &c], &[]).status.success());
         // Each node its own copy of the key file, as on separate machines.
-        let configs: Vec<PathBuf> = (0..NODES)
-            .map(|n| {
+        let configs: Vec<PathBuf> = proxies
+            .iter()
+            .enumerate()
+            .map(|(n, proxy)| {
                 let key = format!("node{n}.link-key");
                 std::fs::copy(dir.path().join("reveille.link-key"), dir.path().join(&key)).unwrap();
-                let url = if n == NODES - 1 { &proxied } else { &db };
-                write(&format!("node{n}.toml"), url, &key)
+                let proxied = db.replace(&format!(":{}/", pg.port), &format!(":{}/", proxy.port));
+                let port = std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .unwrap()
+                    .port();
+                write(&format!("node{n}.toml"), &proxied, &key, &format!("127.0.0.1:{port}"))
             })
             .collect();
         let key = last_line(&reveille(&["key", "create", "-c", &c, "--service", "payments"], &[]));
@@ -139,7 +152,7 @@ impl Cluster {
             key,
             alice,
             bob,
-            proxy,
+            proxies,
             _balancer: balancer,
         }
     }
@@ -158,6 +171,23 @@ impl Cluster {
     pub fn kill(&mut self, node: usize) {
         if let Some(mut server) = self.nodes[node].take() {
             server.kill();
+        }
+    }
+
+    /// Starts node `n` again (after [`Self::kill`]), on its own port.
+    pub fn restart(&mut self, n: usize) {
+        let server = Server::start(&self.node_config(n).display().to_string());
+        assert_eq!(server.url, self.node_urls[n], "the node came back on its own port");
+        self.nodes[n] = Some(server);
+    }
+
+    /// SIGSTOP (`true`) or SIGCONT: the node freezes as a paused VM does, connections open.
+    pub fn freeze(&self, n: usize, frozen: bool) {
+        if let Some(server) = &self.nodes[n] {
+            let signal = if frozen { "-STOP" } else { "-CONT" };
+            let pid = server.child.id().to_string();
+            let sent = Command::new("kill").args([signal, &pid]).status();
+            assert!(sent.is_ok_and(|s| s.success()), "kill {signal} {pid}");
         }
     }
 

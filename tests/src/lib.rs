@@ -6,6 +6,7 @@
 
 pub mod alertmanager;
 pub mod cluster;
+pub mod device;
 pub mod postgres;
 pub mod proxy;
 

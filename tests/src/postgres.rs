@@ -17,7 +17,7 @@ pub struct Server {
     bin: PathBuf,
     databases: AtomicUsize,
     /// Kept so the directory outlives every test of the process.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// Where Debian keeps a version's server binaries.
@@ -86,41 +86,81 @@ fn start() -> Server {
         .unwrap();
     assert!(initdb.status.success(), "initdb: {}", String::from_utf8_lossy(&initdb.stderr));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let log = std::fs::File::create(dir.path().join("postgres.log")).unwrap();
-    // Started by a thread that lives as long as the process: no server outlives its tests.
-    let mut server = as_server_user(&bin.join("postgres"), true);
+    let server = Server { port, bin, databases: AtomicUsize::new(0), dir };
+    server.run();
     server
-        .arg("-D")
-        .arg(&data)
-        .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
-        .arg("-c")
-        .arg(format!("unix_socket_directories={}", dir.path().display()))
-        .args(["-c", "max_connections=300", "-c", "fsync=on"])
-        .stdout(Stdio::null())
-        .stderr(log);
-    let (started, spawned) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let child = server.spawn();
-        let _ = started.send(child.map(|_| ()));
-        loop {
-            std::thread::park();
-        }
-    });
-    spawned.recv().unwrap().expect("start postgres");
-    let ready = Instant::now();
-    while !Command::new(bin.join("pg_isready"))
-        .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        let log = std::fs::read_to_string(dir.path().join("postgres.log")).unwrap_or_default();
-        assert!(ready.elapsed() < Duration::from_secs(30), "postgres did not start:\n{log}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Server { port, bin, databases: AtomicUsize::new(0), _dir: dir }
 }
 
 impl Server {
+    /// Starts the server on its data directory and waits until it takes connections.
+    fn run(&self) {
+        let (bin, dir, port) = (&self.bin, self.dir.path(), self.port);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("postgres.log"))
+            .unwrap();
+        // Started by a thread that lives as long as the process: no server outlives its tests.
+        let mut server = as_server_user(&bin.join("postgres"), true);
+        server
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+            .arg("-c")
+            .arg(format!("unix_socket_directories={}", dir.display()))
+            .args(["-c", "max_connections=300", "-c", "fsync=on"])
+            .stdout(Stdio::null())
+            .stderr(log);
+        let (started, spawned) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let child = server.spawn();
+            let _ = started.send(child.map(|_| ()));
+            loop {
+                std::thread::park();
+            }
+        });
+        spawned.recv().unwrap().expect("start postgres");
+        let ready = Instant::now();
+        while !self.ready() {
+            let log = std::fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();
+            assert!(ready.elapsed() < Duration::from_secs(30), "postgres did not start:\n{log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn ready(&self) -> bool {
+        Command::new(self.bin.join("pg_isready"))
+            .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Stops the server (a fast shutdown: every session is ended) and starts it again on the
+    /// same port and data, as an operator's restart or a failover would.
+    pub fn restart(&self) {
+        let pid_file = self.dir.path().join("data/postmaster.pid");
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let pid = pid.lines().next().unwrap().trim().to_owned();
+        let stopped = Command::new("kill").args(["-INT", &pid]).status();
+        assert!(stopped.is_ok_and(|s| s.success()), "kill -INT {pid}");
+        let since = Instant::now();
+        while pid_file.exists() {
+            assert!(since.elapsed() < Duration::from_secs(30), "postgres did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.run();
+    }
+
+    /// Ends every session on the database at `url` but the one asking (as an administrator
+    /// clearing connections does).
+    pub fn terminate_backends(&self, url: &str) {
+        self.psql(
+            url,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        );
+    }
+
     /// A new, empty database; its URL.
     pub fn database(&self) -> String {
         let name = format!("reveille_{}", self.databases.fetch_add(1, Ordering::SeqCst));

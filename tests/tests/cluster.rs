@@ -8,9 +8,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use reveille_protocol::sse::Parser;
 use reveille_tests::cluster::Cluster;
+use reveille_tests::device::Device;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -25,88 +24,6 @@ fn skip() -> bool {
             true
         }
         None => false,
-    }
-}
-
-/// A feed entry as a device saw it.
-#[derive(Debug, Clone, PartialEq)]
-struct Seen {
-    id: i64,
-    kind: String,
-    incident: i64,
-    state: String,
-}
-
-/// A device following a user's feed at `url` the way the apps do: resuming with `Last-Event-ID`
-/// after every drop, and treating three missed heartbeats as a drop.
-struct Device {
-    seen: Arc<Mutex<Vec<Seen>>>,
-    changed: watch::Receiver<usize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Device {
-    fn follow(url: &str, token: &str, after: Option<i64>) -> Self {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let (tell, changed) = watch::channel(0);
-        let (url, token, record) = (url.to_owned(), token.to_owned(), seen.clone());
-        let task = tokio::spawn(async move {
-            let http = reqwest::Client::new();
-            let mut last = after;
-            loop {
-                let mut request = http.get(format!("{url}/api/v1/feed")).bearer_auth(&token);
-                if let Some(id) = last {
-                    request = request.header("last-event-id", id.to_string());
-                }
-                if let Ok(response) = request.send().await.and_then(|r| r.error_for_status()) {
-                    let mut body = response.bytes_stream();
-                    let mut parser = Parser::default();
-                    while let Ok(Some(Ok(chunk))) =
-                        tokio::time::timeout(Duration::from_secs(3), body.next()).await
-                    {
-                        for event in parser.push(&chunk) {
-                            let Some(id) = event.id.as_deref().and_then(|i| i.parse().ok()) else {
-                                continue;
-                            };
-                            let entry: Value = serde_json::from_str(&event.data).unwrap();
-                            last = Some(id);
-                            let mut all = record.lock().unwrap();
-                            all.push(Seen {
-                                id,
-                                kind: event.event.clone(),
-                                incident: entry["incident"]["id"].as_i64().unwrap(),
-                                state: entry["incident"]["state"].as_str().unwrap().to_owned(),
-                            });
-                            tell.send_replace(all.len());
-                        }
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
-        Device { seen, changed, task }
-    }
-
-    /// Waits until what the device saw satisfies `done` (up to `within`).
-    async fn until(&mut self, within: Duration, done: impl Fn(&[Seen]) -> bool) -> Vec<Seen> {
-        let waited = tokio::time::timeout(within, async {
-            loop {
-                let seen = self.seen.lock().unwrap().clone();
-                if done(&seen) {
-                    return seen;
-                }
-                self.changed.changed().await.unwrap();
-            }
-        });
-        waited.await.unwrap_or_else(|_| {
-            panic!("the device never saw it; it saw {:?}", self.seen.lock().unwrap())
-        })
-    }
-}
-
-impl Drop for Device {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
@@ -303,7 +220,7 @@ async fn a_node_cut_off_its_database_answers_503_and_recovers_on_its_own() {
         http.post(format!("{cut_off}/api/v1/events")).bearer_auth(&cluster.key).json(&body).send()
     };
     assert_eq!(send(0).await.unwrap().status(), 202);
-    cluster.proxy.set_cut(true);
+    cluster.proxies[2].set_cut(true);
     for n in 1..4 {
         let status = send(n).await.unwrap().status();
         assert_eq!(status, 503, "never a 2xx without a commit");
@@ -314,7 +231,7 @@ async fn a_node_cut_off_its_database_answers_503_and_recovers_on_its_own() {
     let elsewhere = page(&cluster.node_urls[0], &cluster.key, "elsewhere").await;
     assert!(elsewhere > 0);
 
-    cluster.proxy.set_cut(false);
+    cluster.proxies[2].set_cut(false);
     let recovered = tokio::time::timeout(Duration::from_secs(15), async {
         for n in 10.. {
             if send(n).await.is_ok_and(|r| r.status() == 202) {
@@ -398,6 +315,13 @@ async fn until_health(cluster: &Cluster, expected: &[u16]) -> Vec<(u16, String)>
     }
 }
 
+/// Puts a copy of `from` at `to` the way the README says: beside it, then moved into place.
+fn install(from: &std::path::Path, to: &std::path::Path) {
+    let staged = to.with_extension("new");
+    std::fs::copy(from, &staged).unwrap();
+    std::fs::rename(&staged, to).unwrap();
+}
+
 /// Signs in on `node` with a one-time link minted from `config`'s key file: whether it worked.
 async fn signs_in(config: &std::path::Path, node: &str) -> bool {
     let c = config.display().to_string();
@@ -433,7 +357,7 @@ async fn a_node_with_another_link_key_fails_its_own_health_and_no_other() {
         "the balancer keeps serving"
     );
     // Put right, it is healthy again.
-    std::fs::copy(cluster.key_file(0), cluster.key_file(2)).unwrap();
+    install(&cluster.key_file(0), &cluster.key_file(2));
     until_health(&cluster, &[200, 200, 200]).await;
 }
 
@@ -453,7 +377,7 @@ async fn the_link_key_changes_step_by_step_with_every_node_healthy_and_every_lin
         // The new file goes to the other nodes one at a time, as an operator would copy it.
         for n in 0..3 {
             if n > 0 {
-                std::fs::copy(cluster.key_file(0), cluster.key_file(n)).unwrap();
+                install(&cluster.key_file(0), &cluster.key_file(n));
             }
             // Reports are a second apart: look, and page, for over two of them.
             let watched = tokio::time::Instant::now() + Duration::from_millis(2500);

@@ -102,6 +102,10 @@ pub async fn serve(config: &Path) -> Result<()> {
             key.display()
         );
     }
+    // The embedded database's first start makes the key; a file that is there must be usable.
+    let key = settings.link_key_path();
+    reveille_server::links::ensure(&settings)
+        .with_context(|| format!("cannot use the link key file {}", key.display()))?;
     let store = store(&settings)?;
     let listener = tokio::net::TcpListener::bind(&settings.server.listen)
         .await

@@ -3,10 +3,12 @@
 //! named as such, every event is `TRANSP:TRANSPARENT` (a shift does not make anyone busy).
 //!
 //! Calendar apps cannot send a token, so each URL carries its own read-only key: an HMAC of what
-//! it shows, and of that calendar's generation, under the link-signing key. It opens that one
-//! calendar and nothing else. A person whose URL leaked makes a new one
-//! (`POST /api/v1/calendars/reset`): the generation moves on and the old URL opens nothing;
-//! rotating the link key (`reveille rotate-link-key`) voids every calendar URL.
+//! it shows, and of that calendar's generation, under the cluster's calendar secret (made once,
+//! kept in the database: a calendar subscribed once keeps working through link-key changes).
+//! It opens that one calendar and nothing else. A person whose URL leaked makes a new one
+//! (`POST /api/v1/calendars/reset`): the generation moves on and the old URL opens nothing.
+//! URLs handed out before the calendar secret existed were signed with the link key: they are
+//! still accepted until the link key is replaced.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -79,8 +81,17 @@ pub async fn links(
     links_of(&state, &caller.user).await.map(Json)
 }
 
+/// Where the calendar secret is kept.
+const SECRET: &str = "calendar_secret";
+
+/// The cluster's calendar secret, made on first use.
+async fn secret(state: &AppState) -> ApiResult<Vec<u8>> {
+    let fresh = URL_SAFE_NO_PAD.encode(crate::auth::random::<32>());
+    Ok(state.store.meta_or_insert(SECRET, &fresh).await?.into_bytes())
+}
+
 async fn links_of(state: &AppState, user: &str) -> ApiResult<CalendarLinks> {
-    let secret = crate::links::secret(state).await?;
+    let secret = secret(state).await?;
     let directory = state.directory();
     let mut names: Vec<&String> = directory.schedules.keys().collect();
     names.sort();
@@ -118,11 +129,12 @@ pub async fn feed(
 ) -> ApiResult<Response> {
     let refused = || ApiError::not_found("no such calendar");
     let name = file.strip_suffix(".ics").ok_or_else(refused)?;
-    let keys = crate::links::keys(&state).await?;
     // Compared as MACs, in constant time.
     let sent = URL_SAFE_NO_PAD.decode(&query.key).map_err(|_| refused())?;
     let message = signed(&kind, name, generation(&state, &kind, name).await?);
-    let genuine = keys.accept(|key| mac(key, &message).verify_slice(&sent).is_ok());
+    let verified = |key: &[u8]| mac(key, &message).verify_slice(&sent).is_ok();
+    let genuine = verified(&secret(&state).await?)
+        || crate::links::keys(&state).await.is_ok_and(|keys| keys.accept(verified));
     if !genuine {
         return Err(refused());
     }

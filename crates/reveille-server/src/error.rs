@@ -74,6 +74,10 @@ impl From<reveille_store::Error> for ApiError {
         match e {
             reveille_store::Error::NotFound(what) => Self::not_found(format!("{what} not found")),
             reveille_store::Error::Refused(why) => Self::new(ErrorCode::Conflict, why),
+            reveille_store::Error::Corrupt(cause) => {
+                tracing::error!(%cause, "a stored row cannot be read");
+                Self::new(ErrorCode::Internal, "this record cannot be read; see the server's log")
+            }
             reveille_store::Error::Unavailable(cause) | reveille_store::Error::Conflict(cause) => {
                 tracing::error!(%cause, "storage failed");
                 Self::new(

@@ -46,6 +46,12 @@ async fn check(state: &AppState) -> Result<(), String> {
     if let Some(reason) = state.store.stopped().borrow().clone() {
         return Err(reason);
     }
+    // A node that cannot read its link keys refuses every link, sign-in and calendar.
+    if crate::links::keys(state).await.is_err() {
+        return Err(
+            "this node cannot read its acknowledge-link keys (database.link_key_file)".into()
+        );
+    }
     match busy(&state.store.progress()) {
         Some(Ok(())) => return Ok(()),
         Some(Err(message)) => {

@@ -36,6 +36,7 @@ pub mod presence;
 pub mod push;
 pub mod ratelimit;
 pub mod readiness;
+pub mod reserved;
 pub mod retention;
 pub mod rules;
 pub mod session;
@@ -271,14 +272,14 @@ pub async fn serve(
         None => None,
     };
     let reloader = tls.clone().map(|certs| tokio::spawn(tls::watch(certs, state.metrics.clone())));
-    let serving = listen::run(
-        listener,
-        router(state.clone()),
-        limits,
-        tls.as_ref().map(tls::Certs::acceptor),
-        state.closing.subscribe(),
-        state.metrics.clone(),
-    );
+    let reserved = axum::middleware::from_fn_with_state(state.clone(), reserved::credentials_only);
+    let apps = listen::Apps {
+        app: router(state.clone()),
+        reserved: router(state.clone()).layer(reserved),
+        tls: tls.as_ref().map(|certs| (certs.acceptor(), certs.acceptor_http1())),
+    };
+    let serving =
+        listen::run(listener, apps, limits, state.closing.subscribe(), state.metrics.clone());
     let result = tokio::select! {
         () = serving => Ok(()),
         Ok(reason) = stopped.wait_for(Option::is_some) => {

@@ -95,34 +95,50 @@ impl LinkKeys {
     }
 }
 
-/// The key file as last read: its identity (inode, modification time) and keys.
-pub type CachedKey = std::sync::Mutex<Option<((u64, std::time::SystemTime), LinkKeys)>>;
+/// The key file as last read: its identity (inode, modification time, length) and keys.
+pub type CachedKey = std::sync::Mutex<Option<((u64, std::time::SystemTime, u64), LinkKeys)>>;
 
 /// The server's signing key, made on first use.
 pub async fn secret(state: &AppState) -> ApiResult<Vec<u8>> {
     Ok(keys(state).await?.signing().to_vec())
 }
 
-/// Every key the server accepts, made on first use. Every page minted for every stream needs
-/// them, so the file is read again only when a stat shows it was replaced (a change takes effect
-/// at once, without a read per page).
+/// Every key the server accepts. Every page minted for every stream needs them, so the file is
+/// read again only when a stat shows it was replaced (a change takes effect at once, without a
+/// read per page). Never made up here: a file missing, empty or half-written (an operator's copy
+/// under way) is an error until it is whole, so a node never starts signing with a key of its
+/// own that no other node knows ([`ensure`] makes the first one, at start).
 pub async fn keys(state: &AppState) -> ApiResult<LinkKeys> {
     use std::os::unix::fs::MetadataExt;
     let path = key_path(&state.settings);
-    let identity = std::fs::metadata(&path).and_then(|m| Ok((m.ino(), m.modified()?))).ok();
+    let identity = || std::fs::metadata(&path).and_then(|m| Ok((m.ino(), m.modified()?, m.len())));
+    let before = identity().ok();
     let mut cached = state.link_key.lock().unwrap_or_else(|p| p.into_inner());
-    if let (Some(now), Some((seen, keys))) = (identity, cached.as_ref())
+    if let (Some(now), Some((seen, keys))) = (before, cached.as_ref())
         && now == *seen
     {
         return Ok(keys.clone());
     }
-    let keys = load_or_create(&path).map_err(|e| {
-        tracing::error!(error = %e, "cannot read the link signing key");
+    let keys = load(&path).map_err(|e| {
+        tracing::error!(error = %e, file = %path.display(), "cannot read the link signing keys");
         ApiError::new(ErrorCode::Unavailable, "the server cannot sign or check links now")
     })?;
-    let identity = std::fs::metadata(&path).and_then(|m| Ok((m.ino(), m.modified()?)));
-    *cached = identity.ok().map(|identity| (identity, keys.clone()));
+    // Kept only if the file did not change while it was read.
+    let after = identity().ok();
+    *cached = after.filter(|after| Some(*after) == before).map(|identity| (identity, keys.clone()));
     Ok(keys)
+}
+
+/// The keys in `path`; an error if there is none, or the file holds none.
+pub fn load(path: &FsPath) -> std::io::Result<LinkKeys> {
+    let text = std::fs::read(path)?;
+    LinkKeys::parse(&text).ok_or_else(|| std::io::Error::other("the link key file holds no key"))
+}
+
+/// Makes the first key at start when there is no key file (one node: the embedded database),
+/// and checks that the one there is usable.
+pub fn ensure(settings: &Settings) -> std::io::Result<LinkKeys> {
+    load_or_create(&key_path(settings))
 }
 
 /// A new random key, as a line of the key file.
@@ -130,18 +146,14 @@ fn fresh_key() -> Vec<u8> {
     URL_SAFE_NO_PAD.encode(crate::auth::random::<32>()).into_bytes()
 }
 
-/// The keys in `path`, made there first if there is none.
+/// The keys in `path`, made there first if there is no file; an empty file is an error.
 pub fn load_or_create(path: &FsPath) -> std::io::Result<LinkKeys> {
-    match std::fs::read(path) {
-        Ok(text) => match LinkKeys::parse(&text) {
-            Some(keys) => Ok(keys),
-            None => rotate(path),
-        },
+    match load(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let made = create_once(path, &fresh_key())?;
             LinkKeys::parse(&made).ok_or_else(|| std::io::Error::other("an empty link key file"))
         }
-        Err(e) => Err(e),
+        loaded => loaded,
     }
 }
 

@@ -45,6 +45,10 @@ pub trait Handler: Send {
     fn waiting(&self) -> Option<i64> {
         None
     }
+
+    /// This node lost the outbox: drop every piece of work waiting in memory (and stop what is
+    /// under way), since the node that took over does it from the saved cursor.
+    fn reset(&mut self) {}
 }
 
 /// One outbox: its lease and the meta key of its cursor.
@@ -139,6 +143,12 @@ impl Outbox {
                             let handling = handler.handle(&state, &user, &entry, again.as_deref());
                             match while_held(&state, self.lease, handling).await {
                                 Some(Ok(())) => cursor = entry.id,
+                                // Never readable: passed over, loudly, rather than holding up
+                                // every page behind it.
+                                Some(Err(reveille_store::Error::Corrupt(why))) => {
+                                    tracing::error!(outbox = self.lease, entry = entry.id, incident = entry.incident.id, %why, "an entry's incident cannot be read; passed over");
+                                    cursor = entry.id;
+                                }
                                 Some(Err(e)) => {
                                     failed = Some(e);
                                     break;
@@ -157,6 +167,7 @@ impl Outbox {
                                 outbox = self.lease,
                                 "lost the lease while acting on an entry"
                             );
+                            handler.reset();
                             break;
                         }
                         if failed.is_none() {
@@ -182,8 +193,11 @@ impl Outbox {
                         retry = (retry * 2).min(RENEW);
                     }
                 }
-                handler.tick(&state).await;
-                if self.hold(&state).await.is_none() {
+                if while_held(&state, self.lease, handler.tick(&state)).await.is_none()
+                    || self.hold(&state).await.is_none()
+                {
+                    tracing::warn!(outbox = self.lease, "lost the lease");
+                    handler.reset();
                     break;
                 }
             }

@@ -79,13 +79,23 @@ impl Certs {
 
     /// An acceptor offering HTTP/2 and HTTP/1.1, always with the certificate in use.
     pub fn acceptor(self: &Arc<Self>) -> TlsAcceptor {
+        self.offering(&[b"h2", b"http/1.1"])
+    }
+
+    /// An acceptor offering HTTP/1.1 alone: for the reserved connection slots, which serve one
+    /// request each (HTTP/2 would carry many on one connection).
+    pub fn acceptor_http1(self: &Arc<Self>) -> TlsAcceptor {
+        self.offering(&[b"http/1.1"])
+    }
+
+    fn offering(self: &Arc<Self>, protocols: &[&[u8]]) -> TlsAcceptor {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .expect("ring supports the default protocol versions")
             .with_no_client_auth()
             .with_cert_resolver(self.clone());
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
         TlsAcceptor::from(Arc::new(config))
     }
 }

@@ -118,14 +118,8 @@ impl crate::outbox::Handler for Sender {
     ) -> reveille_store::Result<()> {
         let Some(kind) = event_type(entry) else { return Ok(()) };
         let key = change(entry);
-        if !self.seen_set.insert(key) {
+        if self.seen_set.contains(&key) {
             return Ok(());
-        }
-        self.seen.push_back(key);
-        if self.seen.len() > 4096
-            && let Some(old) = self.seen.pop_front()
-        {
-            self.seen_set.remove(&old);
         }
         let body = body(kind, entry);
         let service = &entry.incident.service;
@@ -153,11 +147,27 @@ impl crate::outbox::Handler for Sender {
                 drop(slot);
             });
         }
+        // Seen only once every receiver has its delivery: an entry handed over again after this
+        // one was cut short (the lease lost while waiting for a slot) still reaches them all.
+        self.seen_set.insert(key);
+        self.seen.push_back(key);
+        if self.seen.len() > 4096
+            && let Some(old) = self.seen.pop_front()
+        {
+            self.seen_set.remove(&old);
+        }
         Ok(())
     }
 
     fn waiting(&self) -> Option<i64> {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).values().copied().min()
+    }
+
+    fn reset(&mut self) {
+        self.tasks.abort_all();
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.seen.clear();
+        self.seen_set.clear();
     }
 }
 

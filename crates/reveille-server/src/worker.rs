@@ -54,15 +54,26 @@ pub async fn deaf_users(state: &AppState) -> std::collections::HashMap<String, S
         return Default::default();
     }
     let users = state.settings.users.iter().map(|u| u.name.as_str());
-    let mut by_push = reachable_by_push(state).await;
-    // Someone reached by email (or another channel) is not deaf for want of a device.
-    let settings = &state.settings;
-    by_push.extend(
-        settings.users.iter().filter(|u| !settings.channels(u).is_empty()).map(|u| u.name.clone()),
-    );
+    let by_push = reachable_by_push(state).await;
     let cluster = state.cluster.read().unwrap_or_else(|p| p.into_inner()).clone();
     let after = SignedDuration::from_secs(deaf_after as i64);
-    state.presence.deafness(users, after, &by_push, &cluster, &state.node)
+    let mut deaf = state.presence.deafness(users, after, &by_push, &cluster, &state.node);
+    // Someone reached by email (or another channel) is not deaf for want of a device, as long
+    // as the last message on that channel did not fail.
+    let mut reached = Vec::new();
+    for user in deaf.keys() {
+        let Some(person) = state.settings.users.iter().find(|u| &u.name == user) else { continue };
+        for channel in state.settings.channels(person) {
+            let last = crate::notify::reach(state, user, channel).await;
+            // Unknown (the database cannot say now): counted as reaching, as before any failure.
+            if last.map_or(true, |last| last.is_none_or(|r| r.ok)) {
+                reached.push(user.clone());
+                break;
+            }
+        }
+    }
+    deaf.retain(|user, _| !reached.contains(user));
+    deaf
 }
 
 /// Users with a native-push phone that can be reached: its platform is configured and the last

@@ -224,6 +224,7 @@ async fn no_request_without_credentials_queues_work_on_the_writer() {
     )
     .unwrap();
     let store = reveille_store_sqlite::Sqlite::open(settings.database_path()).unwrap();
+    reveille_server::links::ensure(&settings).unwrap();
     let clock =
         std::sync::Arc::new(reveille_server::clock::ManualClock::new(jiff::Timestamp::now()));
     let state = reveille_server::AppState::new(std::sync::Arc::new(store), settings, clock);

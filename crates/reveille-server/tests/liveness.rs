@@ -177,6 +177,7 @@ async fn a_dead_writer_ends_the_server_with_a_clear_error() {
     let settings =
         Settings::from_text(common::CONFIG, &dir.path().join("reveille.toml"), Vec::new()).unwrap();
     let sqlite = Sqlite::open(settings.database_path()).unwrap();
+    reveille_server::links::ensure(&settings).unwrap();
     let clock = Arc::new(ManualClock::new(Timestamp::now()));
     let state = AppState::new(Arc::new(sqlite.clone()), settings, clock);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -214,6 +215,7 @@ async fn a_shutdown_never_waits_past_its_deadline_for_a_half_open_request() {
     let settings =
         Settings::from_text(&config, &dir.path().join("reveille.toml"), Vec::new()).unwrap();
     let sqlite = Sqlite::open(settings.database_path()).unwrap();
+    reveille_server::links::ensure(&settings).unwrap();
     let state =
         AppState::new(Arc::new(sqlite), settings, Arc::new(ManualClock::new(Timestamp::now())));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

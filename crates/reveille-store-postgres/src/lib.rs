@@ -165,7 +165,7 @@ fn json(value: &impl Serialize) -> Result<String> {
 }
 
 fn unjson<T: DeserializeOwned>(body: &str) -> Result<T> {
-    serde_json::from_str(body).map_err(|e| Error::Unavailable(format!("corrupt row: {e}")))
+    serde_json::from_str(body).map_err(|e| Error::Corrupt(e.to_string()))
 }
 
 impl Postgres {

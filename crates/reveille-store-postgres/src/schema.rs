@@ -33,8 +33,16 @@ pub(crate) fn version(client: &mut Client) -> Result<usize> {
     Ok(version)
 }
 
-/// Brings the database up to [`LATEST`]; refuses one that is newer.
+/// Brings the database up to [`LATEST`]; refuses one that is newer. A migration may wait for
+/// another node's and run long: the connection's deadlines are lifted while it does.
 pub(crate) fn migrate(client: &mut Client) -> Result<()> {
+    client.batch_execute("SET lock_timeout = 0; SET statement_timeout = 0")?;
+    let migrated = apply(client);
+    client.batch_execute("RESET lock_timeout; RESET statement_timeout")?;
+    migrated
+}
+
+fn apply(client: &mut Client) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate() {
         let mut tx = client.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK])?;

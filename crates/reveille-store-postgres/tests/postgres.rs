@@ -254,7 +254,9 @@ async fn a_node_frozen_mid_transaction_holds_up_the_others_for_seconds_and_loses
         other.feed_since("alice", 0, 10).await.unwrap().iter().map(|e| e.incident.id).collect();
     match woke {
         Ok(landed) => assert_eq!(feed, [id, landed[0].incident_id.unwrap()], "each page once"),
-        Err(_) => assert_eq!(feed, [id], "the other node's page, once; nothing of the frozen one's"),
+        Err(_) => {
+            assert_eq!(feed, [id], "the other node's page, once; nothing of the frozen one's")
+        }
     }
     let again = frozen.ingest(batch("db", Trigger, "frozen", 0)).await.unwrap();
     assert!(again[0].incident_id.is_some(), "the woken node writes again");

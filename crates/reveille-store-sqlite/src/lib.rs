@@ -50,7 +50,7 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// One permit per read connection: at most [`READERS`] reads run at once, the rest wait
     /// their turn, so a burst of reads cannot open connections (and threads) without bound.
-    reading: tokio::sync::Semaphore,
+    reading: Arc<tokio::sync::Semaphore>,
     hub: Arc<Hub>,
     quarantine: Arc<Quarantine>,
     /// Rate buckets by key: with one node they need not be stored.
@@ -130,7 +130,7 @@ impl Sqlite {
                 path,
                 writer,
                 readers: Mutex::new(Vec::new()),
-                reading: tokio::sync::Semaphore::new(READERS),
+                reading: Arc::new(tokio::sync::Semaphore::new(READERS)),
                 hub,
                 quarantine,
                 buckets: Mutex::default(),
@@ -195,17 +195,23 @@ impl Sqlite {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let permit = self.inner.reading.acquire().await;
-        let _permit = permit.map_err(|_| Error::unavailable("the database is closing"))?;
+        // The permit goes with the read onto its thread: a caller that gives up (a client gone)
+        // does not free it while the read still holds its connection.
+        let permit = self.inner.reading.clone().acquire_owned().await;
+        let permit = permit.map_err(|_| Error::unavailable("the database is closing"))?;
         let inner = self.inner.clone();
         let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let pooled = inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let conn = match pooled {
                 Some(conn) => conn,
                 None => connect(&inner.path)?,
             };
             let result = f(&conn);
-            inner.readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            let mut pool = inner.readers.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.len() < READERS {
+                pool.push(conn);
+            }
             result
         });
         task.await.map_err(|e| Error::Unavailable(e.to_string()))?

@@ -13,7 +13,7 @@ pub(crate) fn to_json(value: &impl Serialize) -> Result<String> {
 }
 
 pub(crate) fn from_json<T: DeserializeOwned>(body: &str) -> Result<T> {
-    serde_json::from_str(body).map_err(|e| Error::Unavailable(format!("corrupt row: {e}")))
+    serde_json::from_str(body).map_err(|e| Error::Corrupt(e.to_string()))
 }
 
 pub(crate) fn incident_by_id(conn: &Connection, id: i64) -> Result<Incident> {

@@ -95,7 +95,7 @@ pub fn command_many(
             answer = command_one(tx, id, actor, command, now);
             match &answer {
                 Ok(_) => {}
-                Err(Error::NotFound(_) | Error::Refused(_)) => break,
+                Err(Error::NotFound(_) | Error::Refused(_) | Error::Corrupt(_)) => break,
                 Err(_) => return answer.map(|_| Vec::new()),
             }
         }

@@ -42,6 +42,10 @@ pub enum Error {
     /// Another writer (another node) got in the way; running the transaction again will work.
     #[error("storage conflict: {0}")]
     Conflict(String),
+    /// A stored row cannot be decoded (written by another version, damaged): trying again
+    /// will not help. Readers skip such a row, say so, and go on.
+    #[error("a stored row cannot be read: {0}")]
+    Corrupt(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

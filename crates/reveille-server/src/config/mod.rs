@@ -56,6 +56,9 @@ pub struct Settings {
     /// The directory relative paths are resolved against (the config file's).
     #[serde(skip)]
     pub dir: PathBuf,
+    /// The config file itself, read again on a reload.
+    #[serde(skip)]
+    pub path: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -310,6 +313,7 @@ impl Settings {
     ) -> Result<Self, ConfigError> {
         let origin = path.display().to_string();
         let mut settings = check::parse(text, &origin, vars)?;
+        settings.path = path.to_path_buf();
         settings.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         if settings.dir.as_os_str().is_empty() {
             settings.dir = PathBuf::from(".");

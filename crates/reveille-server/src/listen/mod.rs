@@ -68,16 +68,25 @@ struct Http {
     plain: http1::Builder,
     reserved: http1::Builder,
     tls: auto::Builder<TokioExecutor>,
+    tls_reserved: auto::Builder<TokioExecutor>,
     idle: Duration,
 }
 
-/// Serves `app` on `listener` (over TLS when given an acceptor) until `closing` turns true, then
-/// waits for open connections up to the shutdown deadline.
+/// What a listener serves: the app for every connection, the one for a reserved slot (which
+/// refuses requests without a credential), and over TLS the acceptors for each.
+pub struct Apps {
+    pub app: Router,
+    pub reserved: Router,
+    /// HTTP/2 and HTTP/1.1, and HTTP/1.1 alone (reserved slots).
+    pub tls: Option<(TlsAcceptor, TlsAcceptor)>,
+}
+
+/// Serves `apps` on `listener` until `closing` turns true, then waits for open connections up
+/// to the shutdown deadline.
 pub async fn run(
     listener: TcpListener,
-    app: Router,
+    apps: Apps,
     limits: Limits,
-    tls: Option<TlsAcceptor>,
     mut closing: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
 ) {
@@ -95,7 +104,12 @@ pub async fn run(
         .keep_alive_interval(Some(limits.idle))
         .keep_alive_timeout(limits.dead_peer)
         .max_concurrent_streams(256);
-    let http = Http { plain, reserved, tls: secure, idle: limits.idle };
+    let mut tls_reserved = auto::Builder::new(TokioExecutor::new());
+    tls_reserved
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(RESERVED_PATIENCE.min(limits.idle));
+    let http = Http { plain, reserved, tls: secure, tls_reserved, idle: limits.idle };
     let mut share_warned = false;
     let mut connections = JoinSet::new();
     loop {
@@ -111,8 +125,13 @@ pub async fn run(
                 live_socket(&tcp, limits.dead_peer);
                 match slots.admit(peer.ip()) {
                     Ok(slot) => {
+                        // A reserved slot: one request with a credential, HTTP/1.1, little time.
+                        let (app, tls, patience) = match slot.reserved() {
+                            false => (apps.app.clone(), apps.tls.as_ref().map(|t| t.0.clone()), limits.idle),
+                            true => (apps.reserved.clone(), apps.tls.as_ref().map(|t| t.1.clone()), RESERVED_PATIENCE.min(limits.idle)),
+                        };
                         let serving = serve_one(
-                            http.clone(), tcp, tls.clone(), limits.idle, app.clone(), slot, closing.clone(), metrics.clone(),
+                            http.clone(), tcp, tls, patience, app, slot, closing.clone(), metrics.clone(),
                         );
                         connections.spawn(serving);
                     }
@@ -154,10 +173,6 @@ async fn serve_one(
 ) {
     metrics.connections.inc();
     let reserved = slot.reserved();
-    let app = match reserved {
-        true => app.layer(axum::middleware::from_fn(slots::credentials_only)),
-        false => app,
-    };
     let service = app.map_request(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(slot.clone());
         request.map(Body::new)
@@ -181,7 +196,8 @@ async fn serve_one(
         Some(acceptor) => match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
             Ok(Ok(stream)) => {
                 let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                serve_tls(&http.tls, stream, service, closing, h2.then_some(http.idle)).await
+                let builder = if reserved { &http.tls_reserved } else { &http.tls };
+                serve_tls(builder, stream, service, closing, h2.then_some(http.idle)).await
             }
             Ok(Err(e)) => Err(format!("TLS handshake failed: {e}").into()),
             Err(_) => Err("TLS handshake timed out".into()),

@@ -7,11 +7,6 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::Request;
-use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
-use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The slots of one server.
@@ -73,8 +68,16 @@ impl Slots {
         })
     }
 
-    /// A slot for a connection from `ip`, if it may have one.
+    /// A slot for a connection from `ip`, if it may have one. IPv6 addresses share by their
+    /// /64 (one host or one customer hands out a whole /64 to itself).
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refused> {
+        let ip = match ip {
+            IpAddr::V6(v6) => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(prefix.into())
+            }
+            v4 => v4,
+        };
         let mut by_ip = self.by_ip.lock().unwrap_or_else(|p| p.into_inner());
         let held = by_ip.get(&ip).copied().unwrap_or(0);
         if self.per_ip > 0 && held >= self.per_ip {
@@ -85,37 +88,6 @@ impl Slots {
         *by_ip.entry(ip).or_default() += 1;
         Ok(Slot(Arc::new(Held { _permit: permit, slots: self.clone(), ip, reserved })))
     }
-}
-
-/// On a reserved slot, only a request that carries a credential is served (one per connection);
-/// any other is answered 503 and the connection closed.
-pub async fn credentials_only(request: Request, next: Next) -> Response {
-    if !carries_credential(&request) {
-        let body = r#"{"code":"unavailable","message":"the server is nearly full: only requests with credentials are served now; retry shortly"}"#;
-        let mut response = (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
-        headers.insert(CONNECTION, HeaderValue::from_static("close"));
-        return response;
-    }
-    let mut response = next.run(request).await;
-    response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
-    response
-}
-
-/// Whether a request carries a credential: an `Authorization` header, a key in its path or
-/// body (PagerDuty's `routing_key`, Alertmanager's and Grafana's key in the URL), an ntfy
-/// `auth` parameter, or a signed link's signature. Whether it is a good one is the handler's
-/// to say.
-fn carries_credential(request: &Request) -> bool {
-    let uri = request.uri();
-    let path = uri.path();
-    let query = uri.query().unwrap_or("");
-    let in_url = ["/v2/enqueue", "/api/v1/alertmanager/", "/api/v1/grafana/", "/api/v1/links/"];
-    request.headers().contains_key(AUTHORIZATION)
-        || in_url.iter().any(|p| path.starts_with(p))
-        || query.split('&').any(|pair| pair.starts_with("auth=") || pair.starts_with("sig="))
 }
 
 #[cfg(test)]

@@ -245,6 +245,15 @@ impl crate::outbox::Handler for Notifier {
         }
     }
 
+    fn reset(&mut self) {
+        self.tasks.abort_all();
+        self.planned.clear();
+        self.queues.clear();
+        self.retrying.clear();
+        while self.deferred.1.try_recv().is_ok() {}
+        self.sending.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     fn waiting(&self) -> Option<i64> {
         let planned = self.planned.iter().map(|p| p.feed_id);
         let queued = self.queues.values().flat_map(|q| q.items.iter().map(|(f, _, _)| *f));
@@ -345,6 +354,19 @@ impl Notifier {
 /// the person's reach; what may go through later comes back as a retry.
 async fn deliver(state: &AppState, channels: &Channels, attempt: Retry) -> Option<Retry> {
     let Retry { number, oldest, user, mut out, tries, .. } = attempt;
+    if tries.first_failed.is_some() {
+        // Tried again later: only what is still worth saying (a page acknowledged meanwhile is
+        // not mailed an hour late; one told another way since is not told twice).
+        match still_worth(state, &user, &mut out).await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read what to tell; trying again shortly");
+                let due = state.clock.now() + FIRST_WAIT;
+                return Some(Retry { number, oldest, user, out, due, tries });
+            }
+        }
+    }
     let fates = send::attempt(state, channels, &user, &out).await;
     let now = state.clock.now();
     let first_failed = tries.first_failed.unwrap_or(now);
@@ -394,6 +416,35 @@ async fn deliver(state: &AppState, channels: &Channels, attempt: Retry) -> Optio
     let tries =
         Tries { first_failed: Some(first_failed), wait: (tries.wait * 2).min(LONGEST_WAIT) };
     Some(Retry { number, oldest, user, out, due, tries })
+}
+
+/// Drops from `out` the pages no longer waiting for anyone, or told on this channel already;
+/// false when nothing is left.
+async fn still_worth(
+    state: &AppState,
+    user: &str,
+    out: &mut Outgoing,
+) -> reveille_store::Result<bool> {
+    let [sent, _, _] = kinds(out.channel);
+    let mut keep = Vec::new();
+    for item in &out.items {
+        let Item::Page { incident, .. } = item else {
+            keep.push(item.incident().id);
+            continue;
+        };
+        let detail = match state.store.incident(incident.id).await {
+            Ok(detail) => detail,
+            Err(reveille_store::Error::NotFound(_) | reveille_store::Error::Corrupt(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        let told = detail.timeline.iter().any(|e| e.kind == sent && e.actor == user);
+        if detail.incident.state == IncidentState::Triggered && !told {
+            keep.push(incident.id);
+        }
+    }
+    out.items.retain(|i| keep.contains(&i.incident().id));
+    out.incidents.retain(|(id, _)| keep.contains(id));
+    Ok(!out.items.is_empty())
 }
 
 /// A wait in words: "30 s", "2 min".

@@ -145,18 +145,17 @@ pub fn wanted(settings: &crate::config::Settings) -> bool {
     push.fcm.is_some() || push.apns.is_some() || push.webpush.enabled
 }
 
-/// Gets the cluster's VAPID key (waiting for the database if it must), builds the providers and
-/// runs them; runs until aborted. A configuration that cannot be used turns push off, saying why.
+/// Gets the cluster's VAPID key, builds the providers and runs them; runs until aborted. A
+/// configuration that cannot be used turns push off, saying why. Without a usable VAPID key,
+/// browsers get nothing (said loudly), phones still get their pushes.
 pub async fn start(state: AppState) {
     let vapid = match state.settings.push.webpush.enabled {
         false => None,
-        true => loop {
-            match webpush::vapid_key(&state).await {
-                Ok(key) => break Some(key),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the Web Push key yet; retrying in 5 s");
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                }
+        true => match webpush::vapid_key(&state).await {
+            Ok(key) => Some(key),
+            Err(e) => {
+                tracing::error!(error = %e, "browser notifications are OFF: no usable Web Push key");
+                None
             }
         },
     };

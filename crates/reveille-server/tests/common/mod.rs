@@ -1,6 +1,8 @@
 //! A real server on 127.0.0.1:0 with its own temporary SQLite database and a manual clock.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,7 @@ use reveille_protocol::sse::{Parser, SseEvent};
 use reveille_server::AppState;
 use reveille_server::auth::{mint_key, mint_token};
 use reveille_server::clock::ManualClock;
-use reveille_server::config::Settings;
+use reveille_server::config::{Backend, Settings};
 use reveille_store::{KeyInfo, Store, TokenInfo};
 use reveille_store_sqlite::Sqlite;
 use serde_json::Value;
@@ -98,6 +100,13 @@ impl Harness {
         Self::with_files(config, start, &[]).await
     }
 
+    /// A server on a fresh PostgreSQL database (the test process's server) with extra files.
+    pub async fn on_postgres(config: &str, files: &[(&str, &str)]) -> Self {
+        let url = reveille_tests::postgres::server().database();
+        let config = format!("{config}\n[database]\nurl = \"{url}\"\n");
+        Self::with_files(&config, Timestamp::now(), files).await
+    }
+
     /// A server with extra files (key files, say) next to its config.
     pub async fn with_files(config: &str, start: Timestamp, files: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -144,7 +153,16 @@ impl Harness {
         let settings =
             Settings::from_text(config, &dir.path().join("reveille.toml"), Vec::new()).unwrap();
         let db = settings.database_path();
-        let store = Arc::new(Sqlite::open(&db).unwrap());
+        reveille_server::links::ensure(&settings).unwrap();
+        let store: Arc<dyn Store> = match settings.backend() {
+            Some(Backend::Postgres(url)) => {
+                let opened = tokio::task::spawn_blocking(move || {
+                    reveille_store_postgres::Postgres::open(&url, &Default::default())
+                });
+                Arc::new(opened.await.unwrap().unwrap())
+            }
+            _ => Arc::new(Sqlite::open(&db).unwrap()),
+        };
         let state = AppState::new(store, settings, clock.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
