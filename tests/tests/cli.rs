@@ -353,3 +353,33 @@ fn migrate_brings_the_schema_up_to_date_and_says_so() {
     let (out, err) = text(&reveille(&["migrate", "-c", &config], &[]));
     assert!(out.contains("up to date"), "{out}{err}");
 }
+
+#[tokio::test]
+async fn sighup_reloads_the_configuration_and_never_ends_the_server() {
+    let site = Site::new();
+    let server = site.start();
+    let config = std::fs::read_to_string(site.config()).unwrap();
+    let added = format!("{config}\n[[services]]\nname = \"db\"\npage = [\"alice\"]\n");
+    std::fs::write(site.config(), added).unwrap();
+    let key = reveille_tests::last_line(&reveille(
+        &["key", "create", "-c", &site.config(), "--service", "db"],
+        &[],
+    ));
+    let hup = Command::new("kill").args(["-HUP", &server.child.id().to_string()]).status();
+    assert!(hup.is_ok_and(|s| s.success()));
+    // The reload says so in /healthz once it is done.
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let health = http.get(format!("{}/healthz", server.url)).send().await;
+        let health: serde_json::Value = health.unwrap().json().await.unwrap();
+        if health["last_reload"]["ok"] == true {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no reload: {health}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let body = json!({"summary": "Replication lag"});
+    let sent = http.post(format!("{}/api/v1/events", server.url)).bearer_auth(&key).json(&body);
+    assert_eq!(sent.send().await.unwrap().status(), 202, "the new service takes alerts");
+}

@@ -9,8 +9,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use jiff::Timestamp;
-use reveille_server::auth::{mint_key, mint_token};
-use reveille_server::ntfy::new_topic;
+use reveille_server::deliver::ntfy::new_topic;
+use reveille_server::http::auth::{mint_key, mint_token};
 use reveille_store::{KeyInfo, Store, TokenInfo};
 use reveille_store_postgres::Postgres;
 use reveille_store_sqlite::Sqlite;
@@ -65,7 +65,7 @@ impl Site {
                 Box::new(Sqlite::open(dir.path().join("reveille.db")).context("open the database")?)
             }
             Db::Postgres(_) => {
-                reveille_server::links::rotate(&dir.path().join("reveille.link-key"))?;
+                reveille_server::http::links::rotate(&dir.path().join("reveille.link-key"))?;
                 Box::new(Postgres::open(&url, &Default::default()).context("open the database")?)
             }
         };

@@ -8,10 +8,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use jiff::Timestamp;
-use reveille_server::auth::{Scope, mint_key, mint_token};
 use reveille_server::clock::SystemClock;
 use reveille_server::config::Backend;
 use reveille_server::config::Settings;
+use reveille_server::http::auth::{Scope, mint_key, mint_token};
 use reveille_server::{AppState, serve as serve_http};
 use reveille_store::{KeyInfo, Store, TokenInfo};
 use reveille_store_postgres::{Deadlines, Postgres};
@@ -104,7 +104,7 @@ pub async fn serve(config: &Path) -> Result<()> {
     }
     // The embedded database's first start makes the key; a file that is there must be usable.
     let key = settings.link_key_path();
-    reveille_server::links::ensure(&settings)
+    reveille_server::http::links::ensure(&settings)
         .with_context(|| format!("cannot use the link key file {}", key.display()))?;
     let store = store(&settings)?;
     let listener = tokio::net::TcpListener::bind(&settings.server.listen)
@@ -159,8 +159,8 @@ async fn shutdown_signal() {
 /// `reveille rotate-link-key`: a new signing key for acknowledge links, taking effect at once
 /// on a running server (it reads the key file for every link).
 pub fn rotate_link_key(config: &Path) -> Result<()> {
-    let path = reveille_server::links::key_path(&settings(config)?);
-    reveille_server::links::rotate(&path)
+    let path = reveille_server::http::links::key_path(&settings(config)?);
+    reveille_server::http::links::rotate(&path)
         .with_context(|| format!("cannot write the link key {}", path.display()))?;
     println!(
         "New acknowledge-link key in {}; links sent before now no longer work.",
@@ -185,7 +185,7 @@ pub enum LinkKeyCommand {
 /// `reveille link-key stage|promote|retire|show`. Each step writes the key file in place; copy
 /// it to every node before the next step (a node reads its file again at once).
 pub fn link_key(command: LinkKeyCommand) -> Result<()> {
-    use reveille_server::links::{LinkKeys, load_or_create, write};
+    use reveille_server::http::links::{LinkKeys, load_or_create, write};
     type Step = fn(&LinkKeys) -> LinkKeys;
     let (config, step): (&ConfigPath, Option<Step>) = match &command {
         LinkKeyCommand::Stage(c) => (c, Some(LinkKeys::staged)),
@@ -193,7 +193,7 @@ pub fn link_key(command: LinkKeyCommand) -> Result<()> {
         LinkKeyCommand::Retire(c) => (c, Some(LinkKeys::retired)),
         LinkKeyCommand::Show(c) => (c, None),
     };
-    let path = reveille_server::links::key_path(&settings(&config.config)?);
+    let path = reveille_server::http::links::key_path(&settings(&config.config)?);
     let mut keys = load_or_create(&path)
         .with_context(|| format!("cannot read the link key {}", path.display()))?;
     if let Some(step) = step {
@@ -233,12 +233,12 @@ pub fn web_link(args: WebLinkArgs) -> Result<()> {
     if settings.users.iter().all(|u| u.name != args.user) {
         anyhow::bail!("{:?} is not a user in {}", args.user, args.config.config.display());
     }
-    let path = reveille_server::links::key_path(&settings);
-    let key = reveille_server::links::load_or_create(&path)
+    let path = reveille_server::http::links::key_path(&settings);
+    let key = reveille_server::http::links::load_or_create(&path)
         .with_context(|| format!("cannot read the link key {}", path.display()))?;
     let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(i64::from(args.minutes));
-    let code = reveille_server::session::signin_code(key.signing(), &args.user, expires);
-    println!("{}", reveille_server::session::signin_url(&settings.server.base_url, &code));
+    let code = reveille_server::http::session::signin_code(key.signing(), &args.user, expires);
+    println!("{}", reveille_server::http::session::signin_url(&settings.server.base_url, &code));
     Ok(())
 }
 

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Subcommand;
 use jiff::Timestamp;
-use reveille_server::auth::mint_token;
-use reveille_server::ntfy::new_topic;
+use reveille_server::deliver::ntfy::new_topic;
+use reveille_server::http::auth::mint_token;
 use reveille_store::TokenInfo;
 
 use crate::admin::{settings, store};

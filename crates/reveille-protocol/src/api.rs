@@ -89,6 +89,18 @@ pub struct IncidentList {
 pub struct Health {
     pub status: String,
     pub time: Timestamp,
+    /// How the last configuration reload went, if there was one since the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reload: Option<Reload>,
+}
+
+/// A configuration reload: when, whether it was applied, and the file's mistakes if not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reload {
+    pub at: Timestamp,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problems: Option<String>,
 }
 
 /// Who holds a schedule's pager at an instant.

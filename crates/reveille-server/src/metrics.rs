@@ -32,6 +32,12 @@ pub struct StateLabels {
     pub state: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    pub job: String,
+    pub outcome: String,
+}
+
 /// How long one rendering of the page is served.
 pub const FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -52,6 +58,9 @@ pub struct Metrics {
     pub connections: Gauge,
     pub connections_refused: Counter,
     pub tls_reload_failures: Counter,
+    pub config_reload_failures: Counter,
+    /// Steps of background jobs, by job and outcome (`ok`, `error`, `panic`).
+    pub job_steps: Family<JobLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -68,7 +77,19 @@ impl Default for Metrics {
         let connections = Gauge::default();
         let connections_refused = Counter::default();
         let tls_reload_failures = Counter::default();
+        let config_reload_failures = Counter::default();
+        let job_steps = Family::<JobLabels, Counter>::default();
         let mut registry = Registry::with_prefix("reveille");
+        registry.register(
+            "config_reload_failures",
+            "Configuration reloads refused because the file had mistakes (the last good one stays)",
+            config_reload_failures.clone(),
+        );
+        registry.register(
+            "job_steps",
+            "Steps of background jobs, by job and outcome (ok, error, panic)",
+            job_steps.clone(),
+        );
         registry.register(
             "unreadable_rows",
             "Stored rows that could not be decoded and that every reader skips",
@@ -127,11 +148,19 @@ impl Default for Metrics {
             connections,
             connections_refused,
             tls_reload_failures,
+            config_reload_failures,
+            job_steps,
         }
     }
 }
 
 impl Metrics {
+    /// One step of a background job, and how it ended.
+    pub fn job_step(&self, job: &str, outcome: &str, _took: std::time::Duration) {
+        let labels = JobLabels { job: job.into(), outcome: outcome.into() };
+        self.job_steps.get_or_create(&labels).inc();
+    }
+
     pub fn event(&self, source: &str, outcome: &str, n: u64) {
         let labels = EventLabels { source: source.into(), outcome: outcome.into() };
         self.events.get_or_create(&labels).inc_by(n);

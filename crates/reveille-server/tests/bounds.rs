@@ -199,7 +199,7 @@ async fn devices_are_capped_per_person_and_never_move_to_another_person() {
     assert_eq!(h.store().devices(Some("alice")).await.unwrap().len(), 1);
     assert!(h.store().devices(Some("bob")).await.unwrap().is_empty());
 
-    for n in 1..reveille_server::devices::MAX_PER_USER {
+    for n in 1..reveille_server::deliver::push::devices::MAX_PER_USER {
         let (status, _) = register(&h, &h.alice, &format!("spare-{n}")).await;
         assert_eq!(status, 200);
     }
@@ -224,7 +224,7 @@ async fn no_request_without_credentials_queues_work_on_the_writer() {
     )
     .unwrap();
     let store = reveille_store_sqlite::Sqlite::open(settings.database_path()).unwrap();
-    reveille_server::links::ensure(&settings).unwrap();
+    reveille_server::http::links::ensure(&settings).unwrap();
     let clock =
         std::sync::Arc::new(reveille_server::clock::ManualClock::new(jiff::Timestamp::now()));
     let state = reveille_server::AppState::new(std::sync::Arc::new(store), settings, clock);

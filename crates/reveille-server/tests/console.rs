@@ -7,7 +7,7 @@ mod common;
 use common::{CONFIG, Harness};
 use jiff::{SignedDuration, Timestamp};
 use reqwest::StatusCode;
-use reveille_server::session::signin_code;
+use reveille_server::http::session::signin_code;
 use serde_json::{Value, json};
 
 /// The usual config with a schedule bob holds now and alice holds a week on, Berlin time.
@@ -106,7 +106,7 @@ async fn a_session_is_a_cookie_that_changes_nothing_without_its_csrf_token() {
 #[tokio::test]
 async fn a_sign_in_link_works_once_and_sign_out_ends_the_session() {
     let h = Harness::at(&config(), now()).await;
-    let key = reveille_server::links::secret(&h.state).await.unwrap();
+    let key = reveille_server::http::links::secret(&h.state).await.unwrap();
     let code = signin_code(&key, "bob", now() + SignedDuration::from_mins(15));
     let (response, session) = sign_in(&h, json!({ "code": code })).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -331,7 +331,7 @@ async fn signing_in_again_and_again_keeps_a_bounded_number_of_sessions() {
     let h = Harness::at(&config(), now()).await;
     let (_, first) = sign_in(&h, json!({ "token": h.alice })).await;
     let (first, _) = first.unwrap();
-    for _ in 0..reveille_server::session::MAX_SESSIONS {
+    for _ in 0..reveille_server::http::session::MAX_SESSIONS {
         h.advance(1);
         sign_in(&h, json!({ "token": h.alice })).await;
     }
@@ -340,7 +340,7 @@ async fn signing_in_again_and_again_keeps_a_bounded_number_of_sessions() {
     assert_eq!(oldest.status(), StatusCode::UNAUTHORIZED, "the oldest session was ended");
     let live = h.store().tokens().await.unwrap();
     let sessions = live.iter().filter(|t| !t.revoked && t.scopes.contains(&"web".to_owned()));
-    assert_eq!(sessions.count(), reveille_server::session::MAX_SESSIONS);
+    assert_eq!(sessions.count(), reveille_server::http::session::MAX_SESSIONS);
 }
 
 #[tokio::test]

@@ -113,7 +113,7 @@ async fn a_snoozed_page_rings_again_when_the_snooze_ends() {
     assert_eq!((status, body["state"].as_str()), (200, Some("snoozed")));
     assert_eq!(feed.entry().await.2["incident"]["state"], "snoozed");
     h.advance(599);
-    reveille_server::worker::tick(&h.state).await;
+    reveille_server::oncall::escalation::tick(&h.state).await;
     assert_eq!(feed.next().await.event, "heartbeat", "no page before the snooze ends");
     h.advance(1);
     h.state.wake.notify_one();

@@ -339,7 +339,7 @@ async fn a_revoked_integration_key_stops_working_within_a_second() {
     assert_eq!(h.post("/v2/enqueue", None, &body("a")).await.0, 202);
     let prefix = h.store().keys().await.unwrap()[0].prefix.clone();
     h.store().revoke_key(&prefix).await.unwrap();
-    h.clock.advance(reveille_server::auth::KEY_TRUST);
+    h.clock.advance(reveille_server::http::auth::KEY_TRUST);
     let (status, answer) = h.post("/v2/enqueue", None, &body("b")).await;
     assert_eq!(status, 400, "{answer}");
     assert_eq!(h.incidents().await.len(), 1, "nothing is stored for a revoked key");

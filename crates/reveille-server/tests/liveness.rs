@@ -16,7 +16,7 @@ use jiff::{SignedDuration, Timestamp};
 use reveille_server::AppState;
 use reveille_server::clock::ManualClock;
 use reveille_server::config::Settings;
-use reveille_server::links;
+use reveille_server::http::links;
 use reveille_store_sqlite::Sqlite;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
@@ -65,10 +65,11 @@ async fn a_device_that_stops_reading_its_feed_stops_counting_as_live() {
 #[tokio::test]
 async fn a_follower_whose_frames_are_not_taken_closes_after_three_heartbeats() {
     let h = Harness::start().await;
-    let start = reveille_server::follow::Start::default();
+    let start = reveille_server::deliver::follow::Start::default();
     let beat = Duration::from_millis(50);
     // Nobody takes the frames: the channel fills with heartbeats, then one waits too long.
-    let frames = reveille_server::follow::follow(&h.state, "alice", start, beat).await.unwrap();
+    let frames =
+        reveille_server::deliver::follow::follow(&h.state, "alice", start, beat).await.unwrap();
     connections(&h, 1).await;
     connections(&h, 0).await;
     let metrics = h.http.get(format!("{}/metrics", h.url)).send().await.unwrap();
@@ -143,7 +144,7 @@ async fn the_database_and_the_link_key_are_private_and_the_key_is_not_in_the_dat
     let mode =
         |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&h.db), 0o600, "the database file");
-    let key = links::key_path(&h.state.settings);
+    let key = links::key_path(&h.state.settings());
     assert_eq!(mode(&key), 0o600, "the link key file");
     let conn = rusqlite::Connection::open(&h.db).unwrap();
     let dump: String = conn
@@ -177,7 +178,7 @@ async fn a_dead_writer_ends_the_server_with_a_clear_error() {
     let settings =
         Settings::from_text(common::CONFIG, &dir.path().join("reveille.toml"), Vec::new()).unwrap();
     let sqlite = Sqlite::open(settings.database_path()).unwrap();
-    reveille_server::links::ensure(&settings).unwrap();
+    reveille_server::http::links::ensure(&settings).unwrap();
     let clock = Arc::new(ManualClock::new(Timestamp::now()));
     let state = AppState::new(Arc::new(sqlite.clone()), settings, clock);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -215,7 +216,7 @@ async fn a_shutdown_never_waits_past_its_deadline_for_a_half_open_request() {
     let settings =
         Settings::from_text(&config, &dir.path().join("reveille.toml"), Vec::new()).unwrap();
     let sqlite = Sqlite::open(settings.database_path()).unwrap();
-    reveille_server::links::ensure(&settings).unwrap();
+    reveille_server::http::links::ensure(&settings).unwrap();
     let state =
         AppState::new(Arc::new(sqlite), settings, Arc::new(ManualClock::new(Timestamp::now())));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

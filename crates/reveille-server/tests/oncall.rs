@@ -6,7 +6,7 @@ mod common;
 use common::Harness;
 use jiff::Timestamp;
 use reveille_protocol::FeedKind;
-use reveille_server::worker::tick;
+use reveille_server::oncall::escalation::tick;
 use serde_json::json;
 
 const CONFIG: &str = r#"

@@ -111,7 +111,7 @@ async fn every_page_reaches_every_channel_once_across_a_database_restart() {
     // Pages flow; every session of the node is ended a third of the way, PostgreSQL restarts at
     // two thirds.
     let pg = reveille_tests::postgres::server();
-    let db = h.state.settings.database.url.clone();
+    let db = h.state.settings().database.url.clone();
     let mut ids = Vec::new();
     for n in 0..PAGES {
         if n == PAGES / 3 {

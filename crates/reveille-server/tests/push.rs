@@ -247,7 +247,7 @@ async fn a_person_whose_only_device_is_a_push_phone_gets_the_whole_delay_until_a
     register(&h, "fcm", "fcm-alice").await;
     let tick = |seconds| {
         h.advance(seconds);
-        reveille_server::worker::tick(&h.state)
+        reveille_server::oncall::escalation::tick(&h.state)
     };
 
     // No feed connection at all, yet the phone took the push: alice can hear it.

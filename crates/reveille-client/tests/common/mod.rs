@@ -171,7 +171,7 @@ pub async fn add_token(store: &Sqlite) {
         last_used_at: None,
         revoked: false,
     };
-    store.add_token(&reveille_server::auth::hash(TOKEN), info).await.unwrap();
+    store.add_token(&reveille_server::http::auth::hash(TOKEN), info).await.unwrap();
 }
 
 /// A subscriber's settings for alice's laptop, with backoff short enough for tests.

@@ -147,7 +147,9 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
     }
     match (&settings.server.tls_cert, &settings.server.tls_key) {
         (Some(cert), Some(key)) => {
-            if let Err(e) = crate::tls::load(&settings.dir.join(cert), &settings.dir.join(key)) {
+            if let Err(e) =
+                crate::http::tls::load(&settings.dir.join(cert), &settings.dir.join(key))
+            {
                 r.report(path(&["server", "tls_cert"]), e);
             }
         }
@@ -183,7 +185,7 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
     let mut topics = HashSet::new();
     for (i, service) in settings.services.iter().enumerate() {
         let at = |key: &'static str| vec![Seg::Key("services"), Seg::Index(i), Seg::Key(key)];
-        if !valid_name(&service.name) || service.name == crate::drills::SERVICE {
+        if !valid_name(&service.name) || service.name == crate::oncall::drills::SERVICE {
             let message = format!(
                 "{:?} is not a valid service name (letters, digits, - _ .; \"drill\" is reserved)",
                 service.name
@@ -206,7 +208,9 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
         for (j, topic) in service.ntfy_topics.iter().enumerate() {
             let mut at = at("ntfy_topics");
             at.push(Seg::Index(j));
-            if !crate::ntfy::valid_topic(topic) || RESERVED_TOPICS.contains(&topic.as_str()) {
+            if !crate::deliver::ntfy::valid_topic(topic)
+                || RESERVED_TOPICS.contains(&topic.as_str())
+            {
                 let message = format!(
                     "{topic:?} is not a topic Reveille can take (1-64 letters, digits, - _; not {})",
                     RESERVED_TOPICS.join(", ")

@@ -8,6 +8,7 @@ mod env;
 pub mod oncall;
 pub mod outbound;
 pub mod phone;
+pub mod reload;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

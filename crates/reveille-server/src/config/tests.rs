@@ -28,7 +28,7 @@ fn the_example_is_valid_and_resolves_paths_against_the_config_file() {
     let settings = load(&example(), dir.path(), &[]).unwrap();
     assert_eq!(settings.database_path(), dir.path().join("reveille.db"));
     let payments = settings.service("payments").unwrap();
-    let directory = crate::directory::Directory::build(&settings, &[]);
+    let directory = crate::oncall::directory::Directory::build(&settings, &[]);
     let rules = directory.service("payments").unwrap();
     assert_eq!(rules.policy.levels.len(), 2, "the example's payments policy");
     assert_eq!(

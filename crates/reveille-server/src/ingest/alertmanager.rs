@@ -19,14 +19,14 @@ use super::{
     Invalid, bounded, first_problem, json, read_body, refused, require_json, submit, truncate,
 };
 use crate::AppState;
-use crate::auth::key_service;
 use crate::error::{ApiError, ApiResult, quoted};
+use crate::http::auth::key_service;
 
 pub async fn alertmanager(
     state: State<AppState>,
     request: Request,
 ) -> ApiResult<Json<Vec<EventAccepted>>> {
-    let key = crate::auth::bearer(request.headers());
+    let key = crate::http::auth::bearer(request.headers());
     receive(state, "alertmanager", key, request).await
 }
 
@@ -42,7 +42,7 @@ pub async fn grafana(
     state: State<AppState>,
     request: Request,
 ) -> ApiResult<Json<Vec<EventAccepted>>> {
-    let key = crate::auth::bearer(request.headers());
+    let key = crate::http::auth::bearer(request.headers());
     receive(state, "grafana", key, request).await
 }
 
@@ -71,9 +71,9 @@ async fn receive(
         .await?
         .ok_or_else(|| unauthorized("this integration key is unknown or revoked"))?;
     let (headers, body) = read_body(request).await?;
-    let svc =
-        state.settings.service(&service).expect("key_service only returns configured services");
-    let default = state.settings.default_severity(svc);
+    let settings = state.settings();
+    let svc = settings.service(&service).expect("key_service only returns configured services");
+    let default = state.settings().default_severity(svc);
     let message = require_json(&headers)
         .and_then(|()| json::<Message>(&body))
         .map_err(|p| vec![p])

@@ -16,8 +16,8 @@ use super::{
     truncate,
 };
 use crate::AppState;
-use crate::auth::{Scope, bearer, caller, hash, key_service, new_dedup_key};
 use crate::error::{ApiError, ApiResult, quoted};
+use crate::http::auth::{Scope, bearer, caller, hash, key_service, new_dedup_key};
 
 const SOURCE: &str = "api";
 
@@ -55,15 +55,16 @@ pub async fn event(
             let message = "'service' is required when sending with a token";
             return Err(invalid(ApiError::invalid("service", message)));
         }
-        (None, Some(named)) if state.settings.service(&named).is_none() => {
+        (None, Some(named)) if state.settings().service(&named).is_none() => {
             let message = format!("service {} is not configured", quoted(&named));
             return Err(invalid(ApiError::invalid("service", message)));
         }
         (None, Some(named)) => named,
     };
     rate_limit(&state, SOURCE, &hash(&secret)).await?;
-    let svc = state.settings.service(&service).expect("checked above");
-    let event = to_alert(&request, state.settings.default_severity(svc))
+    let settings = state.settings();
+    let svc = settings.service(&service).expect("checked above");
+    let event = to_alert(&request, state.settings().default_severity(svc))
         .map_err(|problems| refused(&state, SOURCE, "invalid", first_problem(problems)))?;
     let landed = submit(&state, &service, SOURCE, vec![event]).await?;
     let landed = landed.into_iter().next().expect("one event in, one out");

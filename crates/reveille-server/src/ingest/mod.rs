@@ -7,6 +7,7 @@ pub mod generic;
 pub mod ntfy;
 pub mod opsgenie;
 pub mod pagerduty;
+pub mod ratelimit;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -88,7 +89,8 @@ pub fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Invalid> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Invalid::new("", "the request body is empty; send a JSON object"));
     }
-    crate::api::parse_json(body).map_err(|e| Invalid::new(e.field.unwrap_or_default(), e.message))
+    crate::http::incidents::parse_json(body)
+        .map_err(|e| Invalid::new(e.field.unwrap_or_default(), e.message))
 }
 
 /// The request's headers and body, read only now that its sender is authenticated: without a

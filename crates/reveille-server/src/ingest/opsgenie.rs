@@ -21,8 +21,8 @@ use super::{
     Invalid, bounded, json, rate_limit, read_body, refused, require_json, submit, truncate,
 };
 use crate::AppState;
-use crate::auth::{hash, key_service, new_dedup_key};
 use crate::error::{ApiError, quoted};
+use crate::http::auth::{hash, key_service, new_dedup_key};
 
 const SOURCE: &str = "opsgenie";
 

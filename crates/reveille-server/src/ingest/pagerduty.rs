@@ -12,8 +12,8 @@ use serde_json::{Map, Value, json};
 
 use super::{Invalid, bounded, json, rate_limit, refused, require_json, submit, truncate};
 use crate::AppState;
-use crate::auth::{hash, key_service, new_dedup_key};
 use crate::error::ApiError;
+use crate::http::auth::{hash, key_service, new_dedup_key};
 
 const SOURCE: &str = "pagerduty";
 

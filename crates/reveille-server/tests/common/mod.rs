@@ -11,9 +11,9 @@ use futures_util::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use reveille_protocol::sse::{Parser, SseEvent};
 use reveille_server::AppState;
-use reveille_server::auth::{mint_key, mint_token};
 use reveille_server::clock::ManualClock;
 use reveille_server::config::{Backend, Settings};
+use reveille_server::http::auth::{mint_key, mint_token};
 use reveille_store::{KeyInfo, Store, TokenInfo};
 use reveille_store_sqlite::Sqlite;
 use serde_json::Value;
@@ -150,10 +150,12 @@ impl Harness {
     }
 
     async fn boot(config: &str, dir: Arc<tempfile::TempDir>, clock: Arc<ManualClock>) -> Self {
+        // On disk too: a reload reads it again.
+        std::fs::write(dir.path().join("reveille.toml"), config).unwrap();
         let settings =
             Settings::from_text(config, &dir.path().join("reveille.toml"), Vec::new()).unwrap();
         let db = settings.database_path();
-        reveille_server::links::ensure(&settings).unwrap();
+        reveille_server::http::links::ensure(&settings).unwrap();
         let store: Arc<dyn Store> = match settings.backend() {
             Some(Backend::Postgres(url)) => {
                 let opened = tokio::task::spawn_blocking(move || {
@@ -188,6 +190,11 @@ impl Harness {
             served: Some(served),
             dir,
         }
+    }
+
+    /// The config file the server reads on a reload.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("reveille.toml")
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

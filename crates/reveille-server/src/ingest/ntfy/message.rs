@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::actions::{self, Action};
+use crate::deliver::ntfy::NtfyError;
 use crate::ingest::{bounded, truncate};
-use crate::ntfy::NtfyError;
 
 /// What ntfy stores for a message published with an empty body.
 const EMPTY: &str = "triggered";
@@ -166,13 +166,13 @@ pub struct Json {
 }
 
 pub fn from_json(params: &Params, body: &[u8]) -> Result<Published, NtfyError> {
-    let json: Json = crate::api::parse_json(body).map_err(|e| {
+    let json: Json = crate::http::incidents::parse_json(body).map_err(|e| {
         NtfyError::new(
             40017,
             format!("invalid request: request body must be message JSON: {}", e.message),
         )
     })?;
-    if !crate::ntfy::valid_topic(&json.topic) {
+    if !crate::deliver::ntfy::valid_topic(&json.topic) {
         return Err(NtfyError::new(40009, "invalid request: topic invalid ('topic')"));
     }
     if json.delay.as_deref().is_some_and(|d| !d.trim().is_empty()) {
@@ -327,7 +327,11 @@ impl Answer {
             id,
             sequence_id: (!p.sequence_id.is_empty()).then(|| p.sequence_id.clone()),
             time,
-            expires: if time == 0 { 0 } else { time + crate::ntfy::message::CACHE_HOURS * 3600 },
+            expires: if time == 0 {
+                0
+            } else {
+                time + crate::deliver::ntfy::message::CACHE_HOURS * 3600
+            },
             event: if time == 0 { "" } else { "message" },
             topic: p.topic.clone(),
             title: p.title.clone(),

@@ -17,8 +17,8 @@ use axum::response::{IntoResponse, Response};
 use self::message::{Answer, Params, Published};
 use super::{rate_limit, read_body, submit};
 use crate::AppState;
-use crate::auth::{Scope, caller, hash, key_service};
-use crate::ntfy::{NtfyError, credential, valid_topic};
+use crate::deliver::ntfy::{NtfyError, credential, valid_topic};
+use crate::http::auth::{Scope, caller, hash, key_service};
 
 const SOURCE: &str = "ntfy";
 
@@ -119,8 +119,8 @@ fn service_for(
     topic: &str,
     publisher: &Publisher,
 ) -> Result<String, (&'static str, NtfyError)> {
-    let Some(service) =
-        state.settings.services.iter().find(|s| s.ntfy_topics.iter().any(|t| t == topic))
+    let settings = state.settings();
+    let Some(service) = settings.services.iter().find(|s| s.ntfy_topics.iter().any(|t| t == topic))
     else {
         let message = format!(
             "no service takes topic {}: list it in a service's ntfy_topics",
@@ -142,5 +142,8 @@ fn service_for(
 /// A random 12-character message id, as ntfy gives each message.
 fn message_id() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    crate::auth::random::<12>().iter().map(|b| ALPHABET[usize::from(*b) % 62] as char).collect()
+    crate::http::auth::random::<12>()
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % 62] as char)
+        .collect()
 }
