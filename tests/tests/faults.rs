@@ -6,6 +6,7 @@
 //! `FAULT_ROUNDS` raises the number of kills (default 5). It has no `REVEILLE_` prefix on
 //! purpose: the server refuses unknown `REVEILLE_*` variables, and it inherits this environment.
 
+use reveille_store::prelude::*;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,7 +15,7 @@ use reveille_client::conn::Policy;
 use reveille_client::outbox::Request;
 use reveille_client::{Config, Device, Sound, Status, Subscriber};
 use reveille_protocol::{Incident, IncidentDetail};
-use reveille_store::{IncidentFilter, Store};
+use reveille_store::IncidentFilter;
 use reveille_store_sqlite::Sqlite;
 use reveille_tests::{CONFIG, Site};
 use serde_json::{Value, json};

@@ -17,7 +17,7 @@ use common::{Recorder, add_token, config, page, serve};
 use reveille_client::Subscriber;
 use reveille_client::pages::{Effect, Pages};
 use reveille_core::Command;
-use reveille_store::Store;
+use reveille_store::prelude::*;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;

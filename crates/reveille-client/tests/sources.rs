@@ -376,7 +376,7 @@ async fn opsgenie_rings_for_p1_and_an_ack_in_flight_does_not_ring_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ntfy_topic_rings_stops_when_answered_anywhere_and_resumes_with_since() {
-    use reveille_store::Store;
+    use reveille_store::prelude::*;
     let dir = tempfile::tempdir().unwrap();
     let (server, port) = common::serve(dir.path(), 0).await;
     common::add_token(&server.store).await;

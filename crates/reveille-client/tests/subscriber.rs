@@ -11,7 +11,7 @@ use common::{Recorder, Server, add_token, config, page, serve, until};
 use reveille_client::Subscriber;
 use reveille_client::outbox::Request;
 use reveille_protocol::IncidentState;
-use reveille_store::Store;
+use reveille_store::prelude::*;
 
 /// A server in `dir`, and a subscriber connected to it through a recording device.
 async fn connected(dir: &std::path::Path) -> (Server, u16, Arc<Recorder>, Subscriber) {

@@ -1,9 +1,11 @@
 //! API tokens and integration keys. Only hashes are stored; the secret is shown once at creation.
 
 use jiff::Timestamp;
-use postgres::{Client, Row};
+use postgres::Row;
+use reveille_store::backend::{CredentialReads, CredentialWrites};
 use reveille_store::{Error, KeyInfo, Result, TokenInfo};
 
+use crate::Reader;
 use crate::session::Session;
 
 fn time(text: String) -> Result<Timestamp> {
@@ -31,35 +33,6 @@ fn key_row(row: &Row) -> Result<KeyInfo> {
     })
 }
 
-pub(crate) fn add_token(s: &mut Session, hash: &str, t: &TokenInfo) -> Result<()> {
-    s.query(
-        "INSERT INTO tokens (hash, prefix, user_name, scopes, created_at)
-         VALUES ($1, $2, $3, $4, $5)",
-        &[&hash, &t.prefix, &t.user, &t.scopes.join(","), &t.created_at.to_string()],
-    )?;
-    Ok(())
-}
-
-pub(crate) fn token(client: &mut Client, hash: &str) -> Result<Option<TokenInfo>> {
-    client
-        .query_opt("SELECT * FROM tokens WHERE hash = $1", &[&hash])?
-        .map(|r| token_row(&r))
-        .transpose()
-}
-
-pub(crate) fn tokens(client: &mut Client) -> Result<Vec<TokenInfo>> {
-    client
-        .query("SELECT * FROM tokens ORDER BY created_at, prefix", &[])?
-        .iter()
-        .map(token_row)
-        .collect()
-}
-
-pub(crate) fn touch_token(s: &mut Session, hash: &str, now: Timestamp) -> Result<()> {
-    s.query("UPDATE tokens SET last_used_at = $2 WHERE hash = $1", &[&hash, &now.to_string()])?;
-    Ok(())
-}
-
 /// The one row whose prefix starts with `prefix` (`select` finds the rows, `revoke` marks them).
 fn revoke<T>(
     s: &mut Session,
@@ -80,47 +53,89 @@ fn revoke<T>(
     Ok(item)
 }
 
-pub(crate) fn revoke_token(s: &mut Session, prefix: &str) -> Result<TokenInfo> {
-    revoke(
-        s,
-        prefix,
-        "SELECT * FROM tokens WHERE starts_with(prefix, $1)",
-        "UPDATE tokens SET revoked = TRUE WHERE starts_with(prefix, $1)",
-        token_row,
-    )
-    .map(|t| TokenInfo { revoked: true, ..t })
+impl CredentialWrites for Session {
+    fn add_token(&mut self, hash: &str, t: &TokenInfo) -> Result<()> {
+        let s = self;
+        s.query(
+            "INSERT INTO tokens (hash, prefix, user_name, scopes, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&hash, &t.prefix, &t.user, &t.scopes.join(","), &t.created_at.to_string()],
+        )?;
+        Ok(())
+    }
+
+    fn touch_token(&mut self, hash: &str, now: Timestamp) -> Result<()> {
+        let s = self;
+        s.query("UPDATE tokens SET last_used_at = $2 WHERE hash = $1", &[&hash, &now.to_string()])?;
+        Ok(())
+    }
+
+    fn revoke_token(&mut self, prefix: &str) -> Result<TokenInfo> {
+        let s = self;
+        revoke(
+            s,
+            prefix,
+            "SELECT * FROM tokens WHERE starts_with(prefix, $1)",
+            "UPDATE tokens SET revoked = TRUE WHERE starts_with(prefix, $1)",
+            token_row,
+        )
+        .map(|t| TokenInfo { revoked: true, ..t })
+    }
+
+    fn add_key(&mut self, hash: &str, k: &KeyInfo) -> Result<()> {
+        let s = self;
+        s.query(
+            "INSERT INTO keys (hash, prefix, service, created_at) VALUES ($1, $2, $3, $4)",
+            &[&hash, &k.prefix, &k.service, &k.created_at.to_string()],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_key(&mut self, prefix: &str) -> Result<KeyInfo> {
+        let s = self;
+        revoke(
+            s,
+            prefix,
+            "SELECT * FROM keys WHERE starts_with(prefix, $1)",
+            "UPDATE keys SET revoked = TRUE WHERE starts_with(prefix, $1)",
+            key_row,
+        )
+        .map(|k| KeyInfo { revoked: true, ..k })
+    }
 }
 
-pub(crate) fn add_key(s: &mut Session, hash: &str, k: &KeyInfo) -> Result<()> {
-    s.query(
-        "INSERT INTO keys (hash, prefix, service, created_at) VALUES ($1, $2, $3, $4)",
-        &[&hash, &k.prefix, &k.service, &k.created_at.to_string()],
-    )?;
-    Ok(())
-}
+impl CredentialReads for Reader {
+    fn token(&mut self, hash: &str) -> Result<Option<TokenInfo>> {
+        let client = &mut self.0;
+        client
+            .query_opt("SELECT * FROM tokens WHERE hash = $1", &[&hash])?
+            .map(|r| token_row(&r))
+            .transpose()
+    }
 
-pub(crate) fn key(client: &mut Client, hash: &str) -> Result<Option<KeyInfo>> {
-    client
-        .query_opt("SELECT * FROM keys WHERE hash = $1", &[&hash])?
-        .map(|r| key_row(&r))
-        .transpose()
-}
+    fn tokens(&mut self) -> Result<Vec<TokenInfo>> {
+        let client = &mut self.0;
+        client
+            .query("SELECT * FROM tokens ORDER BY created_at, prefix", &[])?
+            .iter()
+            .map(token_row)
+            .collect()
+    }
 
-pub(crate) fn keys(client: &mut Client) -> Result<Vec<KeyInfo>> {
-    client
-        .query("SELECT * FROM keys ORDER BY created_at, prefix", &[])?
-        .iter()
-        .map(key_row)
-        .collect()
-}
+    fn key(&mut self, hash: &str) -> Result<Option<KeyInfo>> {
+        let client = &mut self.0;
+        client
+            .query_opt("SELECT * FROM keys WHERE hash = $1", &[&hash])?
+            .map(|r| key_row(&r))
+            .transpose()
+    }
 
-pub(crate) fn revoke_key(s: &mut Session, prefix: &str) -> Result<KeyInfo> {
-    revoke(
-        s,
-        prefix,
-        "SELECT * FROM keys WHERE starts_with(prefix, $1)",
-        "UPDATE keys SET revoked = TRUE WHERE starts_with(prefix, $1)",
-        key_row,
-    )
-    .map(|k| KeyInfo { revoked: true, ..k })
+    fn keys(&mut self) -> Result<Vec<KeyInfo>> {
+        let client = &mut self.0;
+        client
+            .query("SELECT * FROM keys ORDER BY created_at, prefix", &[])?
+            .iter()
+            .map(key_row)
+            .collect()
+    }
 }

@@ -1,5 +1,7 @@
 //! Reveille on PostgreSQL, for teams that run several identical nodes so that no machine is a
-//! single point of failure.
+//! single point of failure. It is a [`reveille_store::Backend`]: it supplies its connections and
+//! its SQL (the query traits, one per role), and the shared state of the cluster
+//! ([`reveille_store::Cluster`]); the roles of the store come with it from `reveille-store`.
 //!
 //! Each node has one writer thread with group commit (the shared [`reveille_store::writer`],
 //! over [`session::Session`]), a small pool of read connections, and one dedicated listening
@@ -25,15 +27,16 @@ mod records;
 mod retention;
 mod schema;
 mod session;
-mod store;
 
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
+use async_trait::async_trait;
+use jiff::Timestamp;
 use postgres::{Client, NoTls};
-use reveille_store::quarantine::{Quarantine, Unreadable};
+use reveille_store::quarantine::Quarantine;
 use reveille_store::writer::Writer;
-use reveille_store::{Error, Hub, Result};
+use reveille_store::{Backend, ClusterView, Error, Hub, Lease, NodeInfo, Result, UserPresence};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -61,7 +64,10 @@ struct Readers {
     jobs: Mutex<mpsc::Sender<ReadJob>>,
 }
 
-type ReadJob = Box<dyn FnOnce(&Target, &mut Option<Client>) + Send>;
+type ReadJob = Box<dyn FnOnce(&Target, &mut Option<Reader>) + Send>;
+
+/// A read connection.
+pub struct Reader(Client);
 
 /// Read connections per node.
 const READERS: usize = 8;
@@ -75,14 +81,14 @@ impl Readers {
             std::thread::Builder::new()
                 .name(format!("reveille-pg-reader-{n}"))
                 .spawn(move || {
-                    let mut client: Option<Client> = None;
+                    let mut reader: Option<Reader> = None;
                     loop {
                         let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
                         let Ok(job) = job else { return };
-                        if client.as_ref().is_none_or(Client::is_closed) {
-                            client = target.connect().ok();
+                        if reader.as_ref().is_none_or(|r| r.0.is_closed()) {
+                            reader = target.connect().ok().map(Reader);
                         }
-                        job(&target, &mut client);
+                        job(&target, &mut reader);
                     }
                 })
                 .map_err(Error::unavailable)?;
@@ -203,33 +209,58 @@ impl Postgres {
         })
     }
 
-    /// Runs `work` on the writer thread inside a transaction; answers after the commit.
-    async fn write<T, F>(&self, work: F) -> Result<T>
+    /// Runs `f` in a short transaction of its own on a read connection: for the cluster's
+    /// bookkeeping, which must never share a writer group with other locks (see [`cluster`]).
+    async fn side<T, F>(&self, mut f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnMut(&mut Session) -> Result<T> + Send + 'static,
+        F: FnMut(&mut postgres::Transaction<'_>) -> Result<T> + Send + 'static,
     {
-        self.inner.writer.write(work).await
+        self.read(move |reader| {
+            let mut tx = reader.0.transaction()?;
+            let value = f(&mut tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Backend for Postgres {
+    type Session = Session;
+    type Reader = Reader;
+
+    fn writer(&self) -> &Writer<Session> {
+        &self.inner.writer
     }
 
-    /// Runs `f` on one of the read connections. A connection found dead by `f` (the database
-    /// restarted, a proxy dropped it) is opened again and `f` run once more at once, so a
-    /// restart of the database costs no reader an error.
+    fn hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    fn quarantine(&self) -> &Quarantine {
+        &self.inner.quarantine
+    }
+
+    /// One of the read connections. A connection found dead by `f` (the database restarted, a
+    /// proxy dropped it) is opened again and `f` run once more at once, so a restart of the
+    /// database costs no reader an error.
     async fn read<T, F>(&self, mut f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnMut(&mut Client) -> Result<T> + Send + 'static,
+        F: FnMut(&mut Reader) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: ReadJob = Box::new(move |target, client| {
-            let mut result = match client.as_mut() {
-                Some(c) => f(c),
+        let job: ReadJob = Box::new(move |target, reader| {
+            let mut result = match reader.as_mut() {
+                Some(r) => f(r),
                 None => Err(Error::unavailable("cannot connect to the database")),
             };
-            if result.is_err() && client.as_ref().is_some_and(Client::is_closed) {
-                *client = target.connect().ok();
-                if let Some(c) = client.as_mut() {
-                    result = f(c);
+            if result.is_err() && reader.as_ref().is_some_and(|r| r.0.is_closed()) {
+                *reader = target.connect().ok().map(Reader);
+                if let Some(r) = reader.as_mut() {
+                    result = f(r);
                 }
             }
             let _ = reply.send(result);
@@ -238,47 +269,38 @@ impl Postgres {
         sent.map_err(|_| Error::unavailable("the database readers have stopped"))?;
         answer.await.map_err(|_| Error::unavailable("a database reader stopped"))?
     }
+}
 
-    /// Runs `f` in a short transaction of its own on a read connection: for the cluster's
-    /// bookkeeping, which must never share a writer group with other locks (see [`cluster`]).
-    async fn side<T, F>(&self, mut f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnMut(&mut postgres::Transaction<'_>) -> Result<T> + Send + 'static,
-    {
-        self.read(move |client| {
-            let mut tx = client.transaction()?;
-            let value = f(&mut tx)?;
-            tx.commit()?;
-            Ok(value)
-        })
-        .await
+/// What the nodes share, each in a short transaction of its own ([`cluster`]).
+#[async_trait]
+impl reveille_store::Cluster for Postgres {
+    async fn lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Lease> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.side(move |tx| cluster::lease(tx, &name, &holder, now, until)).await
     }
 
-    /// Like [`Self::read`] for readers that skip rows they cannot decode; those met for the
-    /// first time are reported and written on their incident's timeline.
-    async fn read_skipping<T, F>(&self, mut f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnMut(&mut Client, &mut Vec<Unreadable>) -> Result<T> + Send + 'static,
-    {
-        let (value, skipped) = self
-            .read(move |client| {
-                let mut skipped = Vec::new();
-                Ok((f(client, &mut skipped)?, skipped))
-            })
-            .await?;
-        let fresh = self.inner.quarantine.first_seen(skipped);
-        if !fresh.is_empty() {
-            let store = self.clone();
-            tokio::spawn(async move {
-                let now = jiff::Timestamp::now();
-                let noted = store.write(move |s| quarantine::record(s, &fresh, now));
-                if let Err(e) = noted.await {
-                    tracing::warn!(error = %e, "cannot note an unreadable row on its timeline");
-                }
-            });
-        }
-        Ok(value)
+    async fn report_node(
+        &self,
+        node: NodeInfo,
+        presence: Vec<UserPresence>,
+    ) -> Result<ClusterView> {
+        self.side(move |tx| cluster::report_node(tx, &node, &presence)).await
+    }
+
+    async fn take_tokens(
+        &self,
+        key: &str,
+        want: u32,
+        per_minute: u32,
+        now: Timestamp,
+    ) -> Result<u32> {
+        let key = key.to_owned();
+        self.side(move |tx| cluster::take_tokens(tx, &key, want, per_minute, now)).await
     }
 }

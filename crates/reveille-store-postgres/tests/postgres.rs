@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reveille_protocol::Action::Trigger;
 use reveille_store::conformance::{batch, send};
-use reveille_store::{Error, Store};
+use reveille_store::{Cluster, Error, Incidents, Store};
 use reveille_store_postgres::{Postgres, WRITE_LOCK};
 
 async fn fresh() -> Arc<dyn Store> {

@@ -3,7 +3,11 @@
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use reveille_store::backend::{CredentialReads, CredentialWrites};
 use reveille_store::{Error, KeyInfo, Result, TokenInfo};
+
+use crate::Reader;
+use crate::session::Session;
 
 fn time(text: String) -> rusqlite::Result<Timestamp> {
     text.parse().map_err(|e| {
@@ -32,32 +36,6 @@ fn key_row(row: &Row<'_>) -> rusqlite::Result<KeyInfo> {
     })
 }
 
-pub(crate) fn add_token(conn: &Connection, hash: &str, t: &TokenInfo) -> Result<()> {
-    conn.execute(
-        "INSERT INTO tokens (hash, prefix, user, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![hash, t.prefix, t.user, t.scopes.join(","), t.created_at.to_string()],
-    )?;
-    Ok(())
-}
-
-pub(crate) fn token(conn: &Connection, hash: &str) -> Result<Option<TokenInfo>> {
-    Ok(conn
-        .prepare_cached("SELECT * FROM tokens WHERE hash = ?1")?
-        .query_row([hash], token_row)
-        .optional()?)
-}
-
-pub(crate) fn tokens(conn: &Connection) -> Result<Vec<TokenInfo>> {
-    let mut stmt = conn.prepare("SELECT * FROM tokens ORDER BY created_at, prefix")?;
-    Ok(stmt.query_map([], token_row)?.collect::<Result<_, _>>()?)
-}
-
-pub(crate) fn touch_token(conn: &Connection, hash: &str, now: Timestamp) -> Result<()> {
-    conn.prepare_cached("UPDATE tokens SET last_used_at = ?2 WHERE hash = ?1")?
-        .execute(params![hash, now.to_string()])?;
-    Ok(())
-}
-
 /// Finds the one row of `table` whose prefix starts with `prefix`, and marks it revoked.
 fn revoke<T>(
     conn: &Connection,
@@ -79,30 +57,69 @@ fn revoke<T>(
     Ok(item)
 }
 
-pub(crate) fn revoke_token(conn: &Connection, prefix: &str) -> Result<TokenInfo> {
-    revoke(conn, "tokens", prefix, token_row).map(|t| TokenInfo { revoked: true, ..t })
+impl CredentialWrites for Session {
+    fn add_token(&mut self, hash: &str, t: &TokenInfo) -> Result<()> {
+        let conn = &self.conn;
+        conn.execute(
+            "INSERT INTO tokens (hash, prefix, user, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![hash, t.prefix, t.user, t.scopes.join(","), t.created_at.to_string()],
+        )?;
+        Ok(())
+    }
+
+    fn touch_token(&mut self, hash: &str, now: Timestamp) -> Result<()> {
+        let conn = &self.conn;
+        conn.prepare_cached("UPDATE tokens SET last_used_at = ?2 WHERE hash = ?1")?
+            .execute(params![hash, now.to_string()])?;
+        Ok(())
+    }
+
+    fn revoke_token(&mut self, prefix: &str) -> Result<TokenInfo> {
+        let conn = &self.conn;
+        revoke(conn, "tokens", prefix, token_row).map(|t| TokenInfo { revoked: true, ..t })
+    }
+
+    fn add_key(&mut self, hash: &str, k: &KeyInfo) -> Result<()> {
+        let conn = &self.conn;
+        conn.execute(
+            "INSERT INTO keys (hash, prefix, service, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![hash, k.prefix, k.service, k.created_at.to_string()],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_key(&mut self, prefix: &str) -> Result<KeyInfo> {
+        let conn = &self.conn;
+        revoke(conn, "keys", prefix, key_row).map(|k| KeyInfo { revoked: true, ..k })
+    }
 }
 
-pub(crate) fn add_key(conn: &Connection, hash: &str, k: &KeyInfo) -> Result<()> {
-    conn.execute(
-        "INSERT INTO keys (hash, prefix, service, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![hash, k.prefix, k.service, k.created_at.to_string()],
-    )?;
-    Ok(())
-}
+impl CredentialReads for Reader {
+    fn token(&mut self, hash: &str) -> Result<Option<TokenInfo>> {
+        let conn = &self.0;
+        Ok(conn
+            .prepare_cached("SELECT * FROM tokens WHERE hash = ?1")?
+            .query_row([hash], token_row)
+            .optional()?)
+    }
 
-pub(crate) fn key(conn: &Connection, hash: &str) -> Result<Option<KeyInfo>> {
-    Ok(conn
-        .prepare_cached("SELECT * FROM keys WHERE hash = ?1")?
-        .query_row([hash], key_row)
-        .optional()?)
-}
+    fn tokens(&mut self) -> Result<Vec<TokenInfo>> {
+        let conn = &self.0;
+        let mut stmt = conn.prepare("SELECT * FROM tokens ORDER BY created_at, prefix")?;
+        Ok(stmt.query_map([], token_row)?.collect::<Result<_, _>>()?)
+    }
 
-pub(crate) fn keys(conn: &Connection) -> Result<Vec<KeyInfo>> {
-    let mut stmt = conn.prepare("SELECT * FROM keys ORDER BY created_at, prefix")?;
-    Ok(stmt.query_map([], key_row)?.collect::<Result<_, _>>()?)
-}
+    fn key(&mut self, hash: &str) -> Result<Option<KeyInfo>> {
+        let conn = &self.0;
+        Ok(conn
+            .prepare_cached("SELECT * FROM keys WHERE hash = ?1")?
+            .query_row([hash], key_row)
+            .optional()?)
+    }
 
-pub(crate) fn revoke_key(conn: &Connection, prefix: &str) -> Result<KeyInfo> {
-    revoke(conn, "keys", prefix, key_row).map(|k| KeyInfo { revoked: true, ..k })
+    fn keys(&mut self) -> Result<Vec<KeyInfo>> {
+        let conn = &self.0;
+        let mut stmt = conn.prepare("SELECT * FROM keys ORDER BY created_at, prefix")?;
+        Ok(stmt.query_map([], key_row)?.collect::<Result<_, _>>()?)
+    }
 }

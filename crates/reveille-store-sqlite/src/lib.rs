@@ -1,5 +1,8 @@
 //! The embedded SQLite store: WAL mode, `synchronous=FULL`, one writer thread with group commit
-//! (the shared [`reveille_store::writer`]), and a small pool of read connections.
+//! (the shared [`reveille_store::writer`]), and a small pool of read connections. It is a
+//! [`reveille_store::Backend`]: it supplies those connections and its SQL (the query traits,
+//! one per role: [`read`] and [`credentials`] and [`records`]), and the roles of the store come
+//! with it from `reveille-store`, written once for every backend.
 //!
 //! SQLite has one writer: feed ids are handed out in commit order, so committed entries are
 //! published to the hub straight from the writer, in order, with no reading back.
@@ -16,16 +19,16 @@ mod records;
 mod retention;
 mod schema;
 mod session;
-mod store;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 
+use async_trait::async_trait;
 use jiff::Timestamp;
-use reveille_store::quarantine::{Quarantine, Unreadable};
+use reveille_store::quarantine::Quarantine;
 use reveille_store::writer::Writer;
-use reveille_store::{Error, Hub, Result};
+use reveille_store::{Backend, ClusterView, Error, Hub, Lease, NodeInfo, Result, UserPresence};
 use rusqlite::Connection;
 
 use self::session::Session;
@@ -47,7 +50,7 @@ pub struct Sqlite {
 struct Inner {
     path: PathBuf,
     writer: Writer<Session>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Mutex<Vec<Reader>>,
     /// One permit per read connection: at most [`READERS`] reads run at once, the rest wait
     /// their turn, so a burst of reads cannot open connections (and threads) without bound.
     reading: Arc<tokio::sync::Semaphore>,
@@ -188,12 +191,33 @@ impl Sqlite {
     {
         self.inner.writer.write(work).await
     }
+}
 
-    /// Runs `f` on a pooled read connection on the blocking thread pool.
-    async fn read<T, F>(&self, f: F) -> Result<T>
+/// A pooled read connection.
+pub struct Reader(Connection);
+
+#[async_trait]
+impl Backend for Sqlite {
+    type Session = Session;
+    type Reader = Reader;
+
+    fn writer(&self) -> &Writer<Session> {
+        &self.inner.writer
+    }
+
+    fn hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    fn quarantine(&self) -> &Quarantine {
+        &self.inner.quarantine
+    }
+
+    /// A pooled connection on the blocking thread pool; at most [`READERS`] at once.
+    async fn read<T, F>(&self, mut f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnMut(&mut Reader) -> Result<T> + Send + 'static,
     {
         // The permit goes with the read onto its thread: a caller that gives up (a client gone)
         // does not free it while the read still holds its connection.
@@ -203,45 +227,46 @@ impl Sqlite {
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let pooled = inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let conn = match pooled {
-                Some(conn) => conn,
-                None => connect(&inner.path)?,
+            let mut reader = match pooled {
+                Some(reader) => reader,
+                None => Reader(connect(&inner.path)?),
             };
-            let result = f(&conn);
+            let result = f(&mut reader);
             let mut pool = inner.readers.lock().unwrap_or_else(|p| p.into_inner());
             if pool.len() < READERS {
-                pool.push(conn);
+                pool.push(reader);
             }
             result
         });
         task.await.map_err(|e| Error::Unavailable(e.to_string()))?
     }
+}
 
-    /// Like [`Self::read`] for readers that skip rows they cannot decode; those met for the
-    /// first time are reported and written on their incident's timeline.
-    async fn read_skipping<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection, &mut Vec<Unreadable>) -> Result<T> + Send + 'static,
-    {
-        let (value, skipped) = self
-            .read(move |conn| {
-                let mut skipped = Vec::new();
-                Ok((f(conn, &mut skipped)?, skipped))
-            })
-            .await?;
-        let fresh = self.inner.quarantine.first_seen(skipped);
-        if !fresh.is_empty() {
-            let store = self.clone();
-            tokio::spawn(async move {
-                let now = Timestamp::now();
-                let noted = store.write(move |s| quarantine::record(&s.conn, &fresh, now));
-                if let Err(e) = noted.await {
-                    tracing::warn!(error = %e, "cannot note an unreadable row on its timeline");
-                }
-            });
-        }
-        Ok(value)
+/// One node: the cluster is this process, and what it shares it keeps in memory.
+#[async_trait]
+impl reveille_store::Cluster for Sqlite {
+    async fn lease(&self, _: &str, _: &str, _: Timestamp, _: Timestamp) -> Result<Lease> {
+        Ok(Lease::Granted { took_over: None })
+    }
+
+    async fn report_node(
+        &self,
+        node: NodeInfo,
+        presence: Vec<UserPresence>,
+    ) -> Result<ClusterView> {
+        let name = node.name.clone();
+        let presence = presence.into_iter().map(|p| (name.clone(), p)).collect();
+        Ok(ClusterView { nodes: vec![node], presence })
+    }
+
+    async fn take_tokens(
+        &self,
+        key: &str,
+        want: u32,
+        per_minute: u32,
+        now: Timestamp,
+    ) -> Result<u32> {
+        Ok(self.take_tokens_here(key, want, per_minute, now))
     }
 }
 

@@ -3,6 +3,7 @@
 //! records what it was asked to do.
 #![allow(dead_code)]
 
+use reveille_store::prelude::*;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use reveille_protocol::{Action, AlertEvent, Incident, Severity};
 use reveille_server::AppState;
 use reveille_server::clock::SystemClock;
 use reveille_server::config::Settings;
-use reveille_store::{IngestBatch, Store, TokenInfo};
+use reveille_store::{IngestBatch, TokenInfo};
 use reveille_store_sqlite::Sqlite;
 use tokio::sync::{oneshot, watch};
 
