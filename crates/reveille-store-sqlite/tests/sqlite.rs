@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use reveille_protocol::{Action, IncidentState};
-use reveille_store::prelude::*;
 use reveille_store::conformance::{send, t};
+use reveille_store::prelude::*;
 use reveille_store_sqlite::Sqlite;
 
 async fn fresh() -> Arc<dyn Store> {
