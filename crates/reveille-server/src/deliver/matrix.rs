@@ -283,8 +283,9 @@ impl crate::jobs::Job for Listening {
             self.bot = bot;
         }
         let Some(bot) = &self.bot else { return Ok(()) };
-        if crate::deliver::outbox::hold(state, crate::deliver::outbox::MATRIX_LEASE).await.is_none()
-        {
+        let holding =
+            crate::deliver::outbox::hold(state, crate::deliver::outbox::MATRIX_LEASE).await;
+        if !matches!(holding, crate::deliver::outbox::Holding::Ours { .. }) {
             self.wait = Some(crate::deliver::outbox::RENEW);
             return Ok(());
         }

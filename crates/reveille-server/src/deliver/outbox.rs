@@ -66,23 +66,36 @@ pub const PUSH: Outbox = Outbox { lease: "push", cursor: "push_cursor" };
 pub const WEBHOOKS: Outbox = Outbox { lease: "webhooks", cursor: "webhook_cursor" };
 pub const NOTIFY: Outbox = Outbox { lease: "notify", cursor: "notify_cursor" };
 
-/// Takes or renews the lease `name` for this node: `Some(took_over)` while held (`took_over`
-/// names a node whose lease ran out), `None` when another node holds it or it cannot be asked.
-pub async fn hold(state: &AppState, name: &str) -> Option<Option<String>> {
+/// Whether this node holds a lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holding {
+    /// Ours; `took_over` names a node whose lease ran out.
+    Ours { took_over: Option<String> },
+    /// Another node's.
+    Theirs,
+    /// The database cannot say now (restarting, unreachable): what this node was doing is kept
+    /// and goes on once it can say. Dropping it would make a short database restart send every
+    /// entry since the last saved cursor again.
+    Unknown,
+}
+
+/// Takes or renews the lease `name` for this node.
+pub async fn hold(state: &AppState, name: &str) -> Holding {
     let now = state.clock.now();
     match state.store.lease(name, &state.node, now, now + LEASE).await {
-        Ok(reveille_store::Lease::Granted { took_over }) => Some(took_over),
-        Ok(reveille_store::Lease::Held(_)) => None,
+        Ok(reveille_store::Lease::Granted { took_over }) => Holding::Ours { took_over },
+        Ok(reveille_store::Lease::Held(_)) => Holding::Theirs,
         Err(e) => {
             tracing::warn!(error = %e, lease = name, "cannot renew the lease; pausing");
-            None
+            Holding::Unknown
         }
     }
 }
 
 /// Runs `work` while holding the lease `name`, renewing it every [`RENEW`] however long `work`
 /// takes (a slow provider must not let the lease lapse and another node do the same work). None
-/// when the lease was lost: `work` is dropped there.
+/// when another node holds the lease now: `work` is dropped there. While the database cannot
+/// say, `work` goes on.
 pub async fn while_held<T>(
     state: &AppState,
     name: &str,
@@ -93,7 +106,9 @@ pub async fn while_held<T>(
         tokio::select! {
             done = &mut work => return Some(done),
             () = tokio::time::sleep(RENEW) => {
-                hold(state, name).await?;
+                if hold(state, name).await == Holding::Theirs {
+                    return None;
+                }
             }
         }
     }
@@ -214,9 +229,16 @@ impl<H: Handler + 'static> crate::jobs::Job for Outboxed<H> {
         if self.head.is_none() {
             self.head = Some(state.store.hub().head());
         }
-        let Some(took_over) = hold(state, self.outbox.lease).await else {
-            self.lost();
-            return Ok(());
+        let took_over = match hold(state, self.outbox.lease).await {
+            Holding::Ours { took_over } => took_over,
+            Holding::Theirs => {
+                self.lost();
+                return Ok(());
+            }
+            Holding::Unknown => {
+                self.next = Next::Wait(RENEW);
+                return Ok(());
+            }
         };
         if let Some(node) = took_over {
             tracing::warn!(stopped = %node, outbox = self.outbox.lease, "took over from a node that stopped");

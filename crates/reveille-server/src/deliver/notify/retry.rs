@@ -61,6 +61,7 @@ pub(super) async fn deliver(
     let c = out.channel.as_str();
     let mut again = Vec::new();
     let mut last_failure = None;
+    let mut notes = Vec::new();
     for send::Fate { incident, outcome } in fates {
         let (kind, message) = match outcome {
             Ok(told) => told,
@@ -88,12 +89,15 @@ pub(super) async fn deliver(
                 (format!("{c}_failed"), message)
             }
         };
-        let command = Command::Note { kind, message };
-        if let Err(e) = state.store.command(incident, &user, command, now).await {
+        notes.push((incident, Command::Note { kind, message }));
+    }
+    // The reach first: whoever reads the timeline's line finds the readiness board agreeing.
+    reach::record(state, &user, out.channel, last_failure.as_deref()).await;
+    for (incident, note) in notes {
+        if let Err(e) = state.store.command(incident, &user, note, now).await {
             tracing::error!(error = %e, "cannot write a receipt on the timeline");
         }
     }
-    reach::record(state, &user, out.channel, last_failure.as_deref()).await;
     if again.is_empty() {
         return None;
     }
