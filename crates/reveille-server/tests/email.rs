@@ -178,18 +178,20 @@ async fn a_greylisting_server_gets_the_page_later_and_a_refusal_is_final() {
     let smtp = start_smtp(python);
     let files = [("smtp.password", PASSWORD), ("smtp-ca.pem", smtp.cert.as_str())];
     let h = Harness::with_files(&config(smtp.port), jiff::Timestamp::now(), &files).await;
-    // Moves the server's clock on and waits for the notifier's next attempt to reach the server.
+    // Once the notifier has said it will try again (its `retries`-th email_retry line, when it
+    // has set the time of the next attempt), moves the server's clock on and waits for that
+    // attempt to reach the mail server.
     let smtp = &smtp;
-    let attempt_after = |seconds: i64| {
+    let h = &h;
+    let attempt_after = |id: i64, seconds: i64, retries: usize| async move {
+        h.timeline_lines(id, "email_retry", retries).await;
         let (refused, mails) = (smtp.refused(), smtp.mails().len());
         h.advance(seconds);
-        async move {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-            while smtp.refused() == refused && smtp.mails().len() == mails {
-                assert!(tokio::time::Instant::now() < deadline, "no attempt {seconds} s later");
-                // Another process's files: there is nothing to wait on but them.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while smtp.refused() == refused && smtp.mails().len() == mails {
+            assert!(tokio::time::Instant::now() < deadline, "no attempt {seconds} s later");
+            // Another process's files: there is nothing to wait on but them.
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
 
@@ -198,14 +200,14 @@ async fn a_greylisting_server_gets_the_page_later_and_a_refusal_is_final() {
     let id = h.trigger("db-1/disk", "Disk full on db-1").await;
     let first = h.timeline_line(id, "email_retry", "451").await;
     assert!(first.contains("deferred") && first.contains("trying again in 30 s"), "{first}");
-    let reach = email_reach(&h).await;
+    let reach = email_reach(h).await;
     assert_eq!(reach["live"], false, "a failing email does not count: {reach}");
-    attempt_after(31).await;
-    attempt_after(61).await;
+    attempt_after(id, 31, 1).await;
+    attempt_after(id, 61, 2).await;
     assert_eq!(smtp.refused(), 3, "tried at 0 s, 30 s and 90 s");
     assert!(smtp.mails().is_empty());
     smtp.refuse("defer", false);
-    attempt_after(121).await;
+    attempt_after(id, 121, 3).await;
     let mail = smtp.until(1).await.remove(0);
     assert!(mail["subject"].as_str().unwrap().contains(&format!("(#{id})")), "{mail}");
     h.timeline_line(id, "email_sent", "accepted").await;
@@ -213,7 +215,7 @@ async fn a_greylisting_server_gets_the_page_later_and_a_refusal_is_final() {
     let retries = timeline.iter().filter(|e| e.kind == "email_retry").count();
     assert_eq!(retries, 3, "{timeline:?}");
     assert!(timeline.iter().all(|e| e.kind != "email_failed"), "{timeline:?}");
-    let reach = email_reach(&h).await;
+    let reach = email_reach(h).await;
     assert_eq!(reach["live"], true, "reachable again once a mail went: {reach}");
 
     // A permanent refusal is final at once: one attempt, no retry, said on the timeline.
@@ -228,5 +230,5 @@ async fn a_greylisting_server_gets_the_page_later_and_a_refusal_is_final() {
     assert_eq!(smtp.refused(), 5, "one attempt for each, never again");
     let timeline = h.store().incident(gone).await.unwrap().timeline;
     assert!(timeline.iter().all(|e| e.kind != "email_retry"), "{timeline:?}");
-    assert_eq!(email_reach(&h).await["live"], false);
+    assert_eq!(email_reach(h).await["live"], false);
 }

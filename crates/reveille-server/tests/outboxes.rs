@@ -160,7 +160,12 @@ async fn every_page_reaches_every_channel_once_across_a_database_restart() {
         assert!(told <= 1, "incident {id} mailed {told} times");
         assert_eq!(pushed.get(id), Some(&1), "incident {id} pushed {:?} times", pushed.get(id));
         let delivered = hooks.lock().unwrap().get(&("incident.triggered".to_owned(), *id)).cloned();
-        assert_eq!(delivered.map(|d| d.len()), Some(1), "incident {id}'s webhook");
+        if delivered.as_ref().map(|d| d.len()) != Some(1) {
+            let timeline = h.store().incident(*id).await.unwrap().timeline;
+            let lines: Vec<String> =
+                timeline.iter().map(|e| format!("{} {}: {}", e.actor, e.kind, e.message)).collect();
+            panic!("incident {id}'s webhook delivered as {delivered:?}; its timeline: {lines:#?}");
+        }
     }
     // The phone's backlog: each page once.
     let basic = format!(

@@ -309,6 +309,21 @@ impl Harness {
         }
     }
 
+    /// Waits until the incident's timeline has `n` lines of `kind` (or more).
+    pub async fn timeline_lines(&self, id: i64, kind: &str, n: usize) {
+        let mut commits = self.store().hub().commits();
+        loop {
+            let timeline = self.store().incident(id).await.unwrap().timeline;
+            if timeline.iter().filter(|e| e.kind == kind).count() >= n {
+                return;
+            }
+            tokio::time::timeout(Duration::from_secs(20), commits.changed())
+                .await
+                .unwrap_or_else(|_| panic!("fewer than {n} {kind} lines on {id}: {timeline:?}"))
+                .unwrap();
+        }
+    }
+
     pub async fn incidents(&self) -> Vec<reveille_protocol::Incident> {
         let filter = reveille_store::IncidentFilter { limit: 1000, ..Default::default() };
         self.store().incidents(filter).await.unwrap()
