@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 use reveille_protocol::{Escalation, Incident, IncidentState};
 
-use crate::incident::{Effect, entry};
+use crate::incident::{Effect, Refusal, entry};
 use crate::service::ServiceRules;
 
 /// Pages the first step from (`level`, `round`) on that has anyone on call.
@@ -111,6 +111,30 @@ pub fn on_escalate(
             Effect::Escalation(Escalation { next_at: None, ..esc }),
         ],
     }
+}
+
+/// A person asks for the next level now (pressing 6 on a call, say): the ladder moves on at
+/// once, as if the level's time had run out, and the timeline says who asked and how (`how`:
+/// " by pressing 6 on a call"). Refused when nobody is being waited for, or there is no next
+/// level.
+pub fn on_request(
+    inc: &Incident,
+    rules: &ServiceRules,
+    actor: &str,
+    how: &str,
+    now: Timestamp,
+) -> Result<Vec<Effect>, Refusal> {
+    if inc.state != IncidentState::Triggered {
+        return Err(Refusal(format!("incident {} is {}", inc.id, inc.state.as_str())));
+    }
+    let esc = inc.escalation.unwrap_or(Escalation { level: 0, round: 0, next_at: None });
+    let Some((level, round)) = rules.policy.after(esc.level, esc.round) else {
+        return Err(Refusal("there is no next level: the escalation policy has ended".into()));
+    };
+    let asked = format!("{actor} asked for the next level{how}");
+    let mut effects = vec![entry(now, actor, "escalate_requested", asked.clone())];
+    effects.extend(page_from(rules, level, round, now, Some(&asked)));
+    Ok(effects)
 }
 
 #[cfg(test)]

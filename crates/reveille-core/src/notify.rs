@@ -19,6 +19,10 @@ use crate::schedule::Restriction;
 pub enum Channel {
     Email,
     Matrix,
+    /// A phone call (over the team's SIP line, or Twilio).
+    Call,
+    /// A text (through a GSM modem's gammu-smsd, or Twilio).
+    Sms,
 }
 
 impl Channel {
@@ -26,6 +30,8 @@ impl Channel {
         match self {
             Self::Email => "email",
             Self::Matrix => "matrix",
+            Self::Call => "call",
+            Self::Sms => "sms",
         }
     }
 }

@@ -55,6 +55,8 @@ pub struct AppState {
     pub readiness: Arc<tokio::sync::Mutex<Option<readiness::Shared>>>,
     /// Console streams open per person on this node.
     pub console_streams: Arc<live::Streams>,
+    /// This node's SIP line, once open.
+    pub line: Arc<crate::deliver::voice::LineSlot>,
     settings: Arc<RwLock<Arc<Settings>>>,
     last_reload: Arc<RwLock<Option<Reload>>>,
     directory: Arc<RwLock<Arc<Directory>>>,
@@ -94,6 +96,7 @@ impl AppState {
             link_key: Arc::default(),
             readiness: Arc::default(),
             console_streams: Arc::default(),
+            line: Arc::default(),
             last_reload: Arc::default(),
             directory: Arc::new(RwLock::new(Arc::new(directory))),
             directory_source: Arc::default(),

@@ -70,6 +70,10 @@ async fn until(h: &Harness, what: &str, mut done: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_reaches_every_channel_once_across_a_database_restart() {
+    // What the outboxes did is in their logs, shown when this fails.
+    let logs =
+        tracing_subscriber::fmt().with_test_writer().with_env_filter("warn,reveille_server=info");
+    let _ = logs.try_init();
     if let Some(why) = reveille_tests::postgres::missing() {
         assert!(std::env::var_os("CI").is_none(), "CI must run this: {why}");
         return eprintln!("SKIPPED: {why}");

@@ -335,6 +335,17 @@ pub async fn a_deaf_level_is_left_early(store: &dyn Store) {
     assert!(timeline.last().unwrap().message.contains("alice has no live device"));
 }
 
+pub async fn a_person_can_move_the_ladder_on_at_once(store: &dyn Store) {
+    let id = send(store, "ladder", Action::Trigger, "k1", 0).await.unwrap();
+    let moved = store.escalate_now(id, "alice", " by pressing 6", all_rules(), t(30)).await;
+    assert_eq!(moved.unwrap().escalation.unwrap().level, 1);
+    assert_eq!(store.feed_since("bob", 0, 10).await.unwrap()[0].kind, FeedKind::Page);
+    let timeline = store.incident(id).await.unwrap().timeline;
+    assert!(timeline.iter().any(|e| e.kind == "escalate_requested" && e.actor == "alice"));
+    let ended = store.escalate_now(id, "bob", "", all_rules(), t(31)).await;
+    assert!(matches!(ended, Err(Error::Refused(why)) if why.contains("no next level")));
+}
+
 pub async fn overrides_heartbeats_and_handoffs_are_kept(store: &dyn Store) {
     let o = OverrideRecord {
         id: 0,
@@ -554,6 +565,7 @@ macro_rules! conformance_suite {
             concurrent_writes_all_land,
             the_ladder_moves_on_when_due_and_survives_reopening,
             a_deaf_level_is_left_early,
+            a_person_can_move_the_ladder_on_at_once,
             overrides_heartbeats_and_handoffs_are_kept,
             phones_devices_links_and_the_push_outbox_are_kept,
             retention_prunes_old_history_and_nothing_an_open_incident_or_a_reader_needs,

@@ -104,6 +104,25 @@ pub fn command_many(
     Ok(answers)
 }
 
+/// Moves the incident's ladder to its next level now, at a person's request.
+pub fn escalate_now(
+    tx: &mut impl Tx,
+    id: i64,
+    actor: &str,
+    how: &str,
+    rules: &Rules,
+    now: Timestamp,
+) -> Result<Incident> {
+    let incident = tx.incident(id)?;
+    let Some(service) = rules.get(&incident.service) else {
+        return Err(Error::Refused(format!("service {} is not configured", incident.service)));
+    };
+    let effects = reveille_core::escalation::on_request(&incident, service, actor, how, now)
+        .map_err(|refusal| Error::Refused(refusal.0))?;
+    perform(tx, Some(incident), &effects, now)?;
+    tx.incident(id)
+}
+
 /// Wakes the snoozes that have ended; returns how many incidents changed.
 pub fn wake_due(tx: &mut impl Tx, now: Timestamp, rules: &Rules) -> Result<usize> {
     let mut changed = 0;

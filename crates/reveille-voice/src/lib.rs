@@ -19,6 +19,7 @@ mod workarounds;
 pub use call::{Call, Dialed, Heard, Unanswered};
 pub use incoming::Incoming;
 pub use line::{Line, LineConfig};
+pub use rsipstack::sip::StatusCode;
 pub use speech::Voice;
 
 /// Samples per second of everything said on a call (G.711's rate).

@@ -236,3 +236,24 @@ fn a_drill_rings_its_one_person_and_never_escalates() {
     run.tick(600, &["alice"]);
     assert_eq!(run.paged(), [(0, vec!["alice"])]);
 }
+
+#[test]
+fn asking_for_the_next_level_pages_it_at_once_and_restarts_its_clock() {
+    let mut run =
+        Run::trigger(ladder(vec![vec![user("alice")], vec![user("bob")], vec![user("carol")]], 0));
+    let effects = on_request(&run.inc, &run.rules, "alice", " by pressing 6 on a call", t(2));
+    run.perform(&effects.unwrap(), 2);
+    assert_eq!(run.paged(), [(0, vec!["alice"]), (2, vec!["bob"])]);
+    assert!(
+        run.lines.iter().any(|l| l == "alice asked for the next level by pressing 6 on a call")
+    );
+    run.tick(11, &[]);
+    assert_eq!(run.pages.len(), 2, "bob has his whole 10 minutes, from when he was paged");
+    run.tick(12, &[]);
+    assert_eq!(run.paged()[2], (12, vec!["carol"]));
+    let last = on_request(&run.inc, &run.rules, "carol", "", t(13));
+    assert!(last.unwrap_err().0.contains("no next level"));
+    run.command("carol", Command::Acknowledge, 14);
+    let acked = on_request(&run.inc, &run.rules, "carol", "", t(15));
+    assert!(acked.unwrap_err().0.contains("acknowledged"));
+}

@@ -247,6 +247,7 @@ pub(super) fn validate(settings: &Settings, text: &str, origin: &str) -> Result<
     }
     oncall::validate(settings, &mut r);
     super::outbound::validate(settings, &mut r);
+    super::telephony::validate(settings, &mut r);
     r.problems.sort_by_key(|p| p.line);
     if r.problems.is_empty() { Ok(()) } else { Err(ConfigError(r.problems)) }
 }

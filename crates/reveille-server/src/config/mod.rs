@@ -9,6 +9,7 @@ pub mod oncall;
 pub mod outbound;
 pub mod phone;
 pub mod reload;
+pub mod telephony;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -54,6 +55,14 @@ pub struct Settings {
     pub email: Option<outbound::EmailSettings>,
     #[serde(default)]
     pub matrix: Option<outbound::MatrixSettings>,
+    #[serde(default)]
+    pub sip: Option<telephony::SipSettings>,
+    #[serde(default)]
+    pub sms: Option<telephony::SmsSettings>,
+    #[serde(default)]
+    pub twilio: Option<telephony::TwilioSettings>,
+    #[serde(default)]
+    pub hotline: Option<telephony::HotlineSettings>,
     /// The directory relative paths are resolved against (the config file's).
     #[serde(skip)]
     pub dir: PathBuf,
@@ -226,6 +235,9 @@ pub struct User {
     /// How this person is reached besides their devices (see `outbound::NotifySettings`).
     #[serde(default)]
     pub notify: Option<outbound::NotifySettings>,
+    /// The person's phone numbers (E.164), for calls and texts, tried in order.
+    #[serde(default)]
+    pub phone: telephony::Phones,
 }
 
 #[derive(Debug, Clone, Deserialize)]

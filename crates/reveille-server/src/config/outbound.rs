@@ -87,7 +87,9 @@ fn parse_step(text: &str) -> Result<Step, String> {
     let channel = match channel {
         "email" => Channel::Email,
         "matrix" => Channel::Matrix,
-        other => return Err(format!("{other:?} is not a channel (email, matrix)")),
+        "call" => Channel::Call,
+        "sms" => Channel::Sms,
+        other => return Err(format!("{other:?} is not a channel (email, matrix, call, sms)")),
     };
     let after = match after {
         None => SignedDuration::ZERO,
@@ -99,6 +101,9 @@ fn parse_step(text: &str) -> Result<Step, String> {
     };
     Ok(Step { channel, after })
 }
+
+/// When a high-urgency page calls a person who wrote no rules.
+pub const DEFAULT_CALL_AFTER: SignedDuration = SignedDuration::from_mins(1);
 
 /// The shortest signing secret taken, in bytes.
 pub const MIN_SECRET: usize = 16;
@@ -114,6 +119,13 @@ impl Settings {
         if self.matrix.is_some() && user.matrix.is_some() {
             channels.push(Channel::Matrix);
         }
+        let phone = !user.phone.list().is_empty();
+        if self.calls_by().is_some() && phone {
+            channels.push(Channel::Call);
+        }
+        if self.texts_by().is_some() && phone {
+            channels.push(Channel::Sms);
+        }
         channels
     }
 
@@ -127,15 +139,24 @@ impl Settings {
         let Some(user) = self.users.iter().find(|u| u.name == name) else {
             return NotifyRules::default();
         };
-        let all: Vec<Step> = self
-            .channels(user)
-            .into_iter()
-            .map(|channel| Step { channel, after: SignedDuration::ZERO })
-            .collect();
+        // Unwritten: every channel at once, but a call only for high urgency and after a
+        // minute (the devices and a text first; a ringing phone for what cannot wait).
+        let all = |high: bool| -> Vec<Step> {
+            let at_once = |channel| Step { channel, after: SignedDuration::ZERO };
+            let call = Step { channel: Channel::Call, after: DEFAULT_CALL_AFTER };
+            self.channels(user)
+                .into_iter()
+                .filter_map(|c| match c {
+                    Channel::Call if high => Some(call),
+                    Channel::Call => None,
+                    other => Some(at_once(other)),
+                })
+                .collect()
+        };
         let notify = written.or(user.notify.as_ref()).cloned().unwrap_or_default();
-        let steps = |written: &Option<Vec<String>>| match written {
+        let steps = |written: &Option<Vec<String>>, high: bool| match written {
             Some(list) => list.iter().filter_map(|s| parse_step(s).ok()).collect(),
-            None => all.clone(),
+            None => all(high),
         };
         let tz =
             user.time_zone.as_deref().and_then(|z| TimeZone::get(z).ok()).unwrap_or(TimeZone::UTC);
@@ -144,7 +165,7 @@ impl Settings {
             .as_deref()
             .and_then(super::oncall::parse_hours)
             .map(|(from, to)| QuietHours::new(from, to, tz));
-        NotifyRules { high: steps(&notify.high), low: steps(&notify.low), quiet }
+        NotifyRules { high: steps(&notify.high, true), low: steps(&notify.low, false), quiet }
     }
 
     /// The Matrix bot's access token, read now.
@@ -288,8 +309,13 @@ pub fn check_notify(
                 Err(e) => problems.push(((key, Some(j)), e)),
                 Ok(step) if !has.contains(&step.channel) => {
                     let c = step.channel.as_str();
+                    let (needs, address) = match step.channel {
+                        Channel::Call => ("[sip] or [twilio]", "phone"),
+                        Channel::Sms => ("[sms] or [twilio]", "phone"),
+                        _ => (if c == "email" { "[email]" } else { "[matrix]" }, c),
+                    };
                     let message = format!(
-                        "{c} cannot reach {}: it needs the server's [{c}] and the person's address",
+                        "{c} cannot reach {}: it needs the server's {needs} and the person's {address}",
                         user.name
                     );
                     problems.push(((key, Some(j)), message));

@@ -2,7 +2,8 @@
 //! person's feed ([`feed`] over SSE, [`ntfy`] for the stock ntfy app, both through one
 //! [`follow`]er); the rest read the committed feed through an [`outbox`] each (cursor in the
 //! store, a lease with several nodes, never skipping an entry): native and browser [`push`],
-//! email and Matrix by each person's rules ([`notify`]), and [`webhooks`].
+//! email, Matrix, calls ([`voice`], [`twilio`]) and texts ([`sms`]) by each person's rules
+//! ([`notify`]), and [`webhooks`].
 
 pub mod email;
 pub mod feed;
@@ -12,6 +13,9 @@ pub mod notify;
 pub mod ntfy;
 pub mod outbox;
 pub mod push;
+pub mod sms;
+pub mod twilio;
+pub mod voice;
 pub mod webhooks;
 
 use axum::Router;
@@ -34,5 +38,10 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/webpush/subscriptions",
             post(push::browsers::subscribe).delete(push::browsers::unsubscribe),
         )
+        .route("/hooks/twilio/voice/{token}", post(twilio::hooks::voice))
+        .route("/hooks/twilio/keys/{token}", post(twilio::hooks::keys))
+        .route("/hooks/twilio/status/{token}", post(twilio::hooks::status))
+        .route("/hooks/twilio/sms", post(twilio::hooks::sms))
+        .route("/hooks/twilio/incoming", post(twilio::hooks::incoming))
         .merge(ntfy::routes())
 }

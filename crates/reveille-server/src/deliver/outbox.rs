@@ -299,7 +299,7 @@ pub async fn oldest(state: &AppState) -> Option<reveille_store::Result<i64>> {
     if !state.settings().webhooks.is_empty() {
         used.push(WEBHOOKS);
     }
-    if state.settings().email.is_some() || state.settings().matrix.is_some() {
+    if crate::deliver::notify::wanted(&state.settings()) {
         used.push(NOTIFY);
     }
     let mut oldest: Option<i64> = None;

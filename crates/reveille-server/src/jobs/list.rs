@@ -1,12 +1,12 @@
 //! Which jobs this server runs, made from the configuration as it is now: the escalation
 //! worker, retention and the cluster report always; an outbox for each channel configured; the
-//! Matrix bot's listening; the TLS certificate's watcher.
+//! Matrix bot's listening; the SIP line; gammu's inbox; the TLS certificate's watcher.
 
 use std::sync::Arc;
 
 use super::{Job, Make};
 use crate::AppState;
-use crate::deliver::{matrix, notify, outbox, push, webhooks};
+use crate::deliver::{matrix, notify, outbox, push, sms, voice, webhooks};
 use crate::http::tls::{self, Certs};
 use crate::jobs::{cluster, retention};
 use crate::oncall::escalation;
@@ -29,8 +29,14 @@ pub fn jobs(state: &AppState, certs: Option<Arc<Certs>>) -> Vec<Make> {
     if !settings.webhooks.is_empty() {
         makes.push(make(|| outbox::Outboxed::new(outbox::WEBHOOKS, webhooks::Sender::default())));
     }
-    if settings.email.is_some() || settings.matrix.is_some() {
+    if notify::wanted(&settings) {
         makes.push(make(|| outbox::Outboxed::new(outbox::NOTIFY, notify::Notifier::default())));
+    }
+    if settings.sip.is_some() {
+        makes.push(make(voice::Telephone::default));
+    }
+    if settings.sms.is_some() {
+        makes.push(make(|| sms::gammu::Inbox));
     }
     if settings.matrix.is_some() {
         makes.push(make(matrix::Listening::default));

@@ -81,6 +81,18 @@ impl<B: Backend> Incidents for B {
             .await
     }
 
+    async fn escalate_now(
+        &self,
+        id: i64,
+        actor: &str,
+        how: &str,
+        rules: Arc<Rules>,
+        now: Timestamp,
+    ) -> Result<Incident> {
+        let (actor, how) = (actor.to_owned(), how.to_owned());
+        self.writer().write(move |s| engine::escalate_now(s, id, &actor, &how, &rules, now)).await
+    }
+
     async fn command_many(
         &self,
         ids: Vec<i64>,

@@ -47,6 +47,16 @@ pub trait Incidents: Send + Sync {
         command: Command,
         now: Timestamp,
     ) -> Result<Incident>;
+    /// A person asks for the next level of the incident's escalation policy now (`how`: " by
+    /// pressing 6 on a call"); `Refused` when it is not waiting for anyone or the ladder ended.
+    async fn escalate_now(
+        &self,
+        id: i64,
+        actor: &str,
+        how: &str,
+        rules: Arc<Rules>,
+        now: Timestamp,
+    ) -> Result<Incident>;
     /// Applies `commands`, in order, to each incident of `ids` in one transaction; each
     /// incident's answer is its own (`NotFound`, `Refused`), the `Err` of the whole is the
     /// database's.

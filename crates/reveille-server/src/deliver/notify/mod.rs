@@ -16,6 +16,12 @@
 //! timeline each time); a refusal that will not pass (a 5xx, an address that does not exist)
 //! is final at once (`email_failed`). How each person's channels last fared is kept for the
 //! readiness board ([`reach`]).
+//!
+//! Calls and texts go the same way, with three differences. A person has at most one call in
+//! flight. Each call or text step of the person's rules is its own attempt (a second `call`
+//! step calls again), counted on the timeline so a restart does not repeat one. And a call
+//! nobody answered (busy, no answer, failed) moves the person's rules on: their next steps for
+//! those incidents come due at once.
 
 mod reach;
 mod retry;
@@ -24,16 +30,16 @@ mod send;
 
 use retry::{Retry, Tries, deliver};
 
-pub use reach::{Reach, reach};
-pub use send::Failure;
+pub use reach::{Reach, reach, record_test, tested};
+pub use send::{Failure, Fate};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use reveille_core::notify::Channel;
-use reveille_protocol::{FeedEvent, FeedKind, IncidentState};
+use reveille_protocol::{FeedEvent, FeedKind, Incident, IncidentState, TimelineEntry};
 use tokio::sync::mpsc;
 
 use crate::AppState;
@@ -41,10 +47,23 @@ use crate::deliver::email::{Item, Mailer};
 use crate::deliver::matrix::Bot;
 
 /// The channels this server can send on. The Matrix bot arrives once it has connected.
-#[derive(Default)]
 pub struct Channels {
     pub email: Option<Mailer>,
     pub matrix: tokio::sync::SetOnce<Bot>,
+    /// Tells the notifier a person's rules move on now for these incidents (a call not
+    /// answered).
+    pub moved_on: mpsc::UnboundedSender<MovedOn>,
+}
+
+/// A person whose rules move on now for these incidents.
+pub type MovedOn = (String, Vec<i64>);
+
+/// Whether anything reaches people beyond their devices, so the notifier runs.
+pub fn wanted(settings: &crate::config::Settings) -> bool {
+    settings.email.is_some()
+        || settings.matrix.is_some()
+        || settings.calls_by().is_some()
+        || settings.texts_by().is_some()
 }
 
 /// The least time between two messages to one person on one channel.
@@ -58,17 +77,26 @@ pub const LONGEST_WAIT: SignedDuration = SignedDuration::from_mins(15);
 /// A step planned for a page.
 #[derive(Debug, Clone)]
 struct Planned {
-    feed_id: i64,
     user: String,
     channel: Channel,
-    incident: i64,
+    item: Waiting,
     due: Timestamp,
 }
 
-/// What one person's channel still has to say: feed id, incident, whether it is a page.
+/// A page or a change waiting to be told on one channel: its feed entry, its incident, and,
+/// for a page, which step of this channel in the person's rules it is (0: the first).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Waiting {
+    feed: i64,
+    incident: i64,
+    page: bool,
+    nth: usize,
+}
+
+/// What one person's channel still has to say.
 #[derive(Default)]
 struct Queue {
-    items: Vec<(i64, i64, bool)>,
+    items: Vec<Waiting>,
     last_sent: Option<Timestamp>,
 }
 
@@ -79,10 +107,13 @@ pub struct Notifier {
     queues: HashMap<(String, Channel), Queue>,
     /// Messages being sent now, by a number of their own: the oldest feed id in each.
     sending: Arc<Mutex<BTreeMap<u64, i64>>>,
+    /// People with a call in flight.
+    calling: Arc<Mutex<HashSet<String>>>,
     next: u64,
     /// Messages to try again, and where the attempts say so.
     retrying: Vec<Retry>,
     deferred: (mpsc::UnboundedSender<Retry>, mpsc::UnboundedReceiver<Retry>),
+    moved_on: (mpsc::UnboundedSender<MovedOn>, mpsc::UnboundedReceiver<MovedOn>),
     /// The attempts' tasks: stopping the notifier stops them too.
     tasks: tokio::task::JoinSet<()>,
 }
@@ -94,9 +125,11 @@ impl Default for Notifier {
             planned: Vec::new(),
             queues: HashMap::new(),
             sending: Arc::default(),
+            calling: Arc::default(),
             next: 0,
             retrying: Vec::new(),
             deferred: mpsc::unbounded_channel(),
+            moved_on: mpsc::unbounded_channel(),
             tasks: tokio::task::JoinSet::new(),
         }
     }
@@ -114,7 +147,11 @@ impl Notifier {
             tracing::error!(error = %e, "email is OFF: its configuration cannot be used");
             None
         });
-        let channels = Arc::new(Channels { email, matrix: tokio::sync::SetOnce::new() });
+        let channels = Arc::new(Channels {
+            email,
+            matrix: tokio::sync::SetOnce::new(),
+            moved_on: self.moved_on.0.clone(),
+        });
         if settings.matrix.is_some() {
             let (state, connecting) = (state.clone(), channels.clone());
             self.tasks.spawn(async move {
@@ -143,6 +180,27 @@ fn kinds(channel: Channel) -> [String; 3] {
     [format!("{c}_sent"), format!("{c}_update"), format!("{c}_failed")]
 }
 
+/// The timeline lines that end one call or text step (one of them per step).
+fn step_ends(channel: Channel) -> &'static [&'static str] {
+    match channel {
+        Channel::Call => &["call_answered", "call_no_answer", "call_busy", "call_failed"],
+        Channel::Sms => &["sms_sent", "sms_failed"],
+        Channel::Email => &["email_sent"],
+        Channel::Matrix => &["matrix_sent"],
+    }
+}
+
+/// Whether a page's step was told already: email and Matrix tell a page once; calls and texts
+/// count their steps.
+fn told(timeline: &[TimelineEntry], user: &str, channel: Channel, nth: usize) -> bool {
+    let ends = step_ends(channel);
+    let done = timeline.iter().filter(|e| e.actor == user && ends.contains(&e.kind.as_str()));
+    match channel {
+        Channel::Call | Channel::Sms => done.count() > nth,
+        Channel::Email | Channel::Matrix => done.count() > 0,
+    }
+}
+
 impl crate::deliver::outbox::Handler for Notifier {
     async fn handle(
         &mut self,
@@ -158,14 +216,13 @@ impl crate::deliver::outbox::Handler for Notifier {
         match entry.kind {
             FeedKind::Page => {
                 let rules = state.notify_rules(user).await?;
+                let mut seen: HashMap<Channel, usize> = HashMap::new();
                 for (channel, due) in rules.plan(incident.urgency, entry.at) {
-                    self.planned.push(Planned {
-                        feed_id: entry.id,
-                        user: user.to_owned(),
-                        channel,
-                        incident: incident.id,
-                        due,
-                    });
+                    let nth = seen.entry(channel).or_default();
+                    let item =
+                        Waiting { feed: entry.id, incident: incident.id, page: true, nth: *nth };
+                    *nth += 1;
+                    self.planned.push(Planned { user: user.to_owned(), channel, item, due });
                 }
             }
             FeedKind::Incident => {
@@ -180,7 +237,9 @@ impl crate::deliver::outbox::Handler for Notifier {
                     let told = detail.timeline.iter().any(|e| e.kind == sent && e.actor == user);
                     if told {
                         let queue = self.queues.entry((user.to_owned(), channel)).or_default();
-                        queue.items.push((entry.id, incident.id, false));
+                        let item =
+                            Waiting { feed: entry.id, incident: incident.id, page: false, nth: 0 };
+                        queue.items.push(item);
                     }
                 }
             }
@@ -190,18 +249,27 @@ impl crate::deliver::outbox::Handler for Notifier {
 
     async fn tick(&mut self, state: &AppState) {
         let now = state.clock.now();
+        // A call nobody answered: the person's next steps for those incidents are due now.
+        while let Ok((user, incidents)) = self.moved_on.1.try_recv() {
+            for p in &mut self.planned {
+                if p.user == user && incidents.contains(&p.item.incident) && p.due > now {
+                    p.due = now;
+                }
+            }
+        }
         let (due, later): (Vec<Planned>, Vec<Planned>) =
             std::mem::take(&mut self.planned).into_iter().partition(|p| p.due <= now);
         self.planned = later;
         for p in due {
-            let queue = self.queues.entry((p.user, p.channel)).or_default();
-            queue.items.push((p.feed_id, p.incident, true));
+            self.queues.entry((p.user, p.channel)).or_default().items.push(p.item);
         }
+        let calling = self.calling.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let ready: Vec<(String, Channel)> = self
             .queues
             .iter()
             .filter(|(_, q)| !q.items.is_empty())
             .filter(|(_, q)| q.last_sent.is_none_or(|t| now.duration_since(t) >= COALESCE))
+            .filter(|((user, channel), _)| *channel != Channel::Call || !calling.contains(user))
             .map(|(k, _)| k.clone())
             .collect();
         for (user, channel) in ready {
@@ -218,7 +286,7 @@ impl crate::deliver::outbox::Handler for Notifier {
             };
             if let Some(message) = gathered {
                 self.queues.get_mut(&key).expect("listed above").last_sent = Some(now);
-                let oldest = items.iter().map(|(f, _, _)| *f).min().unwrap_or(0);
+                let oldest = items.iter().map(|w| w.feed).min().unwrap_or(0);
                 self.next += 1;
                 let number = self.next;
                 self.sending.lock().unwrap_or_else(|p| p.into_inner()).insert(number, oldest);
@@ -246,25 +314,51 @@ impl crate::deliver::outbox::Handler for Notifier {
         self.planned.clear();
         self.queues.clear();
         self.retrying.clear();
+        self.calling.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        while self.moved_on.1.try_recv().is_ok() {}
         while self.deferred.1.try_recv().is_ok() {}
         self.sending.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     fn waiting(&self) -> Option<i64> {
-        let planned = self.planned.iter().map(|p| p.feed_id);
-        let queued = self.queues.values().flat_map(|q| q.items.iter().map(|(f, _, _)| *f));
+        let planned = self.planned.iter().map(|p| p.item.feed);
+        let queued = self.queues.values().flat_map(|q| q.items.iter().map(|w| w.feed));
         let retrying = self.retrying.iter().map(|r| r.oldest);
         let sending = self.sending.lock().unwrap_or_else(|p| p.into_inner());
         planned.chain(queued).chain(retrying).chain(sending.values().copied()).min()
     }
 }
 
-/// A message ready to go: the incidents in it (with whether each is a page), the address.
-struct Outgoing {
-    channel: Channel,
-    incidents: Vec<(i64, bool)>,
-    to: String,
-    items: Vec<Item>,
+/// A message ready to go: the address, what it says, and for each page which step of the
+/// channel it is.
+pub struct Outgoing {
+    pub channel: Channel,
+    pub to: String,
+    pub items: Vec<Item>,
+    nths: Vec<(i64, usize)>,
+}
+
+impl Outgoing {
+    /// The pages in it.
+    pub fn pages(&self) -> Vec<Incident> {
+        self.items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Page { incident, .. } => Some(incident.clone()),
+                Item::Update(_) => None,
+            })
+            .collect()
+    }
+
+    /// Which step of the channel the page of `incident` is.
+    fn nth(&self, incident: i64) -> usize {
+        self.nths.iter().find(|(id, _)| *id == incident).map_or(0, |(_, n)| *n)
+    }
+
+    fn retain(&mut self, keep: &[i64]) {
+        self.items.retain(|i| keep.contains(&i.incident().id));
+        self.nths.retain(|(id, _)| keep.contains(id));
+    }
 }
 
 impl Notifier {
@@ -274,10 +368,18 @@ impl Notifier {
         let channels = self.channels(state);
         let state = state.clone();
         let (sending, deferred) = (self.sending.clone(), self.deferred.0.clone());
+        let calling = (attempt.out.channel == Channel::Call).then(|| {
+            self.calling.lock().unwrap_or_else(|p| p.into_inner()).insert(attempt.user.clone());
+            (self.calling.clone(), attempt.user.clone())
+        });
         while self.tasks.try_join_next().is_some() {}
         self.tasks.spawn(async move {
             let number = attempt.number;
-            match deliver(&state, &channels, attempt).await {
+            let outcome = deliver(&state, &channels, attempt).await;
+            if let Some((calling, user)) = calling {
+                calling.lock().unwrap_or_else(|p| p.into_inner()).remove(&user);
+            }
+            match outcome {
                 Some(retry) => {
                     let _ = deferred.send(retry);
                 }
@@ -295,7 +397,7 @@ impl Notifier {
         state: &AppState,
         user: &str,
         channel: Channel,
-        items: &[(i64, i64, bool)],
+        items: &[Waiting],
     ) -> reveille_store::Result<Option<Outgoing>> {
         let settings = state.settings();
         let Some(person) = settings.users.iter().find(|u| u.name == user) else {
@@ -304,28 +406,35 @@ impl Notifier {
         let to = match channel {
             Channel::Email => person.email.clone(),
             Channel::Matrix => person.matrix.clone(),
+            Channel::Call | Channel::Sms => person.phone.list().first().cloned(),
         };
         let Some(to) = to else { return Ok(None) };
-        let [sent, update, _] = kinds(channel);
+        let [_, update, _] = kinds(channel);
         let mut chosen = Vec::new();
-        let mut told = Vec::new();
-        for (_, id, page) in items {
-            if told.contains(&(*id, *page)) {
+        let mut nths = Vec::new();
+        let mut taken: Vec<(i64, bool)> = Vec::new();
+        for w in items {
+            if taken.contains(&(w.incident, w.page)) {
                 continue;
             }
-            let detail = match state.store.incident(*id).await {
+            let detail = match state.store.incident(w.incident).await {
                 Ok(detail) => detail,
                 Err(reveille_store::Error::NotFound(_)) => continue,
                 Err(e) => return Err(e),
             };
             let incident = detail.incident;
-            let mine =
-                |kind: &str| detail.timeline.iter().any(|e| e.kind == kind && e.actor == user);
-            let item = if *page {
-                if incident.state != IncidentState::Triggered || mine(&sent) {
+            let item = if w.page {
+                let done = told(&detail.timeline, user, channel, w.nth);
+                if incident.state != IncidentState::Triggered || done {
                     continue;
                 }
-                let ack_url = crate::http::links::ack_url_for(state, incident.id, user).await.ok();
+                let ack_url = match channel {
+                    Channel::Email | Channel::Matrix => {
+                        crate::http::links::ack_url_for(state, incident.id, user).await.ok()
+                    }
+                    Channel::Call | Channel::Sms => None,
+                };
+                nths.push((incident.id, w.nth));
                 Item::Page { incident, ack_url }
             } else {
                 let said = format!("now {}", incident.state.as_str());
@@ -338,12 +447,12 @@ impl Notifier {
                 }
                 Item::Update(incident)
             };
-            told.push((*id, *page));
+            taken.push((w.incident, w.page));
             chosen.push(item);
         }
         if chosen.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Outgoing { channel, incidents: told, to, items: chosen }))
+        Ok(Some(Outgoing { channel, to, items: chosen, nths }))
     }
 }

@@ -7,7 +7,7 @@ use reveille_core::Command;
 use reveille_core::notify::Channel;
 use reveille_protocol::IncidentState;
 
-use super::{Channels, FIRST_WAIT, LONGEST_WAIT, Outgoing, RETRY_FOR, kinds, reach, send};
+use super::{Channels, FIRST_WAIT, LONGEST_WAIT, Outgoing, RETRY_FOR, reach, send, told};
 use crate::AppState;
 use crate::deliver::email::Item;
 
@@ -64,7 +64,9 @@ pub(super) async fn deliver(
     let mut notes = Vec::new();
     for send::Fate { incident, outcome } in fates {
         let (kind, message) = match outcome {
-            Ok(told) => told,
+            Ok(Some(told)) => told,
+            // Said on the timeline already, as it happened (a call's progress).
+            Ok(None) => continue,
             Err(failure) if failure.transient && !giving_up => {
                 again.push(incident);
                 let message = format!(
@@ -101,8 +103,7 @@ pub(super) async fn deliver(
     if again.is_empty() {
         return None;
     }
-    out.items.retain(|i| again.contains(&i.incident().id));
-    out.incidents.retain(|(id, _)| again.contains(id));
+    out.retain(&again);
     let due = now + tries.wait;
     let tries =
         Tries { first_failed: Some(first_failed), wait: (tries.wait * 2).min(LONGEST_WAIT) };
@@ -116,7 +117,6 @@ async fn still_worth(
     user: &str,
     out: &mut Outgoing,
 ) -> reveille_store::Result<bool> {
-    let [sent, _, _] = kinds(out.channel);
     let mut keep = Vec::new();
     for item in &out.items {
         let Item::Page { incident, .. } = item else {
@@ -128,13 +128,12 @@ async fn still_worth(
             Err(reveille_store::Error::NotFound(_) | reveille_store::Error::Corrupt(_)) => continue,
             Err(e) => return Err(e),
         };
-        let told = detail.timeline.iter().any(|e| e.kind == sent && e.actor == user);
-        if detail.incident.state == IncidentState::Triggered && !told {
+        let done = told(&detail.timeline, user, out.channel, out.nth(incident.id));
+        if detail.incident.state == IncidentState::Triggered && !done {
             keep.push(incident.id);
         }
     }
-    out.items.retain(|i| keep.contains(&i.incident().id));
-    out.incidents.retain(|(id, _)| keep.contains(id));
+    out.retain(&keep);
     Ok(!out.items.is_empty())
 }
 
@@ -149,5 +148,7 @@ fn title(channel: Channel) -> &'static str {
     match channel {
         Channel::Email => "Email",
         Channel::Matrix => "Matrix message",
+        Channel::Call => "Call",
+        Channel::Sms => "Text",
     }
 }

@@ -1,6 +1,7 @@
-//! One attempt at one message on one channel: a mail through the mailer, or a Matrix message
-//! (and the edits of earlier ones) through the bot. Each incident in the message gets its fate:
-//! the receipt to write, or why it was not told and whether trying again may work.
+//! One attempt at one message on one channel: a mail through the mailer, a Matrix message (and
+//! the edits of earlier ones) through the bot, a call, a text. Each incident in the message
+//! gets its fate: the receipt to write (none when the channel wrote its own as it went), or
+//! why it was not told and whether trying again may work.
 
 use reveille_core::notify::Channel;
 use reveille_protocol::Incident;
@@ -43,10 +44,11 @@ impl Failure {
     }
 }
 
-/// How one incident of a message fared: the receipt (kind, message), or why it was not told.
+/// How one incident of a message fared: the receipt (kind, message) still to write, or why it
+/// was not told.
 pub struct Fate {
     pub incident: i64,
-    pub outcome: Result<(String, String), Failure>,
+    pub outcome: Result<Option<(String, String)>, Failure>,
 }
 
 /// Tries the message once on its channel.
@@ -59,11 +61,13 @@ pub async fn attempt(
     match out.channel {
         Channel::Email => by_email(channels, user, out).await,
         Channel::Matrix => by_matrix(state, channels, user, out).await,
+        Channel::Call => crate::deliver::voice::call(state, channels, user, out).await,
+        Channel::Sms => crate::deliver::sms::text(state, user, out).await,
     }
 }
 
 fn several(out: &Outgoing) -> String {
-    let n = out.incidents.len();
+    let n = out.items.len();
     if n > 1 { format!(" (one message about {n})") } else { String::new() }
 }
 
@@ -83,17 +87,18 @@ async fn by_email(channels: &Channels, user: &str, out: &Outgoing) -> Vec<Fate> 
         .map(|item| {
             let i = item.incident();
             let outcome = match (&outcome, item) {
-                (Ok(answer), Item::Page { .. }) => {
-                    Ok((sent.clone(), format!("Email to {} accepted{several}: {answer}", out.to)))
-                }
-                (Ok(answer), Item::Update(_)) => Ok((
+                (Ok(answer), Item::Page { .. }) => Ok(Some((
+                    sent.clone(),
+                    format!("Email to {} accepted{several}: {answer}", out.to),
+                ))),
+                (Ok(answer), Item::Update(_)) => Ok(Some((
                     update.clone(),
                     format!(
                         "Email to {} that it is now {}{several}: {answer}",
                         out.to,
                         i.state.as_str()
                     ),
-                )),
+                ))),
                 (Err(failure), _) => Err(failure.clone()),
             };
             Fate { incident: i.id, outcome }
@@ -114,23 +119,16 @@ async fn by_matrix(state: &AppState, channels: &Channels, user: &str, out: &Outg
             .collect();
     };
     let mut fates = Vec::new();
-    let pages: Vec<Incident> = out
-        .items
-        .iter()
-        .filter_map(|i| match i {
-            Item::Page { incident, .. } => Some(incident.clone()),
-            Item::Update(_) => None,
-        })
-        .collect();
+    let pages: Vec<Incident> = out.pages();
     if !pages.is_empty() {
         let several = several(out);
         let posted = bot.post(&pages, &out.to).await;
         fates.extend(pages.iter().map(|i| {
             let outcome = match &posted {
-                Ok(event) => Ok((
+                Ok(event) => Ok(Some((
                     sent.clone(),
                     format!("Matrix message {event} in {} mentions {}{several}", bot.room, out.to),
-                )),
+                ))),
                 Err(failure) => Err(failure.clone()),
             };
             Fate { incident: i.id, outcome }
@@ -157,10 +155,10 @@ async fn by_matrix(state: &AppState, channels: &Channels, user: &str, out: &Outg
             .collect();
         for event in events {
             let outcome = match bot.refresh(state, &event).await {
-                Ok(()) => Ok((
+                Ok(()) => Ok(Some((
                     update.clone(),
                     format!("Matrix message {event} edited: now {}", incident.state.as_str()),
-                )),
+                ))),
                 Err(failure) => {
                     Err(Failure { why: format!("the edit of {event}: {}", failure.why), ..failure })
                 }
