@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod device;
 pub mod postgres;
 pub mod proxy;
+pub mod telephony;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 //! One call: placing it ([`Line::dial`]) and, once answered, saying things and hearing keys.
 //! Keys arrive as RFC 4733 telephone-events on our RTP port or as SIP INFO; both end up in one
-//! small queue (a flood of keys is cut, not buffered). A key cuts short whatever is being said.
+//! small queue (a flood of keys is cut, not buffered). A key asked for cuts short whatever is
+//! being said; the others are counted and change nothing.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -103,11 +104,19 @@ impl Line {
         let (keys_tx, keys) = mpsc::channel(KEYS);
         let ended = CancellationToken::new();
         let heard = Arc::new(Notify::new());
+        let responded = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let said_something = {
+            let (heard, responded) = (heard.clone(), responded.clone());
+            move || {
+                responded.store(true, Ordering::Relaxed);
+                heard.notify_one();
+            }
+        };
         let (dialog, mut answer) = inner.dialogs.do_invite_async(option, state_tx)?;
         tokio::spawn(follow(
             states,
             Some(Box::new(ringing)),
-            heard.clone(),
+            Box::new(said_something),
             keys_tx.clone(),
             ended.clone(),
         ));
@@ -123,7 +132,12 @@ impl Line {
             () = tokio::time::sleep(ring_timeout) => {
                 let _ = dialog.cancel().await;
                 let _ = tokio::time::timeout(Duration::from_secs(5), &mut answer).await;
-                let rang = format!("nobody answered in {} s", ring_timeout.as_secs());
+                let waited = ring_timeout.as_secs();
+                if !responded.load(Ordering::Relaxed) {
+                    let why = format!("the SIP server {server} did not answer in {waited} s (is it reachable?)");
+                    return Ok(Dialed::Unanswered(Unanswered::Failed(why)));
+                }
+                let rang = format!("nobody answered in {waited} s");
                 return Ok(Dialed::Unanswered(Unanswered::NoAnswer(rang)));
             }
             () = silence => {
@@ -165,13 +179,13 @@ impl Line {
 pub(crate) async fn follow(
     mut states: DialogStateReceiver,
     mut ringing: Option<Box<dyn FnOnce() + Send>>,
-    heard: Arc<Notify>,
+    responded: Box<dyn Fn() + Send>,
     keys: mpsc::Sender<char>,
     ended: CancellationToken,
 ) {
     while let Some(state) = states.recv().await {
         if !matches!(state, DialogState::Calling(_)) {
-            heard.notify_one();
+            responded();
         }
         match state {
             DialogState::Early(..) => {
@@ -227,6 +241,7 @@ pub struct Call {
     received: Arc<AtomicU64>,
     receiving: tokio::task::JoinHandle<()>,
     said: Duration,
+    ignored: u32,
     hung_up: bool,
 }
 
@@ -260,6 +275,7 @@ impl Call {
             received,
             receiving,
             said: Duration::ZERO,
+            ignored: 0,
             hung_up: false,
         }
     }
@@ -279,16 +295,23 @@ impl Call {
         self.said
     }
 
-    /// Says `samples` (8 kHz), in real time, until all is said, a key is pressed or the far
-    /// end hangs up.
-    pub async fn say(&mut self, samples: &[i16]) -> Heard {
+    /// Says `samples` (8 kHz), in real time, until all is said, one of `keys` is pressed or
+    /// the far end hangs up. Other keys are counted ([`Call::ignored`]) and change nothing.
+    pub async fn say(&mut self, samples: &[i16], keys: &str) -> Heard {
         let payload = g711::encode(self.media.codec, samples);
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         for frame in payload.chunks(FRAME) {
             tokio::select! {
                 biased;
                 () = self.ended.cancelled() => return Heard::HungUp,
-                key = self.keys.recv() => return key.map_or(Heard::HungUp, Heard::Key),
+                key = self.keys.recv() => match key {
+                    None => return Heard::HungUp,
+                    Some(key) if keys.contains(key) => return Heard::Key(key),
+                    Some(_) => {
+                        self.ignored += 1;
+                        continue;
+                    }
+                },
                 _ = tick.tick() => {}
             }
             let packet = self.stream.packet(frame);
@@ -300,10 +323,15 @@ impl Call {
         Heard::Nothing
     }
 
-    /// Waits up to `wait` for a key, keeping the line alive with silence.
-    pub async fn listen(&mut self, wait: Duration) -> Heard {
+    /// Keys pressed that were none of those asked for.
+    pub fn ignored(&self) -> u32 {
+        self.ignored
+    }
+
+    /// Waits up to `wait` for one of `keys`, keeping the line alive with silence.
+    pub async fn listen(&mut self, wait: Duration, keys: &str) -> Heard {
         let silence = vec![0i16; (wait.as_millis() as usize * crate::RATE / 1000).max(FRAME)];
-        let heard = self.say(&silence).await;
+        let heard = self.say(&silence, keys).await;
         self.said = self.said.saturating_sub(wait);
         heard
     }

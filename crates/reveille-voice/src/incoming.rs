@@ -7,7 +7,7 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use tokio::net::UdpSocket;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::call::{Call, follow};
@@ -48,7 +48,7 @@ impl Incoming {
         let offer = tx.original.body.clone();
         let keys = mpsc::channel(16);
         let ended = CancellationToken::new();
-        tokio::spawn(follow(states, None, Arc::new(Notify::new()), keys.0.clone(), ended.clone()));
+        tokio::spawn(follow(states, None, Box::new(|| {}), keys.0.clone(), ended.clone()));
         let mut handling = dialog.clone();
         tokio::spawn(async move {
             if let Err(e) = handling.handle(&mut tx).await {

@@ -296,15 +296,20 @@ impl Harness {
     pub async fn timeline_line(&self, id: i64, kind: &str, containing: &str) -> String {
         // Subscribe first, then look: a line committed in between still wakes the wait.
         let mut commits = self.store().hub().commits();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
         loop {
             let timeline = self.store().incident(id).await.unwrap().timeline;
             let found = timeline.iter().find(|e| e.kind == kind && e.message.contains(containing));
             if let Some(e) = found {
                 return e.message.clone();
             }
-            tokio::time::timeout(Duration::from_secs(20), commits.changed())
+            let lines: Vec<String> =
+                timeline.iter().map(|e| format!("{} {}: {}", e.actor, e.kind, e.message)).collect();
+            tokio::time::timeout_at(deadline, commits.changed())
                 .await
-                .unwrap_or_else(|_| panic!("no {kind} line containing {containing:?} on {id}"))
+                .unwrap_or_else(|_| {
+                    panic!("no {kind} line containing {containing:?} on {id}: {lines:#?}")
+                })
                 .unwrap();
         }
     }
@@ -312,14 +317,17 @@ impl Harness {
     /// Waits until the incident's timeline has `n` lines of `kind` (or more).
     pub async fn timeline_lines(&self, id: i64, kind: &str, n: usize) {
         let mut commits = self.store().hub().commits();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
         loop {
             let timeline = self.store().incident(id).await.unwrap().timeline;
             if timeline.iter().filter(|e| e.kind == kind).count() >= n {
                 return;
             }
-            tokio::time::timeout(Duration::from_secs(20), commits.changed())
+            let lines: Vec<String> =
+                timeline.iter().map(|e| format!("{} {}: {}", e.actor, e.kind, e.message)).collect();
+            tokio::time::timeout_at(deadline, commits.changed())
                 .await
-                .unwrap_or_else(|_| panic!("fewer than {n} {kind} lines on {id}: {timeline:?}"))
+                .unwrap_or_else(|_| panic!("fewer than {n} {kind} lines on {id}: {lines:#?}"))
                 .unwrap();
         }
     }

@@ -18,7 +18,7 @@
 //! readiness board ([`reach`]).
 //!
 //! Calls and texts go the same way, with three differences. A person has at most one call in
-//! flight. Each call or text step of the person's rules is its own attempt (a second `call`
+//! flight, and what comes due meanwhile is one call after it (not a call a minute). Each call or text step of the person's rules is its own attempt (a second `call`
 //! step calls again), counted on the timeline so a restart does not repeat one. And a call
 //! nobody answered (busy, no answer, failed) moves the person's rules on: their next steps for
 //! those incidents come due at once.
@@ -268,8 +268,12 @@ impl crate::deliver::outbox::Handler for Notifier {
             .queues
             .iter()
             .filter(|(_, q)| !q.items.is_empty())
-            .filter(|(_, q)| q.last_sent.is_none_or(|t| now.duration_since(t) >= COALESCE))
-            .filter(|((user, channel), _)| *channel != Channel::Call || !calling.contains(user))
+            // A call waits for the person's call in flight instead (what comes meanwhile is
+            // one call after it).
+            .filter(|((user, channel), q)| match channel {
+                Channel::Call => !calling.contains(user),
+                _ => q.last_sent.is_none_or(|t| now.duration_since(t) >= COALESCE),
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for (user, channel) in ready {

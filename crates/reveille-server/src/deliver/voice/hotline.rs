@@ -62,7 +62,7 @@ pub async fn answer(state: AppState, incoming: Incoming) {
     };
     match super::script::render(&state, &said).await {
         Ok(samples) => {
-            call.say(&samples).await;
+            call.say(&samples, "").await;
         }
         Err(e) => tracing::error!(error = %e, "the hotline cannot speak"),
     }

@@ -23,6 +23,8 @@ use crate::deliver::notify::{Channels, Failure, Fate, Outgoing};
 const OPENING: Duration = Duration::from_secs(10);
 /// How long a call listens for a key after saying the page.
 pub const KEY_WAIT: Duration = Duration::from_secs(6);
+/// The keys a page call acts on: 4 acknowledges, 6 escalates, 9 says it again.
+const KEYS: &str = "469";
 
 /// How one number's call went.
 #[derive(Debug, Clone)]
@@ -125,8 +127,12 @@ fn refusal(why: String) -> Failure {
         Some(401 | 403 | 407) => {
             Failure::permanent(format!("{why} (is the [sip] user and password_file right?)"))
         }
-        Some(500..=599) | None => Failure::transient(why),
+        Some(500..=599) => Failure::transient(why),
         Some(_) => Failure::permanent(why),
+        // A phone that answers with nothing we can use will do so again; a server that did
+        // not answer may be back.
+        None if why.starts_with("answered") => Failure::permanent(why),
+        None => Failure::transient(why),
     }
 }
 
@@ -207,22 +213,17 @@ async fn talk(
     let answered = format!("{number} answered; said: \"{text}\"");
     note(state, user, &ids(pages), "call_answered", &answered).await;
     let rounds = state.settings().sip.as_ref().map_or(3, |s| s.rounds);
-    let mut other_keys = 0;
     let mut round = 0;
     while round < rounds {
         round += 1;
-        let mut heard = call.say(prompt).await;
+        let mut heard = call.say(prompt, KEYS).await;
         if heard == Heard::Nothing {
-            heard = call.listen(KEY_WAIT).await;
+            heard = call.listen(KEY_WAIT, KEYS).await;
         }
         let acted = match heard {
             Heard::Key('4') => keypad(state, user, number, &ids(pages), Key::Acknowledge).await,
             Heard::Key('6') => keypad(state, user, number, &ids(pages), Key::Escalate).await,
-            Heard::Key('9') | Heard::Nothing => continue,
-            Heard::Key(_) => {
-                other_keys += 1;
-                continue;
-            }
+            Heard::Key(_) | Heard::Nothing => continue,
             Heard::HungUp => {
                 let message = format!(
                     "{number} hung up after {} s without pressing 4 or 6",
@@ -235,7 +236,7 @@ async fn talk(
         match acted {
             Ok(reply) => {
                 if let Ok(samples) = voice(state).render(&reply).await {
-                    call.say(&samples).await;
+                    call.say(&samples, "").await;
                 }
                 call.hang_up().await;
                 return;
@@ -243,14 +244,16 @@ async fn talk(
             // Not done (the database could not commit): said, and the keys still work.
             Err(sorry) => {
                 if let Ok(samples) = voice(state).render(&sorry).await {
-                    call.say(&samples).await;
+                    call.say(&samples, "").await;
                 }
                 round -= 1;
             }
         }
     }
-    let others =
-        if other_keys > 0 { format!(" ({other_keys} other keys pressed)") } else { String::new() };
+    let others = match call.ignored() {
+        0 => String::new(),
+        n => format!(" ({n} other keys pressed)"),
+    };
     let message = format!(
         "Call to {number} ended: the page was said {round} times and no key acted on it{others}"
     );
@@ -363,9 +366,9 @@ async fn test_by_call(state: &AppState, user: &str, numbers: &[String]) -> Resul
         Ok(mut call) => {
             let mut heard = Heard::Nothing;
             for _ in 0..2 {
-                heard = call.say(&prompt).await;
+                heard = call.say(&prompt, "0123456789*#").await;
                 if heard == Heard::Nothing {
-                    heard = call.listen(KEY_WAIT).await;
+                    heard = call.listen(KEY_WAIT, "0123456789*#").await;
                 }
                 if heard != Heard::Nothing {
                     break;
@@ -379,7 +382,7 @@ async fn test_by_call(state: &AppState, user: &str, numbers: &[String]) -> Resul
             };
             if heard != Heard::HungUp {
                 if let Ok(bye) = voice(state).render("Thank you. Goodbye.").await {
-                    call.say(&bye).await;
+                    call.say(&bye, "").await;
                 }
                 call.hang_up().await;
             }
