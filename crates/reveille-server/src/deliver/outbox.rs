@@ -179,9 +179,17 @@ impl<H: Handler> Outboxed<H> {
         self.next = Next::Wait(RENEW);
     }
 
-    /// Hands one batch to the handler; false when an entry could not be handled now.
+    /// Hands one batch to the handler; false when the feed or an entry could not be handled
+    /// now; an error only when another node took the lease.
     async fn batch(&mut self, state: &AppState, cursor: i64) -> Result<bool, String> {
-        let batch = state.store.feed_all_since(cursor, 200).await.map_err(|e| e.to_string())?;
+        let batch = match state.store.feed_all_since(cursor, 200).await {
+            Ok(batch) => batch,
+            // Read again after the backoff, with everything in memory kept.
+            Err(e) => {
+                tracing::warn!(error = %e, outbox = self.outbox.lease, "cannot read the feed now");
+                return Ok(false);
+            }
+        };
         if batch.is_empty() {
             self.next = Next::News;
             return Ok(true);

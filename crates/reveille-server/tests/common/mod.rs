@@ -275,8 +275,18 @@ impl Harness {
     }
 
     pub async fn trigger(&self, key: &str, summary: &str) -> i64 {
+        self.trigger_with(&self.key, key, summary).await
+    }
+
+    /// Triggers an incident on another service than `payments`.
+    pub async fn trigger_on(&self, service: &str, key: &str, summary: &str) -> i64 {
+        let routing = self.mint_key(service).await;
+        self.trigger_with(&routing, key, summary).await
+    }
+
+    async fn trigger_with(&self, routing: &str, key: &str, summary: &str) -> i64 {
         let body = serde_json::json!({
-            "routing_key": self.key, "event_action": "trigger", "dedup_key": key,
+            "routing_key": routing, "event_action": "trigger", "dedup_key": key,
             "payload": {"summary": summary, "source": "test", "severity": "critical"}
         });
         let (status, _) = self.post("/v2/enqueue", None, &body.to_string()).await;

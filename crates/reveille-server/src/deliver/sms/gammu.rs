@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use reveille_core::Command;
 
 use crate::AppState;
-use crate::config::telephony::SmsSettings;
+use crate::config::telephony::{SmsSettings, normalise};
 use crate::deliver::notify::Failure;
 
 /// How often the inbox is looked at.
@@ -133,11 +133,18 @@ async fn received(state: &AppState, inbox: &Path, name: &str) -> Result<(), Stri
         Ok(answer) => {
             let _ = std::fs::remove_file(&claimed);
             if let Some(answer) = answer {
-                let sms = state.settings().sms.clone().expect("the job runs with [sms]");
-                let sent =
-                    send(&state.settings().dir, &sms, &from, &answer, "reply", state.clock.now());
+                let settings = state.settings();
+                let sms = settings.sms.as_ref().expect("the job runs with [sms]");
+                // To the number as the person's entry writes it (the modem saw 0049… for +49…).
+                let to = settings
+                    .user_by_phone(&from)
+                    .and_then(|u| {
+                        u.phone.list().into_iter().find(|p| normalise(p) == normalise(&from))
+                    })
+                    .unwrap_or_else(|| from.clone());
+                let sent = send(&settings.dir, sms, &to, &answer, "reply", state.clock.now());
                 if let Err(e) = sent {
-                    tracing::error!(error = %e.why, to = %from, "cannot answer a text");
+                    tracing::error!(error = %e.why, %to, "cannot answer a text");
                 }
             }
             Ok(())
