@@ -383,3 +383,33 @@ async fn sighup_reloads_the_configuration_and_never_ends_the_server() {
     let sent = http.post(format!("{}/api/v1/events", server.url)).bearer_auth(&key).json(&body);
     assert_eq!(sent.send().await.unwrap().status(), 202, "the new service takes alerts");
 }
+
+#[test]
+fn phone_vcard_lists_every_number_pages_come_from() {
+    let config = format!(
+        "{}\n[twilio]\naccount_sid = \"AC0123456789abcdef0123456789abcdef\"\nauth_token_file = \"twilio.token\"\n\
+         from = \"+15550001111\"\n[sms]\nnumber = \"+4915199999999\"\noutbox = \"outbox\"\ninbox = \"inbox\"\n",
+        reveille_tests::CONFIG
+    );
+    let site = Site::with_files(
+        &config,
+        &[("twilio.token", "token"), ("outbox/.keep", ""), ("inbox/.keep", "")],
+    );
+    let out = site.dir.path().join("reveille.vcf");
+    let written =
+        reveille(&["phone", "vcard", "-c", &site.config(), "--out", out.to_str().unwrap()], &[]);
+    assert!(written.status.success(), "{}", String::from_utf8_lossy(&written.stderr));
+    let card = std::fs::read_to_string(out).unwrap();
+    assert!(
+        card.starts_with("BEGIN:VCARD\r\nVERSION:3.0\r\n") && card.ends_with("END:VCARD\r\n"),
+        "{card}"
+    );
+    assert!(
+        card.contains("TEL;TYPE=VOICE,TEXT:+15550001111\r\n")
+            && card.contains("TEL;TYPE=TEXT:+4915199999999\r\n"),
+        "{card}"
+    );
+    let none = reveille(&["phone", "vcard", "-c", &Site::new().config()], &[]);
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no caller ID or sender number"));
+}

@@ -69,7 +69,7 @@ enum Command {
     },
     /// Print a one-time link that signs a person in to the web console.
     WebLink(admin::WebLinkArgs),
-    /// Set up a phone: the ntfy app as a pager.
+    /// Set up a phone: the ntfy app as a pager, or a contact card that lets pages through.
     Phone {
         #[command(subcommand)]
         command: phone::PhoneCommand,
@@ -105,6 +105,8 @@ enum Command {
     Drill(oncall::DrillArgs),
     /// How the drills went: delivered, rang, time to acknowledge.
     Drills(oncall::DrillsArgs),
+    /// Place a real test call or text to a person, as a page would, and say how it went.
+    NotifyTest(oncall::NotifyTestArgs),
     /// Follow your page feed in the terminal.
     Watch(watch::WatchArgs),
 }
@@ -138,6 +140,7 @@ fn main() -> ExitCode {
             Command::Override { command } => oncall::overrides(command).await,
             Command::Drill(args) => oncall::drill(args).await,
             Command::Drills(args) => oncall::drills(args).await,
+            Command::NotifyTest(args) => oncall::notify_test(args).await,
             Command::Watch(args) => watch::watch(args).await,
         }
     });

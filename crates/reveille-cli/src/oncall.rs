@@ -6,7 +6,8 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, Unit};
 use reveille_protocol::Incident;
 use reveille_protocol::api::{
-    DrillList, DrillRequest, OnCallReport, OverrideRequest, OverrideView, ScheduleView,
+    DrillList, DrillRequest, NotifyTestOutcome, NotifyTestRequest, OnCallReport, OverrideRequest,
+    OverrideView, ScheduleView,
 };
 
 use crate::Remote;
@@ -235,6 +236,35 @@ pub async fn drill(args: DrillArgs) -> Result<()> {
         incident.id,
         incident.paged.join(", ")
     );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct NotifyTestArgs {
+    /// The person to call or text.
+    #[arg(long)]
+    user: String,
+    /// `call` or `sms`.
+    #[arg(long)]
+    channel: String,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+/// A real test call or text through the server, as a page would go; fails unless it went.
+pub async fn notify_test(args: NotifyTestArgs) -> Result<()> {
+    let body = NotifyTestRequest { channel: args.channel };
+    let path = format!("/api/v1/people/{}/notify-test", args.user);
+    let outcome: NotifyTestOutcome = api(&args.remote)?.post(&path, &body).await?;
+    if args.remote.json {
+        print_json(&outcome)?;
+    } else {
+        let verdict = if outcome.ok { "went through" } else { "FAILED" };
+        println!("Test {} to {} {verdict}: {}", outcome.channel, outcome.user, outcome.outcome);
+    }
+    if !outcome.ok {
+        bail!("the test {} did not reach {}", outcome.channel, outcome.user);
+    }
     Ok(())
 }
 

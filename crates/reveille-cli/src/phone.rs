@@ -1,5 +1,7 @@
 //! `reveille phone setup --user NAME`: the topic and credentials that make the stock ntfy app a
-//! pager for one person, with the exact settings to choose in the app.
+//! pager for one person, with the exact settings to choose in the app. `reveille phone vcard`:
+//! a contact card with every number Reveille calls and texts from, to save on the phone and let
+//! through Do Not Disturb (see the README's "Calls and texts").
 
 use std::path::PathBuf;
 
@@ -21,10 +23,21 @@ pub enum PhoneCommand {
         #[arg(long)]
         user: String,
     },
+    /// Write a contact card (vCard 3.0) with every caller ID and sender number of this server.
+    Vcard {
+        #[arg(long, short, env = "REVEILLE_CONFIG", default_value = "reveille.toml")]
+        config: PathBuf,
+        /// Where to write it (default: standard output).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
 }
 
 pub async fn run(command: PhoneCommand) -> Result<()> {
-    let PhoneCommand::Setup { config, user } = command;
+    let (config, user) = match command {
+        PhoneCommand::Setup { config, user } => (config, user),
+        PhoneCommand::Vcard { config, out } => return vcard(&config, out),
+    };
     let settings = settings(&config)?;
     if settings.users.iter().all(|u| u.name != user) {
         bail!("no user {user:?} in {}", config.display());
@@ -64,5 +77,23 @@ The token is shown only this once:",
         prefix = minted.prefix
     );
     println!("{}", minted.secret);
+    Ok(())
+}
+
+/// The contact card: every number this server calls or texts from.
+fn vcard(config: &std::path::Path, out: Option<PathBuf>) -> Result<()> {
+    let settings = settings(config)?;
+    let card = reveille_server::config::telephony::vcard(&settings)
+        .ok_or_else(|| anyhow::anyhow!("{} sets no caller ID or sender number: set [sip] caller_id, [sms] number or [twilio] from", config.display()))?;
+    match out {
+        Some(path) => {
+            std::fs::write(&path, card)?;
+            eprintln!(
+                "Wrote {}: open it on the phone, save the contact, and let it through Do Not Disturb.",
+                path.display()
+            );
+        }
+        None => print!("{card}"),
+    }
     Ok(())
 }

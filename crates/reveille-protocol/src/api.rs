@@ -197,6 +197,24 @@ pub struct HeartbeatAccepted {
     pub next_due: Timestamp,
 }
 
+/// Body of `POST /api/v1/people/{user}/notify-test`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyTestRequest {
+    /// `call` or `sms`.
+    pub channel: String,
+}
+
+/// How a test call or text went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct NotifyTestOutcome {
+    pub user: String,
+    pub channel: String,
+    pub ok: bool,
+    /// What happened, in words.
+    pub outcome: String,
+}
+
 /// Body of `POST /api/v1/drills`: exactly one of the two.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]

@@ -268,3 +268,67 @@ async fn a_call_to_the_hotline_opens_an_incident_and_says_who_is_paged() {
     assert_eq!(incident.summary, "Call to the hotline from +15557654321");
     assert_eq!(incident.paged, ["alice", "bob"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_call_goes_the_pages_way_and_the_board_shows_how_it_went() {
+    if !telephony::installed() {
+        return;
+    }
+    let kamailio = Kamailio::start();
+    let phone = Sipp::phone("phone.xml", &[("@KEY@", "4"), ("@PAUSE@", "300")], 1);
+    let h = server(&kamailio, &phone.number(), r#"["call"]"#, "").await;
+    let admin = format!("Bearer {}", h.mint_token("alice", &["read", "admin"]).await);
+    let test = |channel: &'static str| {
+        let (h, admin) = (&h, admin.clone());
+        async move {
+            let body = serde_json::json!({"channel": channel}).to_string();
+            h.post("/api/v1/people/alice/notify-test", Some(&admin), &body).await
+        }
+    };
+    let (status, outcome) = test("call").await;
+    assert_eq!(status, 200, "{outcome}");
+    assert_eq!(outcome["ok"], true, "{outcome}");
+    assert_eq!(outcome["outcome"], format!("{} answered and pressed 4", phone.number()));
+    let (status, refused) = test("sms").await;
+    assert_eq!(status, 400, "alice cannot be texted here: {refused}");
+    assert_eq!(refused["field"], "channel", "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("cannot be reached by sms"), "{refused}");
+
+    let call = |board: &serde_json::Value| {
+        let alice = board["people"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["user"] == "alice")
+            .unwrap()
+            .clone();
+        let call = alice["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["kind"] == "call")
+            .unwrap()
+            .clone();
+        (alice, call)
+    };
+    let (_, board) = h.get("/api/v1/readiness", &h.alice).await;
+    let (_, entry) = call(&board);
+    assert_eq!(entry["live"], true, "{entry}");
+    assert!(entry["name"].as_str().unwrap().contains(&phone.number()), "{entry}");
+    assert!(entry["detail"].as_str().unwrap().contains("passed"), "{entry}");
+
+    // Her only way is a number that cannot be called: the test says so, and she is red.
+    let config =
+        std::fs::read_to_string(h.config_path()).unwrap().replace(&phone.number(), "+4912345678");
+    let h = h.restart(&config).await;
+    let admin = format!("Bearer {}", h.mint_token("alice", &["read", "admin"]).await);
+    let body = serde_json::json!({"channel": "call"}).to_string();
+    let (_, outcome) = h.post("/api/v1/people/alice/notify-test", Some(&admin), &body).await;
+    assert_eq!(outcome["ok"], false, "{outcome}");
+    assert!(outcome["outcome"].as_str().unwrap().contains("404 Not Found"), "{outcome}");
+    let (_, board) = h.get("/api/v1/readiness", &h.alice).await;
+    let (alice, entry) = call(&board);
+    assert_eq!(entry["live"], false, "{entry}");
+    assert!(entry["detail"].as_str().unwrap().contains("FAILED"), "{entry}");
+    assert_eq!(alice["ready"], false, "{alice}");
+}

@@ -69,6 +69,9 @@ fn words_per_minute() -> u32 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmsSettings {
+    /// The modem's SIM's own number (E.164), for the contact card.
+    #[serde(default)]
+    pub number: Option<String>,
     pub outbox: PathBuf,
     pub inbox: PathBuf,
     #[serde(default)]
@@ -193,6 +196,32 @@ impl Settings {
     }
 }
 
+/// A contact card (vCard 3.0) with every number this server calls or texts from; None when
+/// it has none.
+pub fn vcard(settings: &Settings) -> Option<String> {
+    let mut numbers: Vec<(String, &str)> = Vec::new();
+    if let Some(id) = settings.sip.as_ref().and_then(|s| s.caller_id.clone()) {
+        numbers.push((id, "VOICE"));
+    }
+    if let Some(number) = settings.sms.as_ref().and_then(|s| s.number.clone()) {
+        numbers.push((number, "TEXT"));
+    }
+    if let Some(twilio) = &settings.twilio {
+        numbers.push((twilio.from.clone(), "VOICE,TEXT"));
+    }
+    if numbers.is_empty() {
+        return None;
+    }
+    let mut card = String::from(
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Reveille pager\r\nN:Pager;Reveille;;;\r\nORG:Reveille\r\n",
+    );
+    for (number, kind) in numbers {
+        card.push_str(&format!("TEL;TYPE={kind}:{number}\r\n"));
+    }
+    card.push_str("NOTE:Pages from your team's on-call pager. Let this contact through Do Not Disturb.\r\nEND:VCARD\r\n");
+    Some(card)
+}
+
 /// Validates the telephony sections and each person's numbers.
 pub(super) fn validate(settings: &Settings, r: &mut Reporter) {
     if let Some(sip) = &settings.sip {
@@ -233,6 +262,14 @@ pub(super) fn validate(settings: &Settings, r: &mut Reporter) {
         {
             r.report(at("caller_id"), format!("{id:?} is not a number (+4930123456)"));
         }
+    }
+    if let Some(number) = settings.sms.as_ref().and_then(|s| s.number.as_ref())
+        && !is_e164(number)
+    {
+        r.report(
+            vec![Seg::Key("sms"), Seg::Key("number")],
+            format!("{number:?} is not an E.164 number"),
+        );
     }
     if let Some(sms) = &settings.sms {
         let dirs = [

@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/me/notify",
             get(notify::rules::get).put(notify::rules::put).delete(notify::rules::delete),
         )
+        .route("/api/v1/people/{user}/notify-test", post(notify::trial::run))
         .route("/api/v1/devices", post(push::devices::register).get(push::devices::list))
         .route("/api/v1/devices/{id}", delete(push::devices::remove))
         .route("/api/v1/webpush", get(push::browsers::info))

@@ -2,15 +2,18 @@
 //! right now: their live devices by kind, their last receipt, their last drill, and whether the
 //! escalation ladder counts them deaf. A person is not ready, with the reasons, when nothing of
 //! theirs is live, when the server counts them deaf, or when their device last said it rang
-//! silent. A channel (email, Matrix) counts as live unless the last message on it failed or is
-//! being tried again after failing ([`crate::deliver::notify::reach`]); a push device unless its last
-//! push failed.
+//! silent. A channel (email, Matrix, calls and texts to the person's numbers) counts as live
+//! unless the last message on it failed or is being tried again after failing
+//! ([`crate::deliver::notify::reach`]); a push device unless its last push failed. Numbers show
+//! with their last test (`reveille notify-test`): someone whose only way is a number whose last
+//! call failed is not ready.
 
 use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
 use jiff::{SignedDuration, Timestamp};
+use reveille_core::notify::Channel;
 use reveille_protocol::console::{DeviceStatus, Duty, LastReceipt, PersonReadiness, Readiness};
 use reveille_store::IncidentFilter;
 
@@ -151,6 +154,21 @@ pub async fn compute(state: &AppState) -> ApiResult<Readiness> {
                             r.failure.unwrap_or_default()
                         )),
                     ),
+                };
+                let (name, detail) = match channel {
+                    Channel::Call | Channel::Sms => {
+                        let tested = crate::deliver::notify::tested(state, &user, channel).await?;
+                        let test = tested.map(|t| match t.failure {
+                            None => format!("last test at {}: passed", t.at),
+                            Some(why) => format!("last test at {}: FAILED: {why}", t.at),
+                        });
+                        let detail = match (detail, test) {
+                            (Some(d), Some(t)) => Some(format!("{d}; {t}")),
+                            (d, t) => d.or(t),
+                        };
+                        (format!("{}: {name}", u.phone.list().join(", ")), detail)
+                    }
+                    Channel::Email | Channel::Matrix => (name, detail),
                 };
                 let kind = channel.as_str().to_owned();
                 live.push(DeviceStatus { kind, name, live: reached, detail });

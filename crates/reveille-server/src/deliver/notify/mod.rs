@@ -27,6 +27,7 @@ mod reach;
 mod retry;
 pub mod rules;
 mod send;
+pub mod trial;
 
 use retry::{Retry, Tries, deliver};
 
