@@ -66,6 +66,12 @@ DESKTOP_PACKAGES=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-de
 # PostgreSQL 15 for the Postgres store and the cluster, haproxy in front of the cluster. The
 # packages' own services are not used; where the machine starts them, they stay idle.
 SERVER_PACKAGES=(prometheus-alertmanager postgresql-15 haproxy)
+# What calls speak with (espeak-ng renders the speech, sox makes it 8 kHz G.711-ready): the server
+# runs them whenever [sip] is set.
+VOICE_PACKAGES=(espeak-ng sox)
+# The phone network the telephony tests start as processes: Kamailio as the PBX, SIPp and baresip
+# as phones, gammu-smsd with its dummy modem. (No daemon of theirs is started by installing them.)
+TELEPHONY_PACKAGES=(kamailio sip-tester baresip-core gammu gammu-smsd)
 # The browser the web console's tests drive (through playwright-core from npm).
 BROWSER_PACKAGES=(chromium)
 # The headless desktop session the tests run in (see scripts/desktop-session.sh).

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-apt_install "${BUILD_PACKAGES[@]}" "${DESKTOP_PACKAGES[@]}"
+apt_install "${BUILD_PACKAGES[@]}" "${DESKTOP_PACKAGES[@]}" "${VOICE_PACKAGES[@]}"
 ensure_rust
 ensure_node
 echo "==> building the desktop app's web UI"

@@ -20,7 +20,7 @@ step() { echo "==> $* (at $((SECONDS - began)) s)"; }
 
 step "installing what is missing"
 apt_install "${BUILD_PACKAGES[@]}" "${DESKTOP_PACKAGES[@]}" "${SESSION_PACKAGES[@]}" "${SERVER_PACKAGES[@]}" \
-    "${BROWSER_PACKAGES[@]}"
+    "${BROWSER_PACKAGES[@]}" "${VOICE_PACKAGES[@]}" "${TELEPHONY_PACKAGES[@]}"
 ensure_rust
 ensure_node
 ensure_tauri_driver

@@ -108,6 +108,11 @@ impl Drop for Kamailio {
 impl Kamailio {
     /// Starts it on free UDP and TCP ports and waits until it listens.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts it with `-A` defines of its config (`WITH_SHA256`: RFC 7616 digest).
+    pub fn start_with(defines: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_udp_port();
         let log = dir.path().join("kamailio.log");
@@ -120,6 +125,7 @@ impl Kamailio {
             .arg(dir.path().join("kamailio.pid"))
             .arg("-Y")
             .arg(dir.path())
+            .args(defines.iter().flat_map(|d| ["-A", d]))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

@@ -136,6 +136,22 @@ async fn six_on_the_keypad_pages_the_next_level_and_sip_info_keys_count() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pbx_that_asks_for_sha256_digests_gets_them_over_tcp() {
+    if !telephony::installed() {
+        return;
+    }
+    let kamailio = Kamailio::start_with(&["WITH_SHA256"]);
+    let mut phone = Sipp::phone("phone.xml", &[("@KEY@", "4"), ("@PAUSE@", "300")], 1);
+    let h = server_with(&kamailio.server("tcp"), LINE_PASSWORD, &phone.number(), r#"["call"]"#, "")
+        .await;
+    let id = h.trigger("db-1/disk", "Disk full on db-1").await;
+    h.timeline_line(id, "call_ack", "pressing 4").await;
+    assert!(kamailio.log().contains("auth: INVITE user reveille ok"), "{}", kamailio.log());
+    let (status, messages) = phone.finished(Duration::from_secs(20)).await;
+    assert!(status.success(), "{messages}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_and_unanswered_calls_move_the_person_on_at_once() {
     if !telephony::installed() {
         return;
