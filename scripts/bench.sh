@@ -2,8 +2,9 @@
 # Runs Reveille's benchmarks on release builds, prints the table and writes
 # target/bench/results.json. Idempotent; installs what it needs.
 # Usage: scripts/bench.sh [SCENARIO...] [-- OPTIONS]
-#   SCENARIO: latency ingest fanout storm desktop cluster channels console, or server (all but
-#   desktop, cluster, channels and console; the default). cluster: several nodes on PostgreSQL
+#   SCENARIO: latency ingest fanout storm desktop cluster channels console calls, or server (all
+#   but desktop, cluster, channels, console and calls; the default). calls: 100 people called
+#   through Kamailio (SIPp phones) and texted through gammu-smsd at once. cluster: several nodes on PostgreSQL
 #   behind haproxy, beside SQLite. channels: email and webhooks under load (aiosmtpd from
 #   tests/requirements.txt). console: the incident list over 100,000 incidents.
 #   e.g. scripts/bench.sh server desktop    scripts/bench.sh fanout --subscribers 5000
@@ -18,6 +19,9 @@ apt_install "${BUILD_PACKAGES[@]}"
 ensure_rust
 if printf '%s\n' "${args[@]}" | grep -qx cluster; then
     apt_install "${SERVER_PACKAGES[@]}"
+fi
+if printf '%s\n' "${args[@]}" | grep -qx calls; then
+    apt_install "${VOICE_PACKAGES[@]}" "${TELEPHONY_PACKAGES[@]}"
 fi
 if printf '%s\n' "${args[@]}" | grep -qx channels; then
     ensure_python_tools

@@ -5,6 +5,7 @@
 //!
 //! The `reveille` binary of the same build must exist (`cargo build [--release] -p reveille-cli`).
 
+pub mod calls;
 pub mod channels;
 pub mod cluster;
 pub mod console;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
 use reveille_bench::report::{Machine, Outcome, table};
-use reveille_bench::{channels, cluster, console, desktop, fanout, ingest, latency, storm};
+use reveille_bench::{calls, channels, cluster, console, desktop, fanout, ingest, latency, storm};
 
 #[derive(Parser)]
 #[command(about = "Measures Reveille: latency, durable ingest, fan-out, storms, desktop footprint")]
@@ -47,6 +47,8 @@ enum Scenario {
     Channels,
     /// The web console's incident list over 100,000 incidents.
     Console,
+    /// 100 people called (Kamailio, SIPp phones) and texted (gammu-smsd) at once.
+    Calls,
     /// Every scenario but desktop (which needs scripts/desktop-session.sh) and cluster.
     Server,
 }
@@ -115,6 +117,10 @@ async fn main() -> Result<()> {
                 let o =
                     if args.quick { console::Options::quick() } else { console::Options::full() };
                 console::run(o).await?.0
+            }
+            Scenario::Calls => {
+                let o = if args.quick { calls::Options::quick() } else { calls::Options::full() };
+                calls::run(o).await?.0
             }
             Scenario::Server => unreachable!("expanded above"),
         };

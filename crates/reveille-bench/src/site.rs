@@ -53,13 +53,23 @@ impl Site {
 
     /// Builds the site on `db` with `extra` appended to its configuration, and starts it.
     pub async fn start_with(users: usize, db: Db, extra: &str) -> Result<Site> {
+        Self::start_people(users, db, extra, |_| String::new()).await
+    }
+
+    /// As [`Site::start_with`], with `person(i)` written into user `u{i}`'s table.
+    pub async fn start_people(
+        users: usize,
+        db: Db,
+        extra: &str,
+        person: impl Fn(usize) -> String,
+    ) -> Result<Site> {
         let dir = tempfile::Builder::new().prefix("reveille-bench-").tempdir()?;
         let config = dir.path().join("reveille.toml");
         let (url, nodes) = match db {
             Db::Sqlite => ("sqlite://reveille.db".to_owned(), 1),
             Db::Postgres(nodes) => (reveille_tests::postgres::server().database(), nodes),
         };
-        std::fs::write(&config, config_text(users, &url) + extra)?;
+        std::fs::write(&config, config_text(users, &url, &person) + extra)?;
         let store: Box<dyn Store> = match db {
             Db::Sqlite => {
                 Box::new(Sqlite::open(dir.path().join("reveille.db")).context("open the database")?)
@@ -143,7 +153,7 @@ impl Site {
 }
 
 /// Deaf detection is off: benchmark subscribers come and go, and no ladder should move on.
-fn config_text(users: usize, database: &str) -> String {
+fn config_text(users: usize, database: &str, person: &dyn Fn(usize) -> String) -> String {
     let mut text = format!(
         r#"[server]
 listen = "127.0.0.1:0"
@@ -166,7 +176,11 @@ deaf_after_seconds = 0
 "#
     );
     for i in 0..users {
-        let _ = write!(text, "\n[[users]]\nname = \"u{i}\"\nemail = \"u{i}@bench.test\"\n");
+        let _ = write!(
+            text,
+            "\n[[users]]\nname = \"u{i}\"\nemail = \"u{i}@bench.test\"\n{}",
+            person(i)
+        );
     }
     for i in 0..users {
         let _ = write!(text, "\n[[services]]\nname = \"s{i}\"\npage = [\"u{i}\"]\n");

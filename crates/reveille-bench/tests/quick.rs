@@ -103,3 +103,16 @@ async fn console_the_incident_list_answers_every_filter_over_a_history() {
         assert_eq!(spread.samples, options.requests, "{name}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_everyone_called_at_once_is_called_texted_and_acknowledges_by_key() {
+    if !reveille_tests::telephony::installed() || !reveille_tests::telephony::Gammu::installed() {
+        return;
+    }
+    let options = reveille_bench::calls::Options::quick();
+    let (outcome, result) = reveille_bench::calls::run(options).await.unwrap();
+    println!("{}", table(&[outcome]));
+    for phase in [&result.ringing, &result.first_audio, &result.key, &result.sms_handoff] {
+        assert_eq!(phase.count, options.calls as u64, "{result:?}");
+    }
+}

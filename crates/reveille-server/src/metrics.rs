@@ -33,6 +33,11 @@ pub struct StateLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    pub phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct JobLabels {
     pub job: String,
     pub outcome: String,
@@ -61,6 +66,10 @@ pub struct Metrics {
     pub config_reload_failures: Counter,
     /// Steps of background jobs, by job and outcome (`ok`, `error`, `panic`).
     pub job_steps: Family<JobLabels, Counter>,
+    /// Calls and texts, by phase: `ringing` (page to 180), `first_audio` (answer to the first
+    /// RTP packet), `key` (a key heard to its effect committed), `sms_handoff` (a text's step
+    /// due to its hand-over).
+    pub phone: Family<PhaseLabels, Histogram>,
 }
 
 impl Default for Metrics {
@@ -79,6 +88,11 @@ impl Default for Metrics {
         let tls_reload_failures = Counter::default();
         let config_reload_failures = Counter::default();
         let job_steps = Family::<JobLabels, Counter>::default();
+        let phone = Family::<PhaseLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0,
+            ])
+        });
         let mut registry = Registry::with_prefix("reveille");
         registry.register(
             "config_reload_failures",
@@ -89,6 +103,11 @@ impl Default for Metrics {
             "job_steps",
             "Steps of background jobs, by job and outcome (ok, error, panic)",
             job_steps.clone(),
+        );
+        registry.register(
+            "phone_phase_seconds",
+            "Calls and texts by phase: ringing (page to 180), first_audio (answer to the first RTP packet), key (key to effect), sms_handoff (due to handed over)",
+            phone.clone(),
         );
         registry.register(
             "unreadable_rows",
@@ -150,6 +169,7 @@ impl Default for Metrics {
             tls_reload_failures,
             config_reload_failures,
             job_steps,
+            phone,
         }
     }
 }
@@ -159,6 +179,11 @@ impl Metrics {
     pub fn job_step(&self, job: &str, outcome: &str, _took: std::time::Duration) {
         let labels = JobLabels { job: job.into(), outcome: outcome.into() };
         self.job_steps.get_or_create(&labels).inc();
+    }
+
+    /// A phase of a call or text took `took`.
+    pub fn phone(&self, phase: &str, took: std::time::Duration) {
+        self.phone.get_or_create(&PhaseLabels { phase: phase.into() }).observe(took.as_secs_f64());
     }
 
     pub fn event(&self, source: &str, outcome: &str, n: u64) {

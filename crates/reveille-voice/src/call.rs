@@ -243,6 +243,11 @@ pub struct Call {
     said: Duration,
     ignored: u32,
     hung_up: bool,
+    /// When the call was answered, how long until its first audio went out, and when the last
+    /// key asked for was heard.
+    answered: std::time::Instant,
+    first_audio: Option<Duration>,
+    key_heard: Option<std::time::Instant>,
 }
 
 impl Call {
@@ -277,6 +282,9 @@ impl Call {
             said: Duration::ZERO,
             ignored: 0,
             hung_up: false,
+            answered: std::time::Instant::now(),
+            first_audio: None,
+            key_heard: None,
         }
     }
 
@@ -288,6 +296,16 @@ impl Call {
     /// nothing until a key).
     pub fn packets_received(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
+    }
+
+    /// How long after the answer the first audio went out.
+    pub fn first_audio(&self) -> Option<Duration> {
+        self.first_audio
+    }
+
+    /// When the last key asked for was heard.
+    pub fn key_heard(&self) -> Option<std::time::Instant> {
+        self.key_heard
     }
 
     /// How much audio has gone out.
@@ -306,7 +324,10 @@ impl Call {
                 () = self.ended.cancelled() => return Heard::HungUp,
                 key = self.keys.recv() => match key {
                     None => return Heard::HungUp,
-                    Some(key) if keys.contains(key) => return Heard::Key(key),
+                    Some(key) if keys.contains(key) => {
+                        self.key_heard = Some(std::time::Instant::now());
+                        return Heard::Key(key);
+                    }
                     Some(_) => {
                         self.ignored += 1;
                         continue;
@@ -318,6 +339,7 @@ impl Call {
             if let Err(e) = self.socket.send_to(&packet, self.media.peer).await {
                 tracing::debug!(error = %e, peer = %self.media.peer, "an RTP packet was not sent");
             }
+            self.first_audio.get_or_insert_with(|| self.answered.elapsed());
             self.said += Duration::from_millis(20);
         }
         Heard::Nothing

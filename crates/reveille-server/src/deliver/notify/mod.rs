@@ -92,6 +92,8 @@ struct Waiting {
     incident: i64,
     page: bool,
     nth: usize,
+    /// When it came due.
+    due: Timestamp,
 }
 
 /// What one person's channel still has to say.
@@ -220,8 +222,8 @@ impl crate::deliver::outbox::Handler for Notifier {
                 let mut seen: HashMap<Channel, usize> = HashMap::new();
                 for (channel, due) in rules.plan(incident.urgency, entry.at) {
                     let nth = seen.entry(channel).or_default();
-                    let item =
-                        Waiting { feed: entry.id, incident: incident.id, page: true, nth: *nth };
+                    let (feed, id) = (entry.id, incident.id);
+                    let item = Waiting { feed, incident: id, page: true, nth: *nth, due };
                     *nth += 1;
                     self.planned.push(Planned { user: user.to_owned(), channel, item, due });
                 }
@@ -238,8 +240,8 @@ impl crate::deliver::outbox::Handler for Notifier {
                     let told = detail.timeline.iter().any(|e| e.kind == sent && e.actor == user);
                     if told {
                         let queue = self.queues.entry((user.to_owned(), channel)).or_default();
-                        let item =
-                            Waiting { feed: entry.id, incident: incident.id, page: false, nth: 0 };
+                        let (feed, id, due) = (entry.id, incident.id, entry.at);
+                        let item = Waiting { feed, incident: id, page: false, nth: 0, due };
                         queue.items.push(item);
                     }
                 }
@@ -341,6 +343,8 @@ pub struct Outgoing {
     pub to: String,
     pub items: Vec<Item>,
     nths: Vec<(i64, usize)>,
+    /// When the last of it came due.
+    pub due: Timestamp,
 }
 
 impl Outgoing {
@@ -458,6 +462,7 @@ impl Notifier {
         if chosen.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Outgoing { channel, to, items: chosen, nths }))
+        let due = items.iter().map(|w| w.due).max().unwrap_or_else(|| state.clock.now());
+        Ok(Some(Outgoing { channel, to, items: chosen, nths, due }))
     }
 }

@@ -47,6 +47,8 @@ pub async fn text(state: &AppState, user: &str, out: &Outgoing) -> Vec<Fate> {
         Some(("sms_sent".to_owned(), format!("Text to {} {how}{several}: \"{body}\"", out.to)))
     });
     if outcome.is_ok() {
+        let late = state.clock.now().duration_since(out.due).unsigned_abs();
+        state.metrics.phone("sms_handoff", late);
         let ids = serde_json::to_string(&ids).expect("numbers");
         if let Err(e) = state.store.set_meta(&last_key(user), &ids).await {
             tracing::warn!(error = %e, "cannot remember which incidents a text was about");

@@ -156,6 +156,10 @@ async fn dial(
             dialed = &mut dialing => break dialed,
             Ok(()) = async { rang.as_mut().expect("guarded").await }, if rang.is_some() => {
                 rang = None;
+                if let Some(newest) = pages.iter().map(|i| i.created_at).max() {
+                    let after = state.clock.now().duration_since(newest).unsigned_abs();
+                    state.metrics.phone("ringing", after);
+                }
                 note(state, user, &ids(pages), "call_ringing", &format!("Calling {number}: ringing")).await;
             }
         }
@@ -180,22 +184,40 @@ async fn by_sip(
         return vec![(numbers.join(", "), Outcome::Failed(failure))];
     };
     let text = words::call(pages, state.clock.now());
-    let prompt = match voice(state).render(&text).await {
-        Ok(prompt) => prompt,
-        Err(e) => {
-            return vec![(numbers.join(", "), Outcome::Failed(Failure::permanent(e.to_string())))];
-        }
-    };
+    // Said while the phone rings: the first call of a page never waits for speech.
+    let mut rendering = Some(tokio::spawn({
+        let (state, text) = (state.clone(), text.clone());
+        async move { voice(&state).render(&text).await }
+    }));
+    let mut prompt: Option<Vec<i16>> = None;
     let mut tried = Vec::new();
     for number in numbers {
         match dial(state, &line, user, number, pages).await {
             Ok(call) => {
-                talk(state, user, number, pages, call, &prompt, &text).await;
+                if let Some(rendering) = rendering.take() {
+                    match rendering
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r.map_err(|e| e.to_string()))
+                    {
+                        Ok(samples) => prompt = Some(samples),
+                        Err(e) => {
+                            call.hang_up().await;
+                            tried.push((number.clone(), Outcome::Failed(Failure::permanent(e))));
+                            break;
+                        }
+                    }
+                }
+                let prompt = prompt.as_deref().unwrap_or_default();
+                talk(state, user, number, pages, call, prompt, &text).await;
                 tried.push((number.clone(), Outcome::Answered));
                 break;
             }
             Err(outcome) => tried.push((number.clone(), outcome)),
         }
+    }
+    if let Some(rendering) = rendering {
+        rendering.abort();
     }
     tried
 }
@@ -211,12 +233,24 @@ async fn talk(
     text: &str,
 ) {
     let answered = format!("{number} answered; said: \"{text}\"");
-    note(state, user, &ids(pages), "call_answered", &answered).await;
     let rounds = state.settings().sip.as_ref().map_or(3, |s| s.rounds);
     let mut round = 0;
     while round < rounds {
         round += 1;
-        let mut heard = call.say(prompt, KEYS).await;
+        let mut heard = if round == 1 {
+            // The audio starts at once; the timeline's line is written meanwhile.
+            let incidents = ids(pages);
+            let ((), heard) = tokio::join!(
+                note(state, user, &incidents, "call_answered", &answered),
+                call.say(prompt, KEYS)
+            );
+            if let Some(took) = call.first_audio() {
+                state.metrics.phone("first_audio", took);
+            }
+            heard
+        } else {
+            call.say(prompt, KEYS).await
+        };
         if heard == Heard::Nothing {
             heard = call.listen(KEY_WAIT, KEYS).await;
         }
@@ -233,6 +267,9 @@ async fn talk(
                 return;
             }
         };
+        if let Some(heard) = call.key_heard() {
+            state.metrics.phone("key", heard.elapsed());
+        }
         match acted {
             Ok(reply) => {
                 if let Ok(samples) = voice(state).render(&reply).await {
