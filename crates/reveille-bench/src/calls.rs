@@ -1,6 +1,6 @@
-//! Calls and texts at once: `calls` people paged at the same moment, each called through a real
-//! Kamailio (digest auth) by the server's own SIP line and texted through the real gammu-smsd,
-//! every phone a SIPp phone that answers after a second and presses 4. Measured by the server
+//! Calls and texts at once: `calls` people paged at the same moment, each texted through the real
+//! gammu-smsd at once and called 3 s later through a real Kamailio (digest auth) by the server's
+//! own SIP line, every phone a SIPp phone that answers after a second and presses 4. Measured by the server
 //! (`reveille_phone_phase_seconds`): page → phone ringing (the 180), answer → first audio
 //! packet, key → incident acknowledged, and a text's step due → handed to gammu.
 
@@ -93,7 +93,9 @@ pub async fn run(options: Options) -> Result<(Outcome, Calls)> {
         gammu.path("inbox"),
     );
     let number = phones.number();
-    let person = |_| format!("phone = \"{number}\"\n[users.notify]\nhigh = [\"call\", \"sms\"]\n");
+    // The text first: once the call's 4 acknowledged a page, its text would rightly not go.
+    let person =
+        |_| format!("phone = \"{number}\"\n[users.notify]\nhigh = [\"sms\", \"call after 3s\"]\n");
     let site = Site::start_people(options.calls, Db::Sqlite, &extra, person).await?;
     let http = reqwest::Client::new();
     let started = std::time::Instant::now();
@@ -119,7 +121,16 @@ pub async fn run(options: Options) -> Result<(Outcome, Calls)> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let texts = gammu.until_sent(options.calls).await.len();
+    // Handed to gammu: in its outbox still, or sent (the dummy modem sends about one a second).
+    let handed = |dir: &str| {
+        std::fs::read_dir(gammu.path(dir)).map_or(0, |d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.starts_with("OUT"))
+                .count()
+        })
+    };
+    let texts = handed("outbox") + handed("sent");
+    ensure!(texts >= options.calls, "{texts} texts handed to gammu, not {}", options.calls);
     let metrics = http.get(format!("{}/metrics", site.url())).send().await?.text().await?;
     let calls = Calls {
         options,
@@ -140,11 +151,11 @@ pub async fn run(options: Options) -> Result<(Outcome, Calls)> {
             format!("{} people called and texted at once", options.calls),
             format!("all acked in {seconds:.1} s"),
         ),
-        goal("page → phone ringing (INVITE → 180) p99", &calls.ringing, 200.0),
+        goal("call step due → phone ringing (INVITE → 180) p99", &calls.ringing, 200.0),
         goal("answer → first audio packet p99", &calls.first_audio, 150.0),
         goal("key 4 → incident acknowledged p99", &calls.key, 100.0),
         goal("text step due → handed to gammu p99", &calls.sms_handoff, 50.0),
-        Row::info("texts the modem sent", texts.to_string()),
+        Row::info("texts handed to gammu-smsd", texts.to_string()),
     ];
     let outcome = Outcome { scenario: "calls".into(), rows, data: serde_json::to_value(&calls)? };
     drop(site);

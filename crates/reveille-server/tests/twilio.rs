@@ -276,6 +276,21 @@ impl Twilio {
         webhook(&self.net, "http://reveille.test/hooks/twilio/sms", params).await
     }
 
+    /// Waits (up to 20 s) until every call placed has ended.
+    async fn calls_ended(&self) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let calls = self.net.lock().unwrap().calls.clone();
+            let open = |s: &String| matches!(s.as_str(), "queued" | "ringing" | "in-progress");
+            if !calls.is_empty() && !calls.values().any(open) {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "calls still open: {calls:?}");
+            // The fake's own tasks: nothing to wait on but their state.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     fn said(&self) -> Vec<String> {
         self.net.lock().unwrap().said.clone()
     }
@@ -312,10 +327,11 @@ async fn a_twilio_call_says_the_page_and_4_acknowledges_it() {
         (incident.state, incident.acknowledged_by.as_deref()),
         (IncidentState::Acknowledged, Some("alice"))
     );
+    twilio.calls_ended().await;
     let said = twilio.said();
     assert!(
         said[0].starts_with(&format!(
-            "Reveille page, incident {id}. payments, critical: Disk full on <db-1> & co."
+            "Reveille page. Incident {id}, payments, critical: Disk full on <db-1> & co."
         )),
         "{said:?}"
     );

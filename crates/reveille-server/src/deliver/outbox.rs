@@ -41,6 +41,12 @@ pub trait Handler: Send {
         async {}
     }
 
+    /// When the next piece of work waiting for a time comes due, so the outbox ticks then
+    /// rather than at its next [`RENEW`].
+    fn next_due(&self) -> Option<jiff::Timestamp> {
+        None
+    }
+
     /// The oldest entry whose work is still waiting in memory: the saved cursor stays before
     /// it, so a restart (or another node) handles it again.
     fn waiting(&self) -> Option<i64> {
@@ -281,17 +287,22 @@ impl<H: Handler + 'static> crate::jobs::Job for Outboxed<H> {
         Ok(())
     }
 
-    async fn until_due(&mut self, _state: &AppState) {
+    async fn until_due(&mut self, state: &AppState) {
+        // Work waiting for a time (a rule's delay) is ticked when it comes due, not up to a
+        // RENEW later.
+        let due = self.handler.next_due().map(|due| due.duration_since(state.clock.now()));
+        let patience = due.map_or(RENEW, |d| d.unsigned_abs().min(RENEW));
+        let patience = if due.is_some_and(|d| d.is_negative()) { Duration::ZERO } else { patience };
         match (&self.next, self.head.as_mut()) {
             (Next::Now, _) => {}
             (Next::Wait(wait), _) => tokio::time::sleep(*wait).await,
             (Next::News, Some(head)) => {
                 tokio::select! {
                     _ = head.changed() => {}
-                    () = tokio::time::sleep(RENEW) => {}
+                    () = tokio::time::sleep(patience) => {}
                 }
             }
-            (Next::News, None) => tokio::time::sleep(RENEW).await,
+            (Next::News, None) => tokio::time::sleep(patience).await,
         }
     }
 }

@@ -38,6 +38,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use reveille_core::notify::Channel;
 use reveille_protocol::{FeedEvent, FeedKind, Incident, IncidentState, TimelineEntry};
@@ -66,6 +67,9 @@ pub fn wanted(settings: &crate::config::Settings) -> bool {
         || settings.calls_by().is_some()
         || settings.texts_by().is_some()
 }
+
+/// Messages gathered at once in one tick.
+const GATHERING: usize = 16;
 
 /// The least time between two messages to one person on one channel.
 pub const COALESCE: SignedDuration = SignedDuration::from_secs(60);
@@ -279,10 +283,26 @@ impl crate::deliver::outbox::Handler for Notifier {
             })
             .map(|(k, _)| k.clone())
             .collect();
-        for (user, channel) in ready {
+        // Each message is gathered (its incidents read) at once with the others: in a storm
+        // the hundredth person's call must not wait for 99 reads.
+        let taken: Vec<((String, Channel), Vec<Waiting>)> = ready
+            .into_iter()
+            .map(|key| {
+                let queue = self.queues.get_mut(&key).expect("listed above");
+                (key, std::mem::take(&mut queue.items))
+            })
+            .collect();
+        let gathered: Vec<_> = futures_util::stream::iter(taken)
+            .map(|((user, channel), items)| async move {
+                let gathered = Self::gather(state, &user, channel, &items).await;
+                ((user, channel), items, gathered)
+            })
+            .buffer_unordered(GATHERING)
+            .collect()
+            .await;
+        for ((user, channel), items, gathered) in gathered {
             let key = (user.clone(), channel);
-            let items = std::mem::take(&mut self.queues.get_mut(&key).expect("listed above").items);
-            let gathered = match self.gather(state, &user, channel, &items).await {
+            let gathered = match gathered {
                 Ok(gathered) => gathered,
                 Err(e) => {
                     // Tried again at the next tick: nothing of it is dropped.
@@ -325,6 +345,11 @@ impl crate::deliver::outbox::Handler for Notifier {
         while self.moved_on.1.try_recv().is_ok() {}
         while self.deferred.1.try_recv().is_ok() {}
         self.sending.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    fn next_due(&self) -> Option<Timestamp> {
+        let planned = self.planned.iter().map(|p| p.due);
+        planned.chain(self.retrying.iter().map(|r| r.due)).min()
     }
 
     fn waiting(&self) -> Option<i64> {
@@ -402,7 +427,6 @@ impl Notifier {
     /// What of `items` is still worth saying, as a message: pages of incidents still waiting
     /// and not told already, and changes not told already.
     async fn gather(
-        &self,
         state: &AppState,
         user: &str,
         channel: Channel,

@@ -169,7 +169,7 @@ pub async fn keys(
         "6" => Key::Escalate,
         _ => return again(round + 1),
     };
-    match keypad(&state, &context.user, &context.number, &context.incidents, key).await {
+    match keypad(&state, &context.user, &context.number, &context.incidents, key, None).await {
         Ok(said) => twiml(&format!("<Say>{}</Say><Hangup/>", xml(&said))),
         Err(sorry) => twiml(&format!(
             "<Say>{}</Say><Redirect method=\"POST\">{}</Redirect>",

@@ -237,7 +237,7 @@ pub async fn call(
         Ok(client) => client,
         Err(f) => return vec![(numbers.join(", "), Outcome::Failed(f))],
     };
-    let said = words::call(pages, state.clock.now());
+    let said = format!("{} {}", words::GREETING, words::call(pages, state.clock.now()));
     let mut tried = Vec::new();
     for number in numbers {
         let context = Context {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use reveille_voice::{Incoming, Line, LineConfig};
+use reveille_voice::{Incoming, Line, LineConfig, Voice};
 use tokio::sync::{mpsc, watch};
 
 use crate::AppState;
@@ -22,15 +22,25 @@ use crate::AppState;
 const EXPIRES: u32 = 300;
 const RETRY: Duration = Duration::from_secs(30);
 
-/// This node's SIP line, once open, and how its registration last went.
+/// This node's SIP line, once open, how its registration last went, and its speech.
 pub struct LineSlot {
     line: watch::Sender<Option<Arc<Line>>>,
     registration: Mutex<Option<Registration>>,
+    /// The greeting every call starts with, rendered once per voice.
+    greeting: tokio::sync::Mutex<Option<(Voice, Arc<Vec<i16>>)>>,
+    /// Renderings at once: as many as there are cores.
+    pub rendering: tokio::sync::Semaphore,
 }
 
 impl Default for LineSlot {
     fn default() -> Self {
-        Self { line: watch::channel(None).0, registration: Mutex::default() }
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self {
+            line: watch::channel(None).0,
+            registration: Mutex::default(),
+            greeting: tokio::sync::Mutex::default(),
+            rendering: tokio::sync::Semaphore::new(cores),
+        }
     }
 }
 
@@ -48,6 +58,19 @@ impl LineSlot {
         let mut line = self.line.subscribe();
         let open = tokio::time::timeout(patience, line.wait_for(Option::is_some)).await;
         open.ok().and_then(|l| l.ok()).and_then(|l| l.clone())
+    }
+
+    /// [`words::GREETING`] in `voice`.
+    pub async fn greeting(&self, voice: &Voice) -> reveille_voice::Result<Arc<Vec<i16>>> {
+        let mut greeting = self.greeting.lock().await;
+        if let Some((rendered_in, samples)) = &*greeting
+            && rendered_in == voice
+        {
+            return Ok(samples.clone());
+        }
+        let samples = Arc::new(voice.render(words::GREETING).await?);
+        *greeting = Some((voice.clone(), samples.clone()));
+        Ok(samples)
     }
 
     pub fn registration(&self) -> Option<Registration> {

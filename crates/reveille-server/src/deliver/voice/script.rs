@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use jiff::Timestamp;
+
 use reveille_core::Command;
 use reveille_core::notify::Channel;
 use reveille_protocol::Incident;
@@ -43,7 +45,7 @@ pub async fn call(state: &AppState, channels: &Channels, user: &str, out: &Outgo
     let numbers =
         settings.users.iter().find(|u| u.name == user).map(|u| u.phone.list()).unwrap_or_default();
     let tried = match settings.calls_by() {
-        Some(Carrier::Sip) => by_sip(state, user, &numbers, &pages).await,
+        Some(Carrier::Sip) => by_sip(state, user, &numbers, &pages, out.due).await,
         Some(Carrier::Twilio) => crate::deliver::twilio::call(state, user, &numbers, &pages).await,
         _ => {
             vec![(out.to.clone(), Outcome::Failed(Failure::permanent("calls are not configured")))]
@@ -115,8 +117,10 @@ fn voice(state: &AppState) -> Voice {
     }
 }
 
-/// `text` as the line's voice says it.
+/// `text` as the line's voice says it (a few at a time: a storm's hundred calls must not starve
+/// the calls being placed of the CPU).
 pub async fn render(state: &AppState, text: &str) -> reveille_voice::Result<Vec<i16>> {
+    let _turn = state.line.rendering.acquire().await;
     voice(state).render(text).await
 }
 
@@ -143,6 +147,7 @@ async fn dial(
     user: &str,
     number: &str,
     pages: &[Incident],
+    due: Option<Timestamp>,
 ) -> Result<Call, Outcome> {
     let ring = Duration::from_secs(state.settings().sip.as_ref().map_or(30, |s| s.ring_seconds));
     let (ringing, rang) = oneshot::channel();
@@ -156,8 +161,8 @@ async fn dial(
             dialed = &mut dialing => break dialed,
             Ok(()) = async { rang.as_mut().expect("guarded").await }, if rang.is_some() => {
                 rang = None;
-                if let Some(newest) = pages.iter().map(|i| i.created_at).max() {
-                    let after = state.clock.now().duration_since(newest).unsigned_abs();
+                if let Some(due) = due {
+                    let after = state.clock.now().duration_since(due).unsigned_abs();
                     state.metrics.phone("ringing", after);
                 }
                 note(state, user, &ids(pages), "call_ringing", &format!("Calling {number}: ringing")).await;
@@ -178,85 +183,112 @@ async fn by_sip(
     user: &str,
     numbers: &[String],
     pages: &[Incident],
+    due: Timestamp,
 ) -> Vec<(String, Outcome)> {
     let Some(line) = state.line.wait(OPENING).await else {
         let failure = Failure::transient("the SIP line is not open (see the server's log)");
         return vec![(numbers.join(", "), Outcome::Failed(failure))];
     };
-    let text = words::call(pages, state.clock.now());
-    // Said while the phone rings: the first call of a page never waits for speech.
-    let mut rendering = Some(tokio::spawn({
-        let (state, text) = (state.clone(), text.clone());
-        async move { voice(&state).render(&text).await }
+    let body = words::call(pages, state.clock.now());
+    // Rendered while the phone rings; the greeting (rendered once) is said while it finishes.
+    let mut speech = Speech::Rendering(tokio::spawn({
+        let (state, body) = (state.clone(), body.clone());
+        async move { render(&state, &body).await.map_err(|e| e.to_string()) }
     }));
-    let mut prompt: Option<Vec<i16>> = None;
+    let greeting = match state.line.greeting(&voice(state)).await {
+        Ok(greeting) => greeting,
+        Err(e) => {
+            return vec![(numbers.join(", "), Outcome::Failed(Failure::permanent(e.to_string())))];
+        }
+    };
     let mut tried = Vec::new();
     for number in numbers {
-        match dial(state, &line, user, number, pages).await {
+        match dial(state, &line, user, number, pages, Some(due)).await {
             Ok(call) => {
-                if let Some(rendering) = rendering.take() {
-                    match rendering
-                        .await
-                        .map_err(|e| e.to_string())
-                        .and_then(|r| r.map_err(|e| e.to_string()))
-                    {
-                        Ok(samples) => prompt = Some(samples),
-                        Err(e) => {
-                            call.hang_up().await;
-                            tried.push((number.clone(), Outcome::Failed(Failure::permanent(e))));
-                            break;
-                        }
-                    }
-                }
-                let prompt = prompt.as_deref().unwrap_or_default();
-                talk(state, user, number, pages, call, prompt, &text).await;
-                tried.push((number.clone(), Outcome::Answered));
+                let said = format!("{} {body}", words::GREETING);
+                let outcome =
+                    talk(state, user, number, pages, call, &greeting, &mut speech, &said).await;
+                tried.push((number.clone(), outcome));
                 break;
             }
             Err(outcome) => tried.push((number.clone(), outcome)),
         }
     }
-    if let Some(rendering) = rendering {
+    if let Speech::Rendering(rendering) = speech {
         rendering.abort();
     }
     tried
 }
 
+/// A call's page as speech: being rendered, or ready.
+enum Speech {
+    Rendering(tokio::task::JoinHandle<Result<Vec<i16>, String>>),
+    Ready(Vec<i16>),
+}
+
+impl Speech {
+    async fn samples(&mut self) -> Result<&[i16], String> {
+        if let Self::Rendering(rendering) = self {
+            let rendered = rendering.await.map_err(|e| e.to_string())??;
+            *self = Self::Ready(rendered);
+        }
+        match self {
+            Self::Ready(samples) => Ok(samples),
+            Self::Rendering(_) => unreachable!("rendered just above"),
+        }
+    }
+}
+
 /// Once answered: says the page and acts on the keys.
+#[expect(clippy::too_many_arguments, reason = "one call's whole context, passed once")]
 async fn talk(
     state: &AppState,
     user: &str,
     number: &str,
     pages: &[Incident],
     mut call: Call,
-    prompt: &[i16],
-    text: &str,
-) {
-    let answered = format!("{number} answered; said: \"{text}\"");
+    greeting: &[i16],
+    speech: &mut Speech,
+    said: &str,
+) -> Outcome {
+    let answered = format!("{number} answered; said: \"{said}\"");
     let rounds = state.settings().sip.as_ref().map_or(3, |s| s.rounds);
     let mut round = 0;
     while round < rounds {
         round += 1;
-        let mut heard = if round == 1 {
-            // The audio starts at once; the timeline's line is written meanwhile.
-            let incidents = ids(pages);
-            let ((), heard) = tokio::join!(
-                note(state, user, &incidents, "call_answered", &answered),
-                call.say(prompt, KEYS)
-            );
-            if let Some(took) = call.first_audio() {
-                state.metrics.phone("first_audio", took);
+        // The audio starts at once (the greeting); the timeline's line is written meanwhile.
+        let incidents = ids(pages);
+        let noting = async {
+            if round == 1 {
+                note(state, user, &incidents, "call_answered", &answered).await;
             }
-            heard
-        } else {
-            call.say(prompt, KEYS).await
         };
+        let ((), greeted) = tokio::join!(noting, call.say(greeting, KEYS));
+        if round == 1
+            && let Some(took) = call.first_audio()
+        {
+            state.metrics.phone("first_audio", took);
+        }
+        let mut heard = greeted;
+        if heard == Heard::Nothing {
+            heard = match speech.samples().await {
+                Ok(samples) => call.say(samples, KEYS).await,
+                Err(why) => {
+                    call.hang_up().await;
+                    return Outcome::Failed(Failure::permanent(why));
+                }
+            };
+        }
         if heard == Heard::Nothing {
             heard = call.listen(KEY_WAIT, KEYS).await;
         }
         let acted = match heard {
-            Heard::Key('4') => keypad(state, user, number, &ids(pages), Key::Acknowledge).await,
-            Heard::Key('6') => keypad(state, user, number, &ids(pages), Key::Escalate).await,
+            Heard::Key('4') => {
+                keypad(state, user, number, &ids(pages), Key::Acknowledge, call.key_heard()).await
+            }
+            Heard::Key('6') => {
+                keypad(state, user, number, &ids(pages), Key::Escalate, call.key_heard()).await
+            }
             Heard::Key(_) | Heard::Nothing => continue,
             Heard::HungUp => {
                 let message = format!(
@@ -264,23 +296,20 @@ async fn talk(
                     call.said().as_secs()
                 );
                 note(state, user, &ids(pages), "call_ended", &message).await;
-                return;
+                return Outcome::Answered;
             }
         };
-        if let Some(heard) = call.key_heard() {
-            state.metrics.phone("key", heard.elapsed());
-        }
         match acted {
             Ok(reply) => {
-                if let Ok(samples) = voice(state).render(&reply).await {
+                if let Ok(samples) = render(state, &reply).await {
                     call.say(&samples, "").await;
                 }
                 call.hang_up().await;
-                return;
+                return Outcome::Answered;
             }
             // Not done (the database could not commit): said, and the keys still work.
             Err(sorry) => {
-                if let Ok(samples) = voice(state).render(&sorry).await {
+                if let Ok(samples) = render(state, &sorry).await {
                     call.say(&samples, "").await;
                 }
                 round -= 1;
@@ -296,6 +325,7 @@ async fn talk(
     );
     note(state, user, &ids(pages), "call_ended", &message).await;
     call.hang_up().await;
+    Outcome::Answered
 }
 
 /// A key that acts on a call's incidents.
@@ -313,6 +343,7 @@ pub async fn keypad(
     number: &str,
     ids: &[i64],
     key: Key,
+    heard: Option<std::time::Instant>,
 ) -> Result<String, String> {
     let ids = ids.to_vec();
     let now = state.clock.now();
@@ -326,6 +357,9 @@ pub async fn keypad(
                 tracing::error!(error = %e, "a call's acknowledgement could not be saved");
                 "Sorry, the acknowledgement could not be saved. Press 4 to try again.".to_owned()
             })?;
+            if let Some(heard) = heard {
+                state.metrics.phone("key", heard.elapsed());
+            }
             for (id, answer) in answers {
                 match answer {
                     Ok(incident) if incident.acknowledged_by.as_deref() == Some(user) => {
@@ -348,7 +382,12 @@ pub async fn keypad(
             let how = format!(" by pressing 6 on the call to {number}");
             for id in ids {
                 match state.store.escalate_now(id, user, &how, rules.clone(), now).await {
-                    Ok(_) => done += 1,
+                    Ok(_) => {
+                        done += 1;
+                        if let Some(heard) = heard.filter(|_| done == 1) {
+                            state.metrics.phone("key", heard.elapsed());
+                        }
+                    }
                     Err(
                         reveille_store::Error::Refused(why) | reveille_store::Error::NotFound(why),
                     ) => {
@@ -399,7 +438,7 @@ async fn test_by_call(state: &AppState, user: &str, numbers: &[String]) -> Resul
     let line = state.line.wait(OPENING).await.ok_or("the SIP line is not open")?;
     let prompt = voice(state).render(&words::test_call(user)).await.map_err(|e| e.to_string())?;
     let number = &numbers[0];
-    match dial(state, &line, user, number, &[]).await {
+    match dial(state, &line, user, number, &[], None).await {
         Ok(mut call) => {
             let mut heard = Heard::Nothing;
             for _ in 0..2 {

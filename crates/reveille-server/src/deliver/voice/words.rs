@@ -44,7 +44,10 @@ fn number_word(n: usize) -> String {
     WORDS.get(n).map_or_else(|| n.to_string(), |w| (*w).to_owned())
 }
 
-/// What a call says for `pages` (the first is the oldest), then the keys.
+/// What every call starts with (rendered once, said while the rest is rendered).
+pub const GREETING: &str = "Reveille page.";
+
+/// What a call says for `pages` after [`GREETING`] (the first is the oldest), then the keys.
 pub fn call(pages: &[Incident], now: Timestamp) -> String {
     let one = |i: &Incident| {
         format!(
@@ -56,8 +59,8 @@ pub fn call(pages: &[Incident], now: Timestamp) -> String {
         )
     };
     let mut said = match pages {
-        [] => "Reveille. Nothing is waiting any more.".to_owned(),
-        [single] => format!("Reveille page, incident {}. {}", single.id, one(single)),
+        [] => "Nothing is waiting any more.".to_owned(),
+        [single] => format!("Incident {}, {}", single.id, one(single)),
         many => {
             let mut services: Vec<(&str, usize)> = Vec::new();
             for i in many {
@@ -68,8 +71,9 @@ pub fn call(pages: &[Incident], now: Timestamp) -> String {
             }
             let on: Vec<String> =
                 services.iter().map(|(s, n)| format!("{} on {s}", number_word(*n))).collect();
-            let mut said =
-                format!("Reveille: {} incidents, {}.", number_word(many.len()), on.join(", "));
+            let count = number_word(many.len());
+            let count = format!("{}{}", count[..1].to_uppercase(), &count[1..]);
+            let mut said = format!("{count} incidents, {}.", on.join(", "));
             for i in many.iter().take(NAMED) {
                 said.push_str(&format!(" Incident {}, {}", i.id, one(i)));
             }

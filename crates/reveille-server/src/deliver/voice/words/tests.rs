@@ -37,7 +37,7 @@ fn one_page_is_said_with_its_service_severity_age_and_keys() {
     let said = call(&[incident(12, "payments", "Disk full on db-1", 1_000_000 - 185)], now());
     assert_eq!(
         said,
-        "Reveille page, incident 12. payments, critical: Disk full on db-1. Open for 3 minutes. \
+        "Incident 12, payments, critical: Disk full on db-1. Open for 3 minutes. \
          Press 4 to acknowledge, 6 to escalate, or 9 to hear this again."
     );
 }
@@ -50,7 +50,7 @@ fn a_storm_is_one_call_that_counts_them_by_service() {
         })
         .collect();
     let said = call(&pages, now());
-    assert!(said.starts_with("Reveille: seven incidents, five on payments, two on web."), "{said}");
+    assert!(said.starts_with("Seven incidents, five on payments, two on web."), "{said}");
     assert!(said.contains("Incident 5, payments") && !said.contains("Incident 6,"), "{said}");
     assert!(
         said.contains("And 2 more.")
