@@ -10,7 +10,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::call::{Call, follow};
+use crate::call::Call;
+use crate::dial::follow;
 use crate::line::Inner;
 use crate::{Error, Result, sdp};
 

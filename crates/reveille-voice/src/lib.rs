@@ -8,6 +8,7 @@
 //! to be written here ([`sdp`], `rtp`, `g711`), byte-exact against sox.
 
 mod call;
+mod dial;
 mod g711;
 mod incoming;
 mod line;
@@ -16,7 +17,8 @@ pub mod sdp;
 pub mod speech;
 mod workarounds;
 
-pub use call::{Call, Dialed, Heard, Unanswered};
+pub use call::{Call, Heard};
+pub use dial::{Dialed, Unanswered};
 pub use incoming::Incoming;
 pub use line::{Line, LineConfig};
 pub use rsipstack::sip::StatusCode;

@@ -151,6 +151,9 @@ pub struct Outboxed<H> {
     /// The wait after an entry that could not be handled; it doubles up to [`RENEW`].
     retry: Duration,
     head: Option<tokio::sync::watch::Receiver<i64>>,
+    /// Handled up to here, not saved yet: saved after the tick, so what a batch made due goes
+    /// out without waiting for the cursor's commit.
+    unsaved: Option<i64>,
 }
 
 /// What the next step waits for.
@@ -173,6 +176,7 @@ impl<H: Handler> Outboxed<H> {
             next: Next::Now,
             retry: FIRST_RETRY,
             head: None,
+            unsaved: None,
         }
     }
 
@@ -181,6 +185,7 @@ impl<H: Handler> Outboxed<H> {
         if self.cursor.take().is_some() {
             tracing::warn!(outbox = self.outbox.lease, "lost the lease");
         }
+        self.unsaved = None;
         self.handler.reset();
         self.next = Next::Wait(RENEW);
     }
@@ -223,7 +228,7 @@ impl<H: Handler> Outboxed<H> {
             }
         }
         if at > cursor {
-            self.outbox.save(state, self.handler.waiting(), at).await;
+            self.unsaved = Some(at);
             self.cursor = Some(at);
         }
         if outcome == Ok(true) {
@@ -283,6 +288,10 @@ impl<H: Handler + 'static> crate::jobs::Job for Outboxed<H> {
         }
         if while_held(state, self.outbox.lease, self.handler.tick(state)).await.is_none() {
             self.lost();
+            return Ok(());
+        }
+        if let Some(at) = self.unsaved.take() {
+            self.outbox.save(state, self.handler.waiting(), at).await;
         }
         Ok(())
     }

@@ -23,6 +23,7 @@
 //! nobody answered (busy, no answer, failed) moves the person's rules on: their next steps for
 //! those incidents come due at once.
 
+mod gather;
 mod reach;
 mod retry;
 pub mod rules;
@@ -31,6 +32,7 @@ pub mod trial;
 
 use retry::{Retry, Tries, deliver};
 
+pub use gather::Outgoing;
 pub use reach::{Reach, reach, record_test, tested};
 pub use send::{Failure, Fate};
 
@@ -41,11 +43,11 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use reveille_core::notify::Channel;
-use reveille_protocol::{FeedEvent, FeedKind, Incident, IncidentState, TimelineEntry};
+use reveille_protocol::{FeedEvent, FeedKind};
 use tokio::sync::mpsc;
 
 use crate::AppState;
-use crate::deliver::email::{Item, Mailer};
+use crate::deliver::email::Mailer;
 use crate::deliver::matrix::Bot;
 
 /// The channels this server can send on. The Matrix bot arrives once it has connected.
@@ -187,27 +189,6 @@ fn kinds(channel: Channel) -> [String; 3] {
     [format!("{c}_sent"), format!("{c}_update"), format!("{c}_failed")]
 }
 
-/// The timeline lines that end one call or text step (one of them per step).
-fn step_ends(channel: Channel) -> &'static [&'static str] {
-    match channel {
-        Channel::Call => &["call_answered", "call_no_answer", "call_busy", "call_failed"],
-        Channel::Sms => &["sms_sent", "sms_failed"],
-        Channel::Email => &["email_sent"],
-        Channel::Matrix => &["matrix_sent"],
-    }
-}
-
-/// Whether a page's step was told already: email and Matrix tell a page once; calls and texts
-/// count their steps.
-fn told(timeline: &[TimelineEntry], user: &str, channel: Channel, nth: usize) -> bool {
-    let ends = step_ends(channel);
-    let done = timeline.iter().filter(|e| e.actor == user && ends.contains(&e.kind.as_str()));
-    match channel {
-        Channel::Call | Channel::Sms => done.count() > nth,
-        Channel::Email | Channel::Matrix => done.count() > 0,
-    }
-}
-
 impl crate::deliver::outbox::Handler for Notifier {
     async fn handle(
         &mut self,
@@ -294,7 +275,7 @@ impl crate::deliver::outbox::Handler for Notifier {
             .collect();
         let gathered: Vec<_> = futures_util::stream::iter(taken)
             .map(|((user, channel), items)| async move {
-                let gathered = Self::gather(state, &user, channel, &items).await;
+                let gathered = gather::message(state, &user, channel, &items).await;
                 ((user, channel), items, gathered)
             })
             .buffer_unordered(GATHERING)
@@ -361,40 +342,6 @@ impl crate::deliver::outbox::Handler for Notifier {
     }
 }
 
-/// A message ready to go: the address, what it says, and for each page which step of the
-/// channel it is.
-pub struct Outgoing {
-    pub channel: Channel,
-    pub to: String,
-    pub items: Vec<Item>,
-    nths: Vec<(i64, usize)>,
-    /// When the last of it came due.
-    pub due: Timestamp,
-}
-
-impl Outgoing {
-    /// The pages in it.
-    pub fn pages(&self) -> Vec<Incident> {
-        self.items
-            .iter()
-            .filter_map(|i| match i {
-                Item::Page { incident, .. } => Some(incident.clone()),
-                Item::Update(_) => None,
-            })
-            .collect()
-    }
-
-    /// Which step of the channel the page of `incident` is.
-    fn nth(&self, incident: i64) -> usize {
-        self.nths.iter().find(|(id, _)| *id == incident).map_or(0, |(_, n)| *n)
-    }
-
-    fn retain(&mut self, keep: &[i64]) {
-        self.items.retain(|i| keep.contains(&i.incident().id));
-        self.nths.retain(|(id, _)| keep.contains(id));
-    }
-}
-
 impl Notifier {
     /// Attempts a message on a task of its own. One to try again comes back through `deferred`
     /// still counted as being sent, so the cursor never passes it in between.
@@ -422,71 +369,5 @@ impl Notifier {
                 }
             }
         });
-    }
-
-    /// What of `items` is still worth saying, as a message: pages of incidents still waiting
-    /// and not told already, and changes not told already.
-    async fn gather(
-        state: &AppState,
-        user: &str,
-        channel: Channel,
-        items: &[Waiting],
-    ) -> reveille_store::Result<Option<Outgoing>> {
-        let settings = state.settings();
-        let Some(person) = settings.users.iter().find(|u| u.name == user) else {
-            return Ok(None);
-        };
-        let to = match channel {
-            Channel::Email => person.email.clone(),
-            Channel::Matrix => person.matrix.clone(),
-            Channel::Call | Channel::Sms => person.phone.list().first().cloned(),
-        };
-        let Some(to) = to else { return Ok(None) };
-        let [_, update, _] = kinds(channel);
-        let mut chosen = Vec::new();
-        let mut nths = Vec::new();
-        let mut taken: Vec<(i64, bool)> = Vec::new();
-        for w in items {
-            if taken.contains(&(w.incident, w.page)) {
-                continue;
-            }
-            let detail = match state.store.incident(w.incident).await {
-                Ok(detail) => detail,
-                Err(reveille_store::Error::NotFound(_)) => continue,
-                Err(e) => return Err(e),
-            };
-            let incident = detail.incident;
-            let item = if w.page {
-                let done = told(&detail.timeline, user, channel, w.nth);
-                if incident.state != IncidentState::Triggered || done {
-                    continue;
-                }
-                let ack_url = match channel {
-                    Channel::Email | Channel::Matrix => {
-                        crate::http::links::ack_url_for(state, incident.id, user).await.ok()
-                    }
-                    Channel::Call | Channel::Sms => None,
-                };
-                nths.push((incident.id, w.nth));
-                Item::Page { incident, ack_url }
-            } else {
-                let said = format!("now {}", incident.state.as_str());
-                let already = detail
-                    .timeline
-                    .iter()
-                    .any(|e| e.kind == update && e.actor == user && e.message.contains(&said));
-                if already {
-                    continue;
-                }
-                Item::Update(incident)
-            };
-            taken.push((w.incident, w.page));
-            chosen.push(item);
-        }
-        if chosen.is_empty() {
-            return Ok(None);
-        }
-        let due = items.iter().map(|w| w.due).max().unwrap_or_else(|| state.clock.now());
-        Ok(Some(Outgoing { channel, to, items: chosen, nths, due }))
     }
 }

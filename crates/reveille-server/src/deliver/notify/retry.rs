@@ -7,7 +7,8 @@ use reveille_core::Command;
 use reveille_core::notify::Channel;
 use reveille_protocol::IncidentState;
 
-use super::{Channels, FIRST_WAIT, LONGEST_WAIT, Outgoing, RETRY_FOR, reach, send, told};
+use super::gather::told;
+use super::{Channels, FIRST_WAIT, LONGEST_WAIT, Outgoing, RETRY_FOR, reach, send};
 use crate::AppState;
 use crate::deliver::email::Item;
 

@@ -25,7 +25,13 @@ pub async fn send(state: &AppState, to: &str, body: &str, tag: &str) -> Result<S
     let settings = state.settings();
     match (settings.texts_by(), &settings.sms) {
         (Some(Carrier::Gammu), Some(sms)) => {
-            gammu::send(&settings.dir, sms, to, body, tag, state.clock.now())
+            // The file is written and synced off the runtime: a storm's hundred texts must not
+            // hold up the server's other work while each reaches the disk.
+            let (dir, sms, now) = (settings.dir.clone(), sms.clone(), state.clock.now());
+            let (to, body, tag) = (to.to_owned(), body.to_owned(), tag.to_owned());
+            tokio::task::spawn_blocking(move || gammu::send(&dir, &sms, &to, &body, &tag, now))
+                .await
+                .map_err(|e| Failure::transient(format!("writing the text stopped: {e}")))?
                 .map(|file| format!("handed to gammu-smsd as {file}"))
         }
         (Some(Carrier::Twilio), _) => crate::deliver::twilio::text(state, to, body)

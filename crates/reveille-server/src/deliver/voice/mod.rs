@@ -4,10 +4,12 @@
 //! without `[sip]`, through Twilio; what calls say is in [`words`].
 
 pub mod hotline;
+mod keypad;
 mod script;
 pub mod words;
 
-pub use script::{Key, Outcome, call, keypad, note, render, test_call};
+pub use keypad::{Key, keypad};
+pub use script::{Outcome, call, note, render, test_call};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
