@@ -38,7 +38,8 @@ pub struct Outgoing {
     pub to: String,
     pub items: Vec<Item>,
     nths: Vec<(i64, usize)>,
-    /// When the last of it came due.
+    /// When the last of it came due: its step's time, or the moment its page was read from the
+    /// committed feed if that was later (what the phases in the metrics count from).
     pub due: Timestamp,
 }
 
@@ -127,6 +128,6 @@ pub(super) async fn message(
     if chosen.is_empty() {
         return Ok(None);
     }
-    let due = items.iter().map(|w| w.due).max().unwrap_or_else(|| state.clock.now());
+    let due = items.iter().map(|w| w.due.max(w.seen)).max().unwrap_or_else(|| state.clock.now());
     Ok(Some(Outgoing { channel, to, items: chosen, nths, due }))
 }

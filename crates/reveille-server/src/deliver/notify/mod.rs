@@ -98,8 +98,10 @@ struct Waiting {
     incident: i64,
     page: bool,
     nth: usize,
-    /// When it came due.
+    /// When it came due, and when its entry was read from the committed feed: a step can go
+    /// no sooner than both.
     due: Timestamp,
+    seen: Timestamp,
 }
 
 /// What one person's channel still has to say.
@@ -201,14 +203,15 @@ impl crate::deliver::outbox::Handler for Notifier {
         if incident.drill {
             return Ok(());
         }
+        let seen = state.clock.now();
         match entry.kind {
             FeedKind::Page => {
                 let rules = state.notify_rules(user).await?;
-                let mut seen: HashMap<Channel, usize> = HashMap::new();
+                let mut steps: HashMap<Channel, usize> = HashMap::new();
                 for (channel, due) in rules.plan(incident.urgency, entry.at) {
-                    let nth = seen.entry(channel).or_default();
+                    let nth = steps.entry(channel).or_default();
                     let (feed, id) = (entry.id, incident.id);
-                    let item = Waiting { feed, incident: id, page: true, nth: *nth, due };
+                    let item = Waiting { feed, incident: id, page: true, nth: *nth, due, seen };
                     *nth += 1;
                     self.planned.push(Planned { user: user.to_owned(), channel, item, due });
                 }
@@ -226,7 +229,7 @@ impl crate::deliver::outbox::Handler for Notifier {
                     if told {
                         let queue = self.queues.entry((user.to_owned(), channel)).or_default();
                         let (feed, id, due) = (entry.id, incident.id, entry.at);
-                        let item = Waiting { feed, incident: id, page: false, nth: 0, due };
+                        let item = Waiting { feed, incident: id, page: false, nth: 0, due, seen };
                         queue.items.push(item);
                     }
                 }

@@ -38,19 +38,17 @@ pub fn send(
     // UTF-16LE with its BOM: gammu reads it as Unicode whatever its locale.
     let mut bytes = vec![0xFF, 0xFE];
     bytes.extend(body.encode_utf16().flat_map(u16::to_le_bytes));
-    let written = std::fs::write(&aside, &bytes)
-        .and_then(|()| std::fs::File::open(&aside)?.sync_all())
-        .and_then(|()| std::fs::rename(&aside, outbox.join(&name)));
-    match written {
-        Ok(()) => Ok(name),
-        Err(e) => {
-            let _ = std::fs::remove_file(&aside);
-            Err(Failure::transient(format!(
-                "cannot write to gammu's outbox {}: {e}",
-                outbox.display()
-            )))
-        }
+    let written =
+        std::fs::write(&aside, &bytes).and_then(|()| std::fs::rename(&aside, outbox.join(&name)));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&aside);
+        let why = format!("cannot write to gammu's outbox {}: {e}", outbox.display());
+        return Err(Failure::transient(why));
     }
+    // On the disk before it counts as handed over (gammu may send it meanwhile: a failed sync
+    // is tried again, a text twice rather than none).
+    super::disk::sync(&outbox).map_err(Failure::transient)?;
+    Ok(name)
 }
 
 /// A received text's file: its sender, from gammu's name `IN<date>_<time>_<serial>_<sender>_<part>.txt`.

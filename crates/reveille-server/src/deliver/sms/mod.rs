@@ -1,6 +1,7 @@
 //! Texts: one SMS per page (or per bundle of pages), through a GSM modem's gammu-smsd
 //! ([`gammu`]) or Twilio; replies from the person's own number act as them ([`replies`]).
 
+mod disk;
 pub mod gammu;
 pub mod replies;
 
